@@ -7,6 +7,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+// The union package registers every gradient; tfjs-core's own register_all_gradients.js
+// cannot be imported in Deno (its ESM imports omit file extensions).
+import "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";

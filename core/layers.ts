@@ -1,0 +1,128 @@
+/**
+ * Small building blocks for {@linkcode ModelDef}s: parameter definitions and FLOP counts
+ * for dense and conv layers, so a workload's model reads like its architecture.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { glorotUniform, heNormal, zeros } from "./init.ts";
+import type { ParamDef } from "./workload.ts";
+
+/** FLOPs of one training step per multiply-accumulate of the forward pass: 2 forward, 4 backward. */
+const TRAIN_FLOPS_PER_MAC = 6;
+
+/**
+ * Parameters `${name}/kernel` `[inputs, units]` and `${name}/bias` `[units]`.
+ *
+ * @param name layer name
+ * @param inputs input features
+ * @param units output features
+ * @returns the two parameter definitions
+ * @example
+ * ```ts
+ * denseParams("fc1", 784, 256);
+ * ```
+ */
+export function denseParams(name: string, inputs: number, units: number): ParamDef[] {
+  return [
+    { name: `${name}/kernel`, shape: [inputs, units], init: glorotUniform },
+    { name: `${name}/bias`, shape: [units], init: zeros },
+  ];
+}
+
+/**
+ * Parameters of a `size×size` NHWC convolution: kernel `[size, size, inC, outC]`, bias.
+ *
+ * @param name layer name
+ * @param size kernel height and width
+ * @param inChannels input channels
+ * @param outChannels filters
+ * @returns the two parameter definitions
+ * @example
+ * ```ts
+ * convParams("conv1", 3, 1, 8);
+ * ```
+ */
+export function convParams(
+  name: string,
+  size: number,
+  inChannels: number,
+  outChannels: number,
+): ParamDef[] {
+  return [
+    { name: `${name}/kernel`, shape: [size, size, inChannels, outChannels], init: heNormal },
+    { name: `${name}/bias`, shape: [outChannels], init: zeros },
+  ];
+}
+
+/**
+ * `x · kernel + bias` for the dense layer `name`.
+ *
+ * @param p parameters by name
+ * @param name layer name
+ * @param x inputs `[batch, inputs]`
+ * @returns outputs `[batch, units]`
+ * @example
+ * ```ts
+ * const h = dense(p, "fc1", x);
+ * ```
+ */
+export function dense(p: Record<string, tf.Tensor>, name: string, x: tf.Tensor): tf.Tensor {
+  return tf.add(tf.matMul(x as tf.Tensor2D, p[`${name}/kernel`] as tf.Tensor2D), p[`${name}/bias`]);
+}
+
+/**
+ * A stride-1 'same' convolution plus bias, NHWC.
+ *
+ * @param p parameters by name
+ * @param name layer name
+ * @param x inputs `[batch, h, w, c]`
+ * @returns outputs `[batch, h, w, filters]`
+ * @example
+ * ```ts
+ * const h = conv(p, "conv1", x);
+ * ```
+ */
+export function conv(p: Record<string, tf.Tensor>, name: string, x: tf.Tensor): tf.Tensor {
+  const y = tf.conv2d(x as tf.Tensor4D, p[`${name}/kernel`] as tf.Tensor4D, 1, "same");
+  return tf.add(y, p[`${name}/bias`]);
+}
+
+/**
+ * Training FLOPs per sample of a dense layer.
+ *
+ * @param inputs input features
+ * @param units output features
+ * @returns FLOPs (forward + backward)
+ * @example
+ * ```ts
+ * denseFlops(784, 256); // 6 · 784 · 256
+ * ```
+ */
+export function denseFlops(inputs: number, units: number): number {
+  return TRAIN_FLOPS_PER_MAC * inputs * units;
+}
+
+/**
+ * Training FLOPs per sample of a stride-1 'same' convolution on an `h×w` map.
+ *
+ * @param h output height
+ * @param w output width
+ * @param size kernel size
+ * @param inChannels input channels
+ * @param outChannels filters
+ * @returns FLOPs (forward + backward)
+ * @example
+ * ```ts
+ * convFlops(28, 28, 3, 1, 8);
+ * ```
+ */
+export function convFlops(
+  h: number,
+  w: number,
+  size: number,
+  inChannels: number,
+  outChannels: number,
+): number {
+  return TRAIN_FLOPS_PER_MAC * h * w * size * size * inChannels * outChannels;
+}

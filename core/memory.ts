@@ -1,0 +1,43 @@
+/**
+ * Memory figures as CONTRACT.md defines them: `peakBytes` is this engine's tensor memory
+ * plus the wasm heap (the device-memory analogue), `peakRssBytes` is the process RSS.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** One reading of this engine's memory. */
+export interface MemorySample {
+  /** Tensor bytes plus the wasm heap where the backend is wasm. */
+  bytes: number;
+  /** Resident set size of the whole process. */
+  rssBytes: number;
+}
+
+/**
+ * Read tensor bytes (+ wasm heap) and process RSS now.
+ *
+ * @returns the sample
+ * @example
+ * ```ts
+ * const { bytes, rssBytes } = sampleMemory();
+ * ```
+ */
+export function sampleMemory(): MemorySample {
+  const backend = tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
+  const heap = backend.wasm ? backend.wasm.HEAPU8.buffer.byteLength : 0;
+  return { bytes: tf.memory().numBytes + heap, rssBytes: Deno.memoryUsage().rss };
+}
+
+/** Keeps the peak of repeated {@linkcode sampleMemory} readings. */
+export class PeakMemory {
+  bytes = 0;
+  rssBytes = 0;
+
+  /** Take a reading and keep the maxima. */
+  sample(): void {
+    const now = sampleMemory();
+    this.bytes = Math.max(this.bytes, now.bytes);
+    this.rssBytes = Math.max(this.rssBytes, now.rssBytes);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What a run is asked to do ({@linkcode RunSpec}) and what it measured
+ * ({@linkcode RunMeasurement}): one record type for every strategy.
+ *
+ * @module
+ */
+import type { BackendName } from "./backend.ts";
+import type { Percentiles } from "./stats.ts";
+import type { PhaseTimes } from "./train_loop.ts";
+
+/** The strategies paratrain compares. */
+export type StrategyName = "single" | "dp" | "ddp";
+
+/** Everything a replica needs to reproduce a run, in plain data (it crosses processes). */
+export interface RunSpec {
+  /** A built-in workload name, or `module-url#export` for a user's own. */
+  workload: string;
+  strategy: StrategyName;
+  /** Replicas (dp) or ranks (ddp); 1 for single. */
+  worldSize: number;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+  /** Timed steps. */
+  steps: number;
+  /** Untimed steps before them. */
+  warmup: number;
+  /** Global batch size, split across replicas/ranks. */
+  globalBatch: number;
+  /** Step after which parameters are snapshotted for the equivalence check. */
+  snapshotStep: number;
+}
+
+/** One worker's memory, as CONTRACT.md defines the row. */
+export interface WorkerMemory {
+  role: "main" | "replica" | "rank";
+  index: number;
+  /** Tensor bytes plus wasm heap of this worker's engine. */
+  peakBytes: number;
+  /** Process RSS; null where it cannot be observed per worker. */
+  peakRssBytes: number | null;
+}
+
+/** Communication cost per step. */
+export interface CommMeasurement {
+  bytesPerStep: number;
+  msPerStep: number;
+  /** Of that, waiting for the slowest rank/replica. */
+  waitMsPerStep: number;
+  /** Of that, moving bytes. */
+  transferMsPerStep: number;
+  /** msPerStep / step p50. */
+  share: number;
+}
+
+/** What one run measured, before comparison with the single-device reference. */
+export interface RunMeasurement {
+  spec: RunSpec;
+  stepMs: Percentiles;
+  samplesPerSec: number;
+  /** Mean ms per step in each phase. */
+  phaseMs: PhaseTimes;
+  finalLoss: number;
+  accuracy: number;
+  workers: WorkerMemory[];
+  comm: CommMeasurement;
+  /** Dataset load time (kept out of step times), ms. */
+  loadMs: number;
+  /** FLOPs of one global training step. */
+  flopsPerStep: number;
+  /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
+  snapshot: Float32Array;
+}

@@ -1,0 +1,214 @@
+/**
+ * The training core shared by every strategy: a model's parameters as tf variables, one
+ * optimizer, and the flat-buffer seam (get/set parameters, compute gradients, apply a flat
+ * gradient) that the strategies move between workers.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { createLayout, type FlatLayout } from "./flat_layout.ts";
+import { createRng } from "./rng.ts";
+import type { ModelDef, OptimizerSpec } from "./workload.ts";
+
+/** Momentum of the `momentum` optimizer. */
+const MOMENTUM = 0.9;
+/** Samples per forward pass when evaluating accuracy. */
+const EVAL_BATCH = 512;
+
+/** Loss and flat gradient for one batch. */
+export interface GradientResult {
+  /** Mean softmax cross-entropy over the batch. */
+  loss: number;
+  /** Gradient of the mean loss, laid out as {@linkcode Trainer.layout}. */
+  grads: Float32Array;
+}
+
+/** A batch in flat arrays: `size` samples of `featureShape`, labels as class indices. */
+export interface Batch {
+  x: Float32Array;
+  y: Int32Array;
+  size: number;
+}
+
+function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
+  switch (spec.kind) {
+    case "sgd":
+      return tf.train.sgd(spec.learningRate);
+    case "momentum":
+      return tf.train.momentum(spec.learningRate, MOMENTUM);
+    case "adam":
+      return tf.train.adam(spec.learningRate);
+  }
+}
+
+/**
+ * Initial parameters of `model` for `seed`, as one flat buffer: identical on every backend,
+ * process and worker.
+ *
+ * @param model the model definition
+ * @param seed initialisation seed
+ * @returns the flat initial parameters
+ * @example
+ * ```ts
+ * const p0 = initialParams(workload.createModel(), 0);
+ * ```
+ */
+export function initialParams(model: ModelDef, seed: number): Float32Array {
+  const rng = createRng(seed);
+  const layout = createLayout(model.params);
+  const flat = new Float32Array(layout.totalSize);
+  model.params.forEach((p, i) => flat.set(p.init(rng, p.shape), layout.entries[i].offset));
+  return flat;
+}
+
+/** Options for {@linkcode Trainer}. */
+export interface TrainerOptions {
+  /** Initialisation seed (default 0); ignored when `params` is given. */
+  seed?: number;
+  /** Start from these flat parameters instead of a fresh initialisation. */
+  params?: Float32Array;
+}
+
+/** One model replica with its optimizer, driven through flat buffers. */
+export class Trainer {
+  /** Where each parameter (and its gradient) sits in the flat buffers. */
+  readonly layout: FlatLayout;
+  readonly #model: ModelDef;
+  readonly #featureShape: number[];
+  readonly #numClasses: number;
+  readonly #variables: tf.Variable[];
+  readonly #optimizer: tf.Optimizer;
+
+  /**
+   * Build the variables and optimizer on the active backend.
+   *
+   * @param model the model definition
+   * @param data shapes of one sample and the class count
+   * @param optimizer optimizer choice
+   * @param options see {@linkcode TrainerOptions}
+   */
+  constructor(
+    model: ModelDef,
+    data: { featureShape: number[]; numClasses: number },
+    optimizer: OptimizerSpec,
+    options: TrainerOptions = {},
+  ) {
+    const { seed = 0, params = initialParams(model, seed) } = options;
+    this.#model = model;
+    this.#featureShape = data.featureShape;
+    this.#numClasses = data.numClasses;
+    this.layout = createLayout(model.params);
+    this.#variables = this.layout.entries.map((e) =>
+      tf.variable(
+        tf.tensor(params.slice(e.offset, e.offset + e.size), e.shape),
+        true,
+        `${e.name}#${crypto.randomUUID()}`,
+      )
+    );
+    this.#optimizer = createOptimizer(optimizer);
+  }
+
+  /** @returns a copy of the current parameters, flat */
+  getParams(): Float32Array {
+    const flat = new Float32Array(this.layout.totalSize);
+    this.#variables.forEach((v, i) => flat.set(v.dataSync(), this.layout.entries[i].offset));
+    return flat;
+  }
+
+  /** @param flat parameters to load, laid out as {@linkcode Trainer.layout} */
+  setParams(flat: Float32Array): void {
+    this.#checkLength(flat, "parameters");
+    this.#variables.forEach((v, i) => {
+      const e = this.layout.entries[i];
+      tf.tidy(() => v.assign(tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape)));
+    });
+  }
+
+  /**
+   * Forward and backward on one batch.
+   *
+   * @param batch inputs and labels
+   * @returns mean loss and the flat gradient of the mean loss
+   */
+  computeGradients(batch: Batch): GradientResult {
+    const grads = new Float32Array(this.layout.totalSize);
+    const loss = tf.tidy(() => {
+      const x = tf.tensor(batch.x, [batch.size, ...this.#featureShape]);
+      const y = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.#numClasses);
+      const { value, grads: named } = tf.variableGrads(
+        () => this.#loss(x, y) as tf.Scalar,
+        this.#variables,
+      );
+      this.#variables.forEach((v, i) =>
+        grads.set(named[v.name].dataSync(), this.layout.entries[i].offset)
+      );
+      return value.dataSync()[0];
+    });
+    return { loss, grads };
+  }
+
+  /**
+   * One optimizer step with a flat gradient (e.g. the all-reduced average).
+   *
+   * @param flat gradient laid out as {@linkcode Trainer.layout}
+   */
+  applyGradients(flat: Float32Array): void {
+    this.#checkLength(flat, "gradients");
+    tf.tidy(() => {
+      const named: tf.NamedTensorMap = {};
+      this.#variables.forEach((v, i) => {
+        const e = this.layout.entries[i];
+        named[v.name] = tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape);
+      });
+      this.#optimizer.applyGradients(named);
+    });
+  }
+
+  /**
+   * Fraction of `split` classified correctly.
+   *
+   * @param split samples and labels
+   * @returns accuracy in [0, 1]
+   */
+  evaluate(split: Batch): number {
+    const width = split.x.length / split.size;
+    let correct = 0;
+    for (let start = 0; start < split.size; start += EVAL_BATCH) {
+      const n = Math.min(EVAL_BATCH, split.size - start);
+      const predicted = tf.tidy(() => {
+        const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
+          n,
+          ...this.#featureShape,
+        ]);
+        return tf.argMax(this.#model.forward(this.#named(), x), 1).dataSync();
+      });
+      for (let i = 0; i < n; i++) if (predicted[i] === split.y[start + i]) correct++;
+    }
+    return correct / split.size;
+  }
+
+  /** Release the variables and the optimizer state. */
+  dispose(): void {
+    this.#optimizer.dispose();
+    this.#variables.forEach((v) => v.dispose());
+  }
+
+  #named(): Record<string, tf.Tensor> {
+    const named: Record<string, tf.Tensor> = {};
+    this.#variables.forEach((v, i) => named[this.layout.entries[i].name] = v);
+    return named;
+  }
+
+  #loss(x: tf.Tensor, yOneHot: tf.Tensor): tf.Tensor {
+    const logits = this.#model.forward(this.#named(), x);
+    return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(logits)), 1)));
+  }
+
+  #checkLength(flat: Float32Array, what: string): void {
+    if (flat.length !== this.layout.totalSize) {
+      throw new Error(
+        `Cannot apply ${what}: expected ${this.layout.totalSize} floats, got ${flat.length}`,
+      );
+    }
+  }
+}
