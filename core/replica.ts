@@ -74,6 +74,7 @@ export function finishRun(
   return {
     spec,
     stepMs,
+    stepSamples: loop.stepMs,
     samplesPerSec: spec.globalBatch / (stepMs.p50 / 1000),
     phaseMs: loop.phaseMs,
     finalLoss: loop.losses[loop.losses.length - 1],

@@ -57,6 +57,8 @@ export interface CommMeasurement {
 export interface RunMeasurement {
   spec: RunSpec;
   stepMs: Percentiles;
+  /** Wall time of every timed step, ms (for pooling repeats). */
+  stepSamples: number[];
   samplesPerSec: number;
   /** Mean ms per step in each phase. */
   phaseMs: PhaseTimes;

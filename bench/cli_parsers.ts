@@ -1,0 +1,139 @@
+/**
+ * Parsers for command-line values: each throws a one-line {@linkcode UsageError} naming the
+ * flag, the bad value and (for names) the valid choices.
+ *
+ * @module
+ */
+import { UsageError } from "../core/backend.ts";
+
+/**
+ * A positive integer.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns the number
+ * @example
+ * ```ts
+ * positiveInt("--steps", "20"); // 20
+ * ```
+ */
+export function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`Invalid ${flag} "${value}": expected a positive integer`);
+  }
+  return n;
+}
+
+/**
+ * A non-negative integer.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns the number
+ * @example
+ * ```ts
+ * nonNegativeInt("--warmup", "0"); // 0
+ * ```
+ */
+export function nonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`Invalid ${flag} "${value}": expected a non-negative integer`);
+  }
+  return n;
+}
+
+/**
+ * Any integer (seeds).
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns the number
+ * @example
+ * ```ts
+ * integer("--seed", "-3"); // -3
+ * ```
+ */
+export function integer(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`Invalid ${flag} "${value}": expected an integer`);
+  }
+  return n;
+}
+
+/**
+ * A comma-separated list of names from `choices`, without repeats.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given, e.g. `a,b`
+ * @param choices the valid names
+ * @returns the names, in the order given
+ * @example
+ * ```ts
+ * nameList("--strategies", "single,ddp", ["single", "dp", "ddp"]);
+ * ```
+ */
+export function nameList<T extends string>(
+  flag: string,
+  value: string,
+  choices: readonly T[],
+): T[] {
+  const names = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) {
+    throw new UsageError(`Invalid ${flag} "${value}": expected at least one name`);
+  }
+  for (const name of names) {
+    if (!choices.includes(name as T)) {
+      throw new UsageError(
+        `Unknown ${flag.replace(/^--/, "").replace(/s$/, "")} "${name}" in ${flag}: choose from ${
+          choices.join(", ")
+        }`,
+      );
+    }
+  }
+  return [...new Set(names)] as T[];
+}
+
+/**
+ * A comma-separated list of positive integers, without repeats.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given, e.g. `2,4`
+ * @returns the numbers, in the order given
+ * @example
+ * ```ts
+ * intList("--world-sizes", "2,4"); // [2, 4]
+ * ```
+ */
+export function intList(flag: string, value: string): number[] {
+  const parts = value.split(",").map((s) => s.trim());
+  return [...new Set(parts.map((p) => positiveInt(flag, p)))];
+}
+
+/**
+ * Make sure `dir` exists and can be written, before any work starts.
+ *
+ * @param dir the output folder
+ * @throws UsageError naming the folder and the problem
+ * @example
+ * ```ts
+ * await ensureWritableDir("results/latest");
+ * ```
+ */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  const probe = `${dir}/.paratrain-write-probe-${Deno.pid}`;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
+      ? "not a directory"
+      : (error as Error).message.split("\n")[0];
+    throw new UsageError(`Cannot write to --out ${dir}: ${reason}`);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The environment a benchmark ran in, recorded with its results.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BackendName } from "../core/backend.ts";
+
+/** Environment fields of `results.json` (CONTRACT.md). */
+export interface Environment {
+  deno: string;
+  v8: string;
+  typescript: string;
+  tfjs: string;
+  backend: BackendName;
+  fastKernels: boolean;
+  os: string;
+  cpuModel: string;
+  logicalCpus: number;
+  startedAt: string;
+  gitCommit: string | null;
+}
+
+async function cpuModel(): Promise<string> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    return info.match(/^model name\s*:\s*(.+)$/m)?.[1].trim() ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+async function gitCommit(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Describe this machine and runtime.
+ *
+ * @param backend the backend the runs use
+ * @param fastKernels whether the fast wasm kernels are on
+ * @returns the environment record
+ * @example
+ * ```ts
+ * const env = await describeEnvironment("wasm", true);
+ * ```
+ */
+export async function describeEnvironment(
+  backend: BackendName,
+  fastKernels: boolean,
+): Promise<Environment> {
+  return {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    tfjs: tf.version_core,
+    backend,
+    fastKernels: backend === "wasm" && fastKernels,
+    os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+    cpuModel: await cpuModel(),
+    logicalCpus: navigator.hardwareConcurrency,
+    startedAt: new Date().toISOString(),
+    gitCommit: await gitCommit(),
+  };
+}

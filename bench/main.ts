@@ -1,0 +1,295 @@
+/**
+ * The paratrain command line: `bench`, `train`, `report` (and, as they land, `allreduce`
+ * and `gate`). Run through the tasks in deno.json, e.g. `deno task bench --quick`.
+ *
+ * Exit codes: 0 success · 1 a run failed · 2 usage or input error (one line on stderr).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { type BackendName, BACKENDS, parseBackend, UsageError } from "../core/backend.ts";
+import type { StrategyName } from "../core/run_types.ts";
+import { STRATEGIES, STRATEGY_NAMES } from "../strategies/registry.ts";
+import { WORKLOADS } from "../workloads/registry.ts";
+import { resolveWorkload } from "../workloads/resolve_workload.ts";
+import { readResults } from "../reports/validate_results.ts";
+import { writeReports } from "../reports/write_reports.ts";
+import {
+  ensureWritableDir,
+  integer,
+  intList,
+  nameList,
+  nonNegativeInt,
+  positiveInt,
+} from "./cli_parsers.ts";
+import { EQUIVALENCE_STEPS, runBench, selectStrategies } from "./run_bench.ts";
+import { createProgress } from "./progress.ts";
+import { renderMarkdown } from "../reports/markdown.ts";
+import { buildRunRecords } from "./results.ts";
+import { describeEnvironment } from "./environment.ts";
+import { initBackend } from "../core/backend.ts";
+import { measureGemmPeak } from "./gemm_peak.ts";
+
+/** Default output folder of `bench`. */
+const DEFAULT_OUT = "results/latest";
+
+const WORKLOAD_NAMES = WORKLOADS.map((w) => w.name);
+
+/** Wrap a parser so commander reports its message. */
+function arg<T>(flag: string, parse: (flag: string, value: string) => T) {
+  return (value: string) => parse(flag, value);
+}
+
+function printList(): void {
+  const section = (title: string, rows: [string, string][]) => {
+    console.log(title);
+    const width = Math.max(...rows.map(([name]) => name.length));
+    for (const [name, text] of rows) console.log(`  ${name.padEnd(width)}  ${text}`);
+  };
+  section("Workloads:", WORKLOADS.map((w) => [w.name, w.description]));
+  section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
+  section("Backends:", Object.entries(BACKENDS) as [string, string][]);
+}
+
+function commonRunOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--backend <name>", `wasm, cpu, webgpu or tensorflow`).default("wasm")
+        .argParser((v: string) => parseBackend(v)),
+    )
+    .option("--no-fast-kernels", "use stock tfjs kernels on wasm (to measure the overrides)")
+    .option(
+      "--seed <n>",
+      "seed for data shuffles and initial parameters",
+      arg("--seed", integer),
+      0,
+    )
+    .option("--warmup <n>", "untimed warm-up steps per run", arg("--warmup", nonNegativeInt));
+}
+
+interface BenchFlags {
+  list?: boolean;
+  workloads?: string[];
+  strategies?: StrategyName[];
+  worldSizes: number[];
+  steps?: number;
+  warmup?: number;
+  repeats?: number;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+  out: string;
+  quick?: boolean;
+}
+
+async function bench(flags: BenchFlags): Promise<void> {
+  if (flags.list) return printList();
+  const { run, skipped } = selectStrategies(
+    flags.strategies ?? STRATEGY_NAMES,
+    flags.strategies !== undefined,
+  );
+  await ensureWritableDir(flags.out);
+  for (const s of skipped) console.error(`Skipping ${s.strategy}: ${s.reason}`);
+  const results = await runBench({
+    workloads: flags.workloads ?? WORKLOAD_NAMES,
+    strategies: run,
+    worldSizes: flags.worldSizes,
+    steps: flags.steps,
+    warmup: flags.warmup,
+    repeats: flags.repeats,
+    backend: flags.backend,
+    fastKernels: flags.fastKernels,
+    seed: flags.seed,
+    quick: flags.quick,
+  }, skipped);
+  const written = await writeReports(results, flags.out);
+  console.log(renderMarkdown(results));
+  console.log(`Wrote ${written.join(", ")}`);
+}
+
+interface TrainFlags {
+  workload: string;
+  strategy: StrategyName;
+  worldSize: number;
+  steps?: number;
+  warmup?: number;
+  batch?: number;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+}
+
+async function train(flags: TrainFlags): Promise<void> {
+  const entry = STRATEGIES[flags.strategy];
+  if (!entry.run) {
+    throw new UsageError(`Strategy "${flags.strategy}" is not implemented yet: choose from single`);
+  }
+  const workload = await resolveWorkload(flags.workload);
+  const spec = {
+    workload: flags.workload,
+    strategy: flags.strategy,
+    worldSize: flags.strategy === "single" ? 1 : flags.worldSize,
+    backend: flags.backend,
+    fastKernels: flags.fastKernels,
+    seed: flags.seed,
+    steps: flags.steps ?? workload.defaults.steps,
+    warmup: flags.warmup ?? 0,
+    globalBatch: flags.batch ?? workload.defaults.batchSize,
+    snapshotStep: EQUIVALENCE_STEPS,
+  };
+  const env = await describeEnvironment(spec.backend, spec.fastKernels);
+  await initBackend(spec.backend, { fastKernels: spec.fastKernels });
+  const progress = createProgress(1);
+  progress.startRun(`${spec.workload} ${spec.strategy}`, spec.warmup + spec.steps);
+  const m = await entry.run(spec, (done) => progress.step(done));
+  progress.endRun(
+    `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,
+  );
+  const [record] = buildRunRecords([m], measureGemmPeak());
+  console.log(
+    renderMarkdown({
+      schema: "paratrain/results@1",
+      env,
+      config: {
+        workloads: [spec.workload],
+        strategies: [spec.strategy],
+        worldSizes: [spec.worldSize],
+        steps: spec.steps,
+        warmup: spec.warmup,
+        repeats: 1,
+        seed: spec.seed,
+        quick: false,
+      },
+      skipped: [],
+      runs: [record],
+      matrix: [],
+    }),
+  );
+}
+
+async function report(flags: { in: string; out?: string }): Promise<void> {
+  const results = await readResults(flags.in);
+  const out = flags.out ?? dirname(flags.in);
+  await ensureWritableDir(out);
+  const written = await writeReports(results, out);
+  console.log(`Wrote ${written.join(", ")}`);
+}
+
+function buildProgram(): Command {
+  const program = new Command("paratrain")
+    .description("Single device, DataParallel or DistributedDataParallel: measured side by side")
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+
+  commonRunOptions(
+    program.command("bench")
+      .description("run workloads × strategies × world sizes; write results.json and report.md")
+      .option("--list", "print workloads, strategies and backends, then exit")
+      .option(
+        "--workloads <a,b>",
+        `comma-separated (default: all): ${WORKLOAD_NAMES.join(", ")}`,
+        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES),
+      )
+      .option(
+        "--strategies <a,b>",
+        `comma-separated (default: all): ${STRATEGY_NAMES.join(", ")}`,
+        (v: string) => nameList("--strategies", v, STRATEGY_NAMES),
+      )
+      .option(
+        "--world-sizes <n,m>",
+        "replicas (dp) or ranks (ddp); single always runs",
+        arg("--world-sizes", intList),
+        [2],
+      )
+      .option(
+        "--steps <n>",
+        "timed steps per run (default: per workload)",
+        arg("--steps", positiveInt),
+      )
+      .option(
+        "--repeats <n>",
+        "repeats of every run; reports quote medians",
+        arg("--repeats", positiveInt),
+      )
+      .option("--out <dir>", "output folder", DEFAULT_OUT)
+      .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
+  ).action(bench);
+
+  commonRunOptions(
+    program.command("train")
+      .description(
+        "train one workload under one strategy with live progress, then print the summary",
+      )
+      .option(
+        "--workload <name>",
+        `one of: ${WORKLOAD_NAMES.join(", ")}`,
+        (v: string) => nameList("--workload", v, WORKLOAD_NAMES)[0],
+        "mnist-mlp",
+      )
+      .option(
+        "--strategy <name>",
+        `one of: ${STRATEGY_NAMES.join(", ")}`,
+        (v: string) => nameList("--strategy", v, STRATEGY_NAMES)[0],
+        "single",
+      )
+      .option(
+        "--world-size <n>",
+        "replicas (dp) or ranks (ddp)",
+        arg("--world-size", positiveInt),
+        2,
+      )
+      .option(
+        "--steps <n>",
+        "training steps (default: the workload's)",
+        arg("--steps", positiveInt),
+      )
+      .option(
+        "--batch <n>",
+        "global batch size (default: the workload's)",
+        arg("--batch", positiveInt),
+      ),
+  ).action(train);
+
+  program.command("report")
+    .description("re-render the reports from a results.json")
+    .requiredOption("--in <file>", "a results.json written by bench")
+    .option("--out <dir>", "output folder (default: the folder of --in)")
+    .action(report);
+  return program;
+}
+
+/**
+ * Run the CLI with `args`; returns the exit code instead of exiting.
+ *
+ * @param args command-line arguments (without the program)
+ * @returns 0, 1 or 2
+ * @example
+ * ```ts
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0; // --help, --version
+      const cause = (error as CommanderError & { cause?: unknown }).cause;
+      const message = cause instanceof Error
+        ? cause.message
+        : error.message.replace(/^error: /, "");
+      console.error(`paratrain: ${message}`);
+      return 2;
+    }
+    if (error instanceof UsageError) {
+      console.error(`paratrain: ${error.message}`);
+      return 2;
+    }
+    console.error(`paratrain: ${(error as Error).message ?? String(error)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

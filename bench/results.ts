@@ -1,0 +1,165 @@
+/**
+ * From measurements to `results.json` runs: repeats merged by their median, speedup and
+ * efficiency against the single-device reference of the same workload in the same run, and
+ * the parameter difference from that reference (the equivalence check).
+ *
+ * @module
+ */
+import type { RunMeasurement, StrategyName, WorkerMemory } from "../core/run_types.ts";
+import { median, type Percentiles, summarize } from "../core/stats.ts";
+import type { Environment } from "./environment.ts";
+
+/** The results schema identifier (CONTRACT.md). */
+export const RESULTS_SCHEMA = "paratrain/results@1";
+
+/** One entry of `runs` in `results.json`. */
+export interface RunRecord {
+  workload: string;
+  strategy: StrategyName;
+  worldSize: number;
+  backend: string;
+  fastKernels: boolean;
+  globalBatch: number;
+  steps: number;
+  warmup: number;
+  repeats: number;
+  /** Over every timed step of every repeat, ms. */
+  stepMs: Percentiles;
+  /** Median over repeats of globalBatch / step p50. */
+  samplesPerSec: number;
+  samplesPerSecRepeats: number[];
+  speedup: number;
+  efficiency: number;
+  ceiling: { speedup: number } | null;
+  efficiencyVsCeiling: number | null;
+  /** Mean ms per step by phase (median over repeats). */
+  phaseMs: Record<string, number>;
+  memory: { workers: WorkerMemory[]; imbalance: number };
+  comm: {
+    bytesPerStep: number;
+    msPerStep: number;
+    waitMsPerStep: number;
+    transferMsPerStep: number;
+    share: number;
+  };
+  compute: { gflops: number; peakGflops: number; fractionOfPeak: number };
+  finalLoss: number;
+  accuracy: number;
+  loadMs: number;
+  /** Max |param − single's param| after `equivalenceSteps` steps (repeat 0 of single). */
+  paramMaxAbsDiffVsSingle: number;
+  equivalenceSteps: number;
+}
+
+/** A strategy left out of a bench, and why. */
+export interface Skipped {
+  strategy: StrategyName;
+  reason: string;
+}
+
+/** The whole `results.json`. */
+export interface Results {
+  schema: typeof RESULTS_SCHEMA;
+  env: Environment;
+  config: {
+    workloads: string[];
+    strategies: StrategyName[];
+    worldSizes: number[];
+    steps: number | null;
+    warmup: number;
+    repeats: number;
+    seed: number;
+    quick: boolean;
+  };
+  skipped: Skipped[];
+  runs: RunRecord[];
+  matrix: unknown[];
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** Each worker's peak over the repeats (worker rows line up by position). */
+function peakPerWorker(repeats: RunMeasurement[]): WorkerMemory[] {
+  const maxOf = (values: (number | null)[]) =>
+    values.some((v) => v === null) ? null : Math.max(...(values as number[]));
+  return repeats[0].workers.map((w, i) => ({
+    ...w,
+    peakBytes: Math.max(...repeats.map((r) => r.workers[i].peakBytes)),
+    peakRssBytes: maxOf(repeats.map((r) => r.workers[i].peakRssBytes)),
+  }));
+}
+
+const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => median(xs.map(f));
+
+/**
+ * Merge the repeats of each (workload, strategy, world size) into one run record.
+ *
+ * @param measurements every repeat of every run, single included
+ * @param peakGflops the backend's plain GEMM GFLOP/s measured in the same bench
+ * @returns the run records, in the order first seen
+ */
+export function buildRunRecords(measurements: RunMeasurement[], peakGflops: number): RunRecord[] {
+  const groups = new Map<string, RunMeasurement[]>();
+  for (const m of measurements) {
+    const key = `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  const reference = (workload: string) =>
+    groups.get(`${workload}|single|1`) ??
+      (() => {
+        throw new Error(`No single-device reference for ${workload}`);
+      })();
+  return [...groups.values()].map((repeats) => {
+    const { spec } = repeats[0];
+    const single = reference(spec.workload);
+    const samplesPerSecRepeats = repeats.map((m) => m.samplesPerSec);
+    const samplesPerSec = median(samplesPerSecRepeats);
+    const speedup = samplesPerSec / medianOf(single, (m) => m.samplesPerSec);
+    const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
+    const workers = peakPerWorker(repeats);
+    const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
+    const phaseNames = [...new Set(repeats.flatMap((m) => Object.keys(m.phaseMs)))];
+    const gflops = samplesPerSec * (repeats[0].flopsPerStep / spec.globalBatch) / 1e9;
+    return {
+      workload: spec.workload,
+      strategy: spec.strategy,
+      worldSize: spec.worldSize,
+      backend: spec.backend,
+      fastKernels: spec.fastKernels,
+      globalBatch: spec.globalBatch,
+      steps: spec.steps,
+      warmup: spec.warmup,
+      repeats: repeats.length,
+      stepMs: pooled,
+      samplesPerSec,
+      samplesPerSecRepeats,
+      speedup,
+      efficiency: speedup / spec.worldSize,
+      ceiling: null,
+      efficiencyVsCeiling: null,
+      phaseMs: Object.fromEntries(
+        phaseNames.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p] ?? 0)]),
+      ),
+      memory: { workers, imbalance: Math.max(...workers.map((w) => w.peakBytes)) / meanBytes },
+      comm: {
+        bytesPerStep: medianOf(repeats, (m) => m.comm.bytesPerStep),
+        msPerStep: medianOf(repeats, (m) => m.comm.msPerStep),
+        waitMsPerStep: medianOf(repeats, (m) => m.comm.waitMsPerStep),
+        transferMsPerStep: medianOf(repeats, (m) => m.comm.transferMsPerStep),
+        share: medianOf(repeats, (m) => m.comm.share),
+      },
+      compute: { gflops, peakGflops, fractionOfPeak: gflops / peakGflops },
+      finalLoss: medianOf(repeats, (m) => m.finalLoss),
+      accuracy: medianOf(repeats, (m) => m.accuracy),
+      loadMs: medianOf(repeats, (m) => m.loadMs),
+      paramMaxAbsDiffVsSingle: Math.max(
+        ...repeats.map((m) => maxAbsDiff(m.snapshot, single[0].snapshot)),
+      ),
+      equivalenceSteps: Math.min(spec.snapshotStep, spec.warmup + spec.steps),
+    };
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * `results.json` validation against the JSON Schema kept beside this file, on write and on
+ * read.
+ *
+ * @module
+ */
+import { Ajv } from "ajv";
+import type { Results } from "../bench/results.ts";
+import { UsageError } from "../core/backend.ts";
+import schema from "./results.schema.json" with { type: "json" };
+
+const validate = new Ajv({ allErrors: false }).compile(schema);
+
+/**
+ * Check `data` against the results schema.
+ *
+ * @param data parsed JSON
+ * @param source where it came from, for the error message
+ * @returns the data, typed
+ * @throws UsageError naming the first problem
+ * @example
+ * ```ts
+ * validateResults(JSON.parse(text), "results.json");
+ * ```
+ */
+export function validateResults(data: unknown, source: string): Results {
+  if (!validate(data)) {
+    const e = validate.errors?.[0];
+    const where = e?.instancePath ? e.instancePath : "the top level";
+    throw new UsageError(`Invalid results in ${source}: ${where} ${e?.message ?? "is malformed"}`);
+  }
+  return data as unknown as Results;
+}
+
+/**
+ * Read and validate a `results.json`.
+ *
+ * @param path the file
+ * @returns the results
+ * @throws UsageError when the file is missing, not JSON, or not valid
+ * @example
+ * ```ts
+ * const results = await readResults("results/latest/results.json");
+ * ```
+ */
+export async function readResults(path: string): Promise<Results> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(`Cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new UsageError(`Cannot parse ${path}: not valid JSON (truncated?)`);
+  }
+  return validateResults(data, path);
+}

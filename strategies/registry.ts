@@ -1,0 +1,36 @@
+/**
+ * The strategies, as a lookup table: what each is and how to run it. A strategy that is not
+ * implemented yet says so instead of running.
+ *
+ * @module
+ */
+import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
+import type { StepProgress } from "../core/train_loop.ts";
+import { runSingle } from "./single.ts";
+
+/** One entry of {@linkcode STRATEGIES}. */
+export interface StrategyEntry {
+  /** One line for `--list`. */
+  description: string;
+  /** Runs the strategy; absent while it is not implemented. */
+  run?: (spec: RunSpec, onStep?: StepProgress) => Promise<RunMeasurement>;
+}
+
+/** Every strategy paratrain knows, in report order. */
+export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
+  single: {
+    description: "one model, one engine, the plain loop; the reference for every speedup",
+    run: runSingle,
+  },
+  dp: {
+    description:
+      "DataParallel: one process, replicas in Web Workers, main replica reduces and updates (not implemented yet)",
+  },
+  ddp: {
+    description:
+      "DistributedDataParallel: one process per rank, ring all-reduce over Unix sockets (not implemented yet)",
+  },
+};
+
+/** Strategy names in report order. */
+export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
