@@ -1,0 +1,85 @@
+/**
+ * MaxPoolGrad for the wasm backend as one pass over the pooling windows: each window's
+ * output gradient goes to the first position holding the window's maximum (the cpu
+ * backend's choice), instead of searching every window for every input position.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+
+/**
+ * Make the window-scatter MaxPoolGrad kernel for wasm (NHWC, any strides and padding).
+ *
+ * @returns a kernel function for the wasm backend
+ * @example
+ * ```ts
+ * tf.registerKernel({ kernelName: "MaxPoolGrad", backendName: "wasm", kernelFunc: makeMaxPoolGrad() });
+ * ```
+ */
+export function makeMaxPoolGrad(): tf.KernelFunc {
+  return (args) => {
+    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+    const wasm = args.backend as BackendWasm;
+    const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const dx = wasm.makeOutput(input.shape, "float32");
+    // Views are taken after the allocation above: a heap growth detaches older views.
+    const dxValues = wasm.typedArrayFromHeap(dx) as Float32Array;
+    dxValues.fill(0);
+    scatterMaxGradients(
+      wasm.typedArrayFromHeap(input) as Float32Array,
+      wasm.typedArrayFromHeap(dy) as Float32Array,
+      info,
+      dxValues,
+    );
+    return dx;
+  };
+}
+
+/** For every pooling window, add its gradient to the input position of its maximum. */
+function scatterMaxGradients(
+  x: Float32Array,
+  dy: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+  dx: Float32Array,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  let dyIndex = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let yR = 0; yR < outHeight; yR++) {
+      const rCorner = yR * strideHeight - top;
+      const rMin = Math.max(0, rCorner);
+      const rMax = Math.min(inHeight, rCorner + filterHeight);
+      for (let yC = 0; yC < outWidth; yC++) {
+        const cCorner = yC * strideWidth - left;
+        const cMin = Math.max(0, cCorner);
+        const cMax = Math.min(inWidth, cCorner + filterWidth);
+        for (let d = 0; d < inChannels; d++, dyIndex++) {
+          // Row-major window order with a strict `>`: ties go to the first maximum.
+          let maxValue = Number.NEGATIVE_INFINITY;
+          let maxIndex = -1;
+          for (let r = rMin; r < rMax; r++) {
+            let index = ((b * inHeight + r) * inWidth + cMin) * inChannels + d;
+            for (let c = cMin; c < cMax; c++, index += inChannels) {
+              if (x[index] > maxValue) {
+                maxValue = x[index];
+                maxIndex = index;
+              }
+            }
+          }
+          if (maxIndex >= 0) dx[maxIndex] += dy[dyIndex];
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * paratrain: train small TensorFlow.js models under single-device, DataParallel and
+ * DistributedDataParallel strategies, and measure what each really costs.
+ *
+ * The public API is the workload interface (bring your own model and dataset), the training
+ * core's flat-buffer seam, the strategies and the bench.
+ *
+ * @example Train your own workload on one device
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { denseParams, dense, denseFlops, registerWorkload, runSingle } from "./mod.ts";
+ *
+ * registerWorkload({
+ *   name: "xor",
+ *   description: "XOR with a tiny MLP",
+ *   defaults: { batchSize: 4, steps: 200, optimizer: { kind: "adam", learningRate: 0.05 } },
+ *   loadData: () => Promise.resolve(myXorDataset),
+ *   createModel: () => ({
+ *     params: [...denseParams("h", 2, 8), ...denseParams("out", 8, 2)],
+ *     forward: (p, x) => dense(p, "out", tf.relu(dense(p, "h", x))),
+ *     trainFlopsPerSample: denseFlops(2, 8) + denseFlops(8, 2),
+ *   }),
+ * });
+ * const result = await runSingle({
+ *   workload: "xor", strategy: "single", worldSize: 1, backend: "wasm", fastKernels: true,
+ *   seed: 0, steps: 200, warmup: 0, globalBatch: 4, snapshotStep: 20,
+ * });
+ * console.log(result.accuracy);
+ * ```
+ *
+ * @module
+ */
+export type {
+  Dataset,
+  Hyperparameters,
+  ModelDef,
+  OptimizerSpec,
+  ParamDef,
+  Split,
+  Workload,
+} from "./core/workload.ts";
+export { type BackendName, BACKENDS, initBackend, UsageError } from "./core/backend.ts";
+export { createLayout, type FlatLayout, flatten, unflatten } from "./core/flat_layout.ts";
+export { type Batch, type GradientResult, initialParams, Trainer } from "./core/trainer.ts";
+export { conv, convFlops, convParams, dense, denseFlops, denseParams } from "./core/layers.ts";
+export { glorotUniform, heNormal, zeros } from "./core/init.ts";
+export { createRng, normal, permutation } from "./core/rng.ts";
+export { trainLoop } from "./core/train_loop.ts";
+export type { RunMeasurement, RunSpec, StrategyName } from "./core/run_types.ts";
+export { getWorkload, registerWorkload, WORKLOADS } from "./workloads/registry.ts";
+export { splitDataset } from "./workloads/_split.ts";
+export { runSingle } from "./strategies/single.ts";
+export { STRATEGIES } from "./strategies/registry.ts";
+export { DistributedSampler } from "./strategies/distributed_sampler.ts";
+export { runBench } from "./bench/run_bench.ts";
+export { writeReports } from "./reports/write_reports.ts";

@@ -1,0 +1,227 @@
+/**
+ * Shared helpers for the kernel tests: seeded data, running one kernel on a chosen
+ * backend with a leak check, comparing results, and the Conv2D gradient.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { type BackendName, initBackend } from "../core/backend.ts";
+
+/** Largest allowed difference, relative to the largest expected magnitude (at least 1). */
+export const RELATIVE_TOLERANCE = 1e-4;
+
+/** A tensor to create on whichever backend a kernel runs on. */
+export interface TensorSpec {
+  shape: number[];
+  values: Float32Array | Int32Array;
+}
+
+/** A kernel's output read back to JavaScript. */
+export interface KernelResult {
+  shape: number[];
+  values: Float32Array;
+}
+
+/**
+ * Seeded float32 values uniform in [-1, 1), or integers in [-levels, levels] when `levels`
+ * is given (to provoke ties).
+ *
+ * @param shape the tensor shape
+ * @param seed any integer
+ * @param levels optional number of integer levels on each side of zero
+ * @returns a spec for {@linkcode runKernelOn}
+ * @example
+ * ```ts
+ * const x = randomTensor([2, 5, 5, 3], 7);
+ * ```
+ */
+export function randomTensor(shape: number[], seed: number, levels?: number): TensorSpec {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let state = seed >>> 0;
+  for (let i = 0; i < values.length; i++) {
+    // mulberry32: a tiny, well-mixed 32-bit generator.
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const unit = ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    values[i] = levels == null ? unit * 2 - 1 : Math.round((unit * 2 - 1) * levels);
+  }
+  return { shape, values };
+}
+
+/**
+ * Run one kernel on `backend` (initialised through `initBackend`) and read its output,
+ * failing if the kernel leaves tensors or backend data behind.
+ *
+ * @param backend `wasm` or `cpu`
+ * @param kernelName the kernel
+ * @param inputs its inputs, by name
+ * @param attrs its attributes
+ * @param fastKernels register the fast wasm overrides (default true)
+ * @returns the output's shape and values
+ * @example
+ * ```ts
+ * const dw = await runKernelOn("cpu", "Conv2DBackpropFilter", { x, dy }, attrs);
+ * ```
+ */
+export async function runKernelOn(
+  backend: BackendName,
+  kernelName: string,
+  inputs: Record<string, TensorSpec>,
+  attrs: tf.NamedAttrMap,
+  fastKernels = true,
+): Promise<KernelResult> {
+  await initBackend(backend, { fastKernels });
+  const tensors = Object.fromEntries(
+    Object.entries(inputs).map((
+      [name, spec],
+    ) => [name, tf.tensor(spec.values.slice(), spec.shape, dtypeOf(spec))]),
+  );
+  const dataIdsBefore = tf.engine().backend.numDataIds();
+  const tensorsBefore = tf.memory().numTensors;
+  const output = tf.engine().runKernel(kernelName, tensors, attrs) as tf.Tensor;
+  const result = { shape: output.shape, values: Float32Array.from(output.dataSync()) };
+  output.dispose();
+  assert.equal(tf.memory().numTensors, tensorsBefore, `${kernelName} leaked tensors`);
+  assert.equal(tf.engine().backend.numDataIds(), dataIdsBefore, `${kernelName} leaked data`);
+  tf.dispose(Object.values(tensors));
+  return result;
+}
+
+function dtypeOf(spec: TensorSpec): tf.DataType {
+  return spec.values instanceof Int32Array ? "int32" : "float32";
+}
+
+/**
+ * Assert two results have the same shape and values within {@linkcode RELATIVE_TOLERANCE}.
+ *
+ * @param actual what the kernel under test gave
+ * @param expected the reference
+ * @param label names the case in the failure message
+ * @example
+ * ```ts
+ * assertClose(wasmResult, cpuResult, "stride 2, same");
+ * ```
+ */
+export function assertClose(actual: KernelResult, expected: KernelResult, label: string): void {
+  assert.deepEqual(actual.shape, expected.shape, `${label}: shapes differ`);
+  let scale = 1;
+  for (const value of expected.values) scale = Math.max(scale, Math.abs(value));
+  for (let i = 0; i < expected.values.length; i++) {
+    const error = Math.abs(actual.values[i] - expected.values[i]);
+    if (!(error <= RELATIVE_TOLERANCE * scale)) {
+      assert.fail(
+        `${label}: element ${i} is ${actual.values[i]}, expected ${expected.values[i]}`,
+      );
+    }
+  }
+}
+
+/**
+ * Register the Conv2D gradient if nothing has. tfjs-core's node bundle ships no gradient
+ * definitions (the `@tensorflow/tfjs` union package normally registers them), so `tf.grad`
+ * through conv2d needs this in a test process.
+ *
+ * @example
+ * ```ts
+ * ensureConv2dGradient();
+ * const [dx, dw] = tf.grads((x, w) => tf.conv2d(x, w, 1, "same"))([x, w], dy);
+ * ```
+ */
+export function ensureConv2dGradient(): void {
+  if (tf.getGradient("Conv2D") != null) return;
+  tf.registerGradient({
+    kernelName: "Conv2D",
+    inputsToSave: ["x", "filter"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved;
+      // The backprop kernels take Conv2D's attributes (they ignore dilations) plus a shape.
+      return {
+        x: () =>
+          tf.engine().runKernel("Conv2DBackpropInput", { dy: dy as tf.Tensor, filter }, {
+            ...attrs,
+            inputShape: x.shape,
+          }) as tf.Tensor,
+        filter: () =>
+          tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: dy as tf.Tensor }, {
+            ...attrs,
+            filterShape: filter.shape,
+          }) as tf.Tensor,
+      };
+    },
+  });
+}
+
+/** One 2-D convolution geometry (NHWC, dilation 1) and a seed for its data. */
+export interface ConvCase {
+  batch: number;
+  height: number;
+  width: number;
+  inChannels: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strides: [number, number];
+  pad: "same" | "valid" | tf.backend_util.ExplicitPadding;
+  seed: number;
+}
+
+/** Largest spatial size in generated convolutions: small enough for the slow cpu kernels. */
+const MAX_CONV_SIZE = 9;
+
+/**
+ * Random convolution geometries: batch 1 to 3, odd and even sizes, strides 1 and 2,
+ * same, valid and explicit padding; only ones with a non-empty output.
+ *
+ * @returns a fast-check arbitrary of {@linkcode ConvCase}
+ * @example
+ * ```ts
+ * await fc.assert(fc.asyncProperty(convCases(), async (c) => { ... }));
+ * ```
+ */
+export function convCases(): fc.Arbitrary<ConvCase> {
+  const side = fc.integer({ min: 0, max: 2 });
+  return fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    height: fc.integer({ min: 1, max: MAX_CONV_SIZE }),
+    width: fc.integer({ min: 1, max: MAX_CONV_SIZE }),
+    inChannels: fc.integer({ min: 1, max: 3 }),
+    outChannels: fc.integer({ min: 1, max: 4 }),
+    filterHeight: fc.integer({ min: 1, max: 3 }),
+    filterWidth: fc.integer({ min: 1, max: 3 }),
+    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
+    pad: fc.oneof(
+      fc.constantFrom<"same" | "valid">("same", "valid"),
+      fc.tuple(side, side, side, side).map(([top, bottom, left, right]) =>
+        [[0, 0], [top, bottom], [left, right], [0, 0]] as tf.backend_util.ExplicitPadding
+      ),
+    ),
+    seed: fc.integer(),
+  }).filter((c) => {
+    const { outHeight, outWidth } = convInfo(c);
+    return outHeight > 0 && outWidth > 0;
+  });
+}
+
+/**
+ * The geometry tfjs derives for a {@linkcode ConvCase}.
+ *
+ * @param c the case
+ * @returns tfjs's convolution info (output size, padding)
+ * @example
+ * ```ts
+ * const { outHeight, outWidth } = convInfo(c);
+ * ```
+ */
+export function convInfo(c: ConvCase): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    [c.batch, c.height, c.width, c.inChannels],
+    [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+    c.strides,
+    1,
+    c.pad,
+  );
+}
