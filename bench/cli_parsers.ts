@@ -69,16 +69,18 @@ export function integer(flag: string, value: string): number {
  * @param flag the flag, for the message
  * @param value the text given, e.g. `a,b`
  * @param choices the valid names
+ * @param noun what one name is, for the message (e.g. `strategy`)
  * @returns the names, in the order given
  * @example
  * ```ts
- * nameList("--strategies", "single,ddp", ["single", "dp", "ddp"]);
+ * nameList("--strategies", "single,ddp", ["single", "dp", "ddp"], "strategy");
  * ```
  */
 export function nameList<T extends string>(
   flag: string,
   value: string,
   choices: readonly T[],
+  noun: string,
 ): T[] {
   const names = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (names.length === 0) {
@@ -87,7 +89,7 @@ export function nameList<T extends string>(
   for (const name of names) {
     if (!choices.includes(name as T)) {
       throw new UsageError(
-        `Unknown ${flag.replace(/^--/, "").replace(/s$/, "")} "${name}" in ${flag}: choose from ${
+        `Unknown ${noun} "${name}" in ${flag}: choose from ${
           choices.join(", ")
         }`,
       );

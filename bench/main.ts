@@ -189,12 +189,12 @@ function buildProgram(): Command {
       .option(
         "--workloads <a,b>",
         `comma-separated (default: all): ${WORKLOAD_NAMES.join(", ")}`,
-        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES),
+        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES, "workload"),
       )
       .option(
         "--strategies <a,b>",
         `comma-separated (default: all): ${STRATEGY_NAMES.join(", ")}`,
-        (v: string) => nameList("--strategies", v, STRATEGY_NAMES),
+        (v: string) => nameList("--strategies", v, STRATEGY_NAMES, "strategy"),
       )
       .option(
         "--world-sizes <n,m>",
@@ -224,13 +224,13 @@ function buildProgram(): Command {
       .option(
         "--workload <name>",
         `one of: ${WORKLOAD_NAMES.join(", ")}`,
-        (v: string) => nameList("--workload", v, WORKLOAD_NAMES)[0],
+        (v: string) => nameList("--workload", v, WORKLOAD_NAMES, "workload")[0],
         "mnist-mlp",
       )
       .option(
         "--strategy <name>",
         `one of: ${STRATEGY_NAMES.join(", ")}`,
-        (v: string) => nameList("--strategy", v, STRATEGY_NAMES)[0],
+        (v: string) => nameList("--strategy", v, STRATEGY_NAMES, "strategy")[0],
         "single",
       )
       .option(
