@@ -89,9 +89,7 @@ export function nameList<T extends string>(
   for (const name of names) {
     if (!choices.includes(name as T)) {
       throw new UsageError(
-        `Unknown ${noun} "${name}" in ${flag}: choose from ${
-          choices.join(", ")
-        }`,
+        `Unknown ${noun} "${name}" in ${flag}: choose from ${choices.join(", ")}`,
       );
     }
   }

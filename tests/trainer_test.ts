@@ -47,7 +47,9 @@ for (const backend of ["wasm", "cpu"] as const) {
     const batch = randomBatch(7, 9);
     const { loss, grads } = t.computeGradients(batch);
     const flat = t.getParams();
-    const named = t.layout.entries.map((e) => tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape));
+    const named = t.layout.entries.map((e) =>
+      tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape)
+    );
     const x = tf.tensor(batch.x, [9, 5]);
     const y = tf.oneHot(tf.tensor1d(batch.y, "int32"), 3);
     const f = (...ps: tf.Tensor[]) => {
