@@ -93,6 +93,14 @@ function peakPerWorker(repeats: RunMeasurement[]): WorkerMemory[] {
   }));
 }
 
+const runKey = (m: RunMeasurement) => `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
+
+function groupRuns(measurements: RunMeasurement[]): Map<string, RunMeasurement[]> {
+  const groups = new Map<string, RunMeasurement[]>();
+  for (const m of measurements) groups.set(runKey(m), [...(groups.get(runKey(m)) ?? []), m]);
+  return groups;
+}
+
 const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => median(xs.map(f));
 
 /**
@@ -100,14 +108,16 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
  *
  * @param measurements every repeat of every run, single included
  * @param peakGflops the backend's plain GEMM GFLOP/s measured in the same bench
+ * @param ceilingRuns no-communication ceiling runs of the parallel strategies
  * @returns the run records, in the order first seen
  */
-export function buildRunRecords(measurements: RunMeasurement[], peakGflops: number): RunRecord[] {
-  const groups = new Map<string, RunMeasurement[]>();
-  for (const m of measurements) {
-    const key = `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
-    groups.set(key, [...(groups.get(key) ?? []), m]);
-  }
+export function buildRunRecords(
+  measurements: RunMeasurement[],
+  peakGflops: number,
+  ceilingRuns: RunMeasurement[] = [],
+): RunRecord[] {
+  const groups = groupRuns(measurements);
+  const ceilings = groupRuns(ceilingRuns);
   const reference = (workload: string) =>
     groups.get(`${workload}|single|1`) ??
       (() => {
@@ -118,7 +128,12 @@ export function buildRunRecords(measurements: RunMeasurement[], peakGflops: numb
     const single = reference(spec.workload);
     const samplesPerSecRepeats = repeats.map((m) => m.samplesPerSec);
     const samplesPerSec = median(samplesPerSecRepeats);
-    const speedup = samplesPerSec / medianOf(single, (m) => m.samplesPerSec);
+    const singleSamplesPerSec = medianOf(single, (m) => m.samplesPerSec);
+    const speedup = samplesPerSec / singleSamplesPerSec;
+    const ceilingRepeats = ceilings.get(runKey(repeats[0]));
+    const ceiling = ceilingRepeats
+      ? { speedup: medianOf(ceilingRepeats, (m) => m.samplesPerSec) / singleSamplesPerSec }
+      : null;
     const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
@@ -139,8 +154,8 @@ export function buildRunRecords(measurements: RunMeasurement[], peakGflops: numb
       samplesPerSecRepeats,
       speedup,
       efficiency: speedup / spec.worldSize,
-      ceiling: null,
-      efficiencyVsCeiling: null,
+      ceiling,
+      efficiencyVsCeiling: ceiling ? speedup / ceiling.speedup : null,
       phaseMs: Object.fromEntries(
         phaseNames.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p] ?? 0)]),
       ),

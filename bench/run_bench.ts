@@ -8,6 +8,7 @@ import { type BackendName, initBackend, UsageError } from "../core/backend.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
+import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment } from "./environment.ts";
 import { measureGemmPeak } from "./gemm_peak.ts";
 import { createProgress } from "./progress.ts";
@@ -55,9 +56,21 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   };
 }
 
-/** The runs a bench will do, one per (workload, strategy, world size) and repeat. */
-async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
-  const specs: RunSpec[] = [];
+/** One planned run: the strategy itself, or its no-communication ceiling. */
+interface PlannedRun {
+  spec: RunSpec;
+  ceiling: boolean;
+}
+
+/** Strategies whose runs are followed by a ceiling run (N workers, no communication). */
+const HAS_CEILING: readonly StrategyName[] = ["ddp"];
+
+/**
+ * The runs a bench will do, one per (workload, strategy, world size) and repeat, each
+ * parallel run followed at once by its ceiling so both see the same machine.
+ */
+async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
+  const specs: PlannedRun[] = [];
   for (let repeat = 0; repeat < config.repeats; repeat++) {
     for (const name of config.workloads) {
       const workload = await resolveWorkload(name);
@@ -73,9 +86,13 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         globalBatch: workload.defaults.batchSize,
         snapshotStep: EQUIVALENCE_STEPS,
       };
-      specs.push(base);
+      specs.push({ spec: base, ceiling: false });
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
-        for (const worldSize of config.worldSizes) specs.push({ ...base, strategy, worldSize });
+        for (const worldSize of config.worldSizes) {
+          const spec = { ...base, strategy, worldSize };
+          specs.push({ spec, ceiling: false });
+          if (HAS_CEILING.includes(strategy)) specs.push({ spec, ceiling: true });
+        }
       }
     }
   }
@@ -119,15 +136,17 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
   const env = await describeEnvironment(config.backend, config.fastKernels);
   await initBackend(config.backend, { fastKernels: config.fastKernels });
   const peakGflops = measureGemmPeak();
-  const specs = await planRuns(config);
-  const progress = createProgress(specs.length);
+  const plan = await planRuns(config);
+  const progress = createProgress(plan.length);
   const measurements: RunMeasurement[] = [];
+  const ceilings: RunMeasurement[] = [];
   try {
-    for (const spec of specs) {
-      const name = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
+    for (const { spec, ceiling } of plan) {
+      const name = (spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`) +
+        (ceiling ? " ceiling" : "");
       progress.startRun(`${spec.workload} ${name}`, spec.warmup + spec.steps);
-      const m = await STRATEGIES[spec.strategy].run!(spec, (done) => progress.step(done));
-      measurements.push(m);
+      const m = await runIsolated(spec, (done) => progress.step(done), { ceiling });
+      (ceiling ? ceilings : measurements).push(m);
       progress.endRun(
         `${spec.workload} ${name}: ${m.samplesPerSec.toFixed(0)} samples/s, step p50 ${
           m.stepMs.p50.toFixed(1)
@@ -151,7 +170,7 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
       quick: config.quick,
     },
     skipped,
-    runs: buildRunRecords(measurements, peakGflops),
+    runs: buildRunRecords(measurements, peakGflops, ceilings),
     matrix: [],
   };
 }

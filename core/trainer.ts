@@ -1,17 +1,16 @@
 /**
- * The training core shared by every strategy: a model's parameters as tf variables, one
- * optimizer, and the flat-buffer seam (get/set parameters, compute gradients, apply a flat
+ * The training core shared by every strategy: a model's parameters as a flat master buffer
+ * mirrored in tf variables, one flat optimizer, and the flat-buffer seam (get/set parameters, compute gradients, apply a flat
  * gradient) that the strategies move between workers.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { createLayout, type FlatLayout } from "./flat_layout.ts";
+import { createFlatOptimizer, type FlatOptimizer } from "./flat_optimizer.ts";
 import { createRng } from "./rng.ts";
 import type { ModelDef, OptimizerSpec } from "./workload.ts";
 
-/** Momentum of the `momentum` optimizer. */
-const MOMENTUM = 0.9;
 /** Samples per forward pass when evaluating accuracy. */
 const EVAL_BATCH = 512;
 
@@ -28,17 +27,6 @@ export interface Batch {
   x: Float32Array;
   y: Int32Array;
   size: number;
-}
-
-function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
-  switch (spec.kind) {
-    case "sgd":
-      return tf.train.sgd(spec.learningRate);
-    case "momentum":
-      return tf.train.momentum(spec.learningRate, MOMENTUM);
-    case "adam":
-      return tf.train.adam(spec.learningRate);
-  }
 }
 
 /**
@@ -77,7 +65,9 @@ export class Trainer {
   readonly #featureShape: number[];
   readonly #numClasses: number;
   readonly #variables: tf.Variable[];
-  readonly #optimizer: tf.Optimizer;
+  readonly #optimizer: FlatOptimizer;
+  /** The master copy of the parameters; the variables mirror it. */
+  readonly #params: Float32Array;
 
   /**
    * Build the variables and optimizer on the active backend.
@@ -98,30 +88,24 @@ export class Trainer {
     this.#featureShape = data.featureShape;
     this.#numClasses = data.numClasses;
     this.layout = createLayout(model.params);
+    this.#checkLength(params, "parameters");
+    this.#params = params.slice();
     this.#variables = this.layout.entries.map((e) =>
-      tf.variable(
-        tf.tensor(params.slice(e.offset, e.offset + e.size), e.shape),
-        true,
-        `${e.name}#${crypto.randomUUID()}`,
-      )
+      tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`)
     );
-    this.#optimizer = createOptimizer(optimizer);
+    this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize);
   }
 
   /** @returns a copy of the current parameters, flat */
   getParams(): Float32Array {
-    const flat = new Float32Array(this.layout.totalSize);
-    this.#variables.forEach((v, i) => flat.set(v.dataSync(), this.layout.entries[i].offset));
-    return flat;
+    return this.#params.slice();
   }
 
   /** @param flat parameters to load, laid out as {@linkcode Trainer.layout} */
   setParams(flat: Float32Array): void {
     this.#checkLength(flat, "parameters");
-    this.#variables.forEach((v, i) => {
-      const e = this.layout.entries[i];
-      tf.tidy(() => v.assign(tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape)));
-    });
+    this.#params.set(flat);
+    this.#syncVariables();
   }
 
   /**
@@ -154,14 +138,8 @@ export class Trainer {
    */
   applyGradients(flat: Float32Array): void {
     this.#checkLength(flat, "gradients");
-    tf.tidy(() => {
-      const named: tf.NamedTensorMap = {};
-      this.#variables.forEach((v, i) => {
-        const e = this.layout.entries[i];
-        named[v.name] = tf.tensor(flat.slice(e.offset, e.offset + e.size), e.shape);
-      });
-      this.#optimizer.applyGradients(named);
-    });
+    this.#optimizer.step(this.#params, flat);
+    this.#syncVariables();
   }
 
   /**
@@ -187,10 +165,21 @@ export class Trainer {
     return correct / split.size;
   }
 
-  /** Release the variables and the optimizer state. */
+  /** Release the variables. */
   dispose(): void {
-    this.#optimizer.dispose();
     this.#variables.forEach((v) => v.dispose());
+  }
+
+  /** A new tensor holding a copy of one entry of the master parameters. */
+  #entryTensor(e: FlatLayout["entries"][number]): tf.Tensor {
+    // A copy: on cpu, tf.tensor would otherwise share memory with the master buffer.
+    return tf.tensor(this.#params.slice(e.offset, e.offset + e.size), e.shape);
+  }
+
+  #syncVariables(): void {
+    this.#variables.forEach((v, i) =>
+      tf.tidy(() => v.assign(this.#entryTensor(this.layout.entries[i])))
+    );
   }
 
   #named(): Record<string, tf.Tensor> {

@@ -6,6 +6,7 @@
  */
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
+import { runDdp } from "./ddp.ts";
 import { runSingle } from "./single.ts";
 
 /** One entry of {@linkcode STRATEGIES}. */
@@ -27,8 +28,8 @@ export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
       "DataParallel: one process, replicas in Web Workers, main replica reduces and updates (not implemented yet)",
   },
   ddp: {
-    description:
-      "DistributedDataParallel: one process per rank, ring all-reduce over Unix sockets (not implemented yet)",
+    description: "DistributedDataParallel: one process per rank, ring all-reduce over Unix sockets",
+    run: runDdp,
   },
 };
 

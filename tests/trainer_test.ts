@@ -12,6 +12,12 @@ const model: ModelDef = {
   trainFlopsPerSample: denseFlops(5, 7) + denseFlops(7, 3),
 };
 const data = { featureShape: [5], numClasses: 3 };
+/**
+ * The flat optimizer computes each update in float64 and stores float32; tfjs does every
+ * intermediate in float32 tensors. After 3 Adam steps at lr 0.05 they differ by ~1.4e-6
+ * (measured), 3e-5 of the step size: 1e-5 bounds that with room, far below one step.
+ */
+const OPTIMIZER_TOLERANCE = 1e-5;
 
 function randomBatch(seed: number, size: number) {
   const rng = createRng(seed);
@@ -92,7 +98,7 @@ for (const backend of ["wasm", "cpu"] as const) {
       const after = t.getParams();
       t.layout.entries.forEach((e, i) => {
         const diff = maxAbsDiff(after.subarray(e.offset, e.offset + e.size), vars[i].dataSync());
-        assert.ok(diff < 1e-6, `${e.name}: max diff ${diff}`);
+        assert.ok(diff < OPTIMIZER_TOLERANCE, `${e.name}: max diff ${diff}`);
       });
       assert.ok(maxAbsDiff(after, p0) > 1e-3, "parameters moved");
       t.dispose();
