@@ -116,13 +116,14 @@ export function intList(flag: string, value: string): number[] {
  * Make sure `dir` exists and can be written, before any work starts.
  *
  * @param dir the output folder
+ * @param flag the flag that named it, for the message
  * @throws UsageError naming the folder and the problem
  * @example
  * ```ts
- * await ensureWritableDir("results/latest");
+ * await ensureWritableDir("results/latest", "--out");
  * ```
  */
-export async function ensureWritableDir(dir: string): Promise<void> {
+export async function ensureWritableDir(dir: string, flag: string): Promise<void> {
   const probe = `${dir}/.paratrain-write-probe-${Deno.pid}`;
   try {
     await Deno.mkdir(dir, { recursive: true });
@@ -134,6 +135,6 @@ export async function ensureWritableDir(dir: string): Promise<void> {
       : error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
       ? "not a directory"
       : (error as Error).message.split("\n")[0];
-    throw new UsageError(`Cannot write to --out ${dir}: ${reason}`);
+    throw new UsageError(`Cannot write to ${flag} ${dir}: ${reason}`);
   }
 }

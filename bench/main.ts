@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
+import { readCheckpoint } from "../core/checkpoint.ts";
+import { createLayout } from "../core/flat_layout.ts";
 import { Command, CommanderError, Option } from "commander";
 import { type BackendName, BACKENDS, parseBackend, UsageError } from "../core/backend.ts";
 import type { StrategyName } from "../core/run_types.ts";
@@ -89,7 +91,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     flags.strategies ?? STRATEGY_NAMES,
     flags.strategies !== undefined,
   );
-  await ensureWritableDir(flags.out);
+  await ensureWritableDir(flags.out, "--out");
   for (const s of skipped) console.error(`Skipping ${s.strategy}: ${s.reason}`);
   const results = await runBench({
     workloads: flags.workloads ?? WORKLOAD_NAMES,
@@ -118,6 +120,8 @@ interface TrainFlags {
   backend: BackendName;
   fastKernels: boolean;
   seed: number;
+  checkpoint?: string;
+  resume?: string;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
@@ -126,6 +130,9 @@ async function train(flags: TrainFlags): Promise<void> {
     throw new UsageError(`Strategy "${flags.strategy}" is not implemented yet: choose from single`);
   }
   const workload = await resolveWorkload(flags.workload);
+  const layout = createLayout(workload.createModel().params);
+  if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
+  if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
   const spec = {
     workload: flags.workload,
     strategy: flags.strategy,
@@ -137,6 +144,8 @@ async function train(flags: TrainFlags): Promise<void> {
     warmup: flags.warmup ?? 0,
     globalBatch: flags.batch ?? workload.defaults.batchSize,
     snapshotStep: EQUIVALENCE_STEPS,
+    resumePath: flags.resume && resolve(flags.resume),
+    checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
   };
   const env = await describeEnvironment(spec.backend, spec.fastKernels);
   await initBackend(spec.backend, { fastKernels: spec.fastKernels });
@@ -171,7 +180,7 @@ async function train(flags: TrainFlags): Promise<void> {
 async function report(flags: { in: string; out?: string }): Promise<void> {
   const results = await readResults(flags.in);
   const out = flags.out ?? dirname(flags.in);
-  await ensureWritableDir(out);
+  await ensureWritableDir(out, "--out");
   const written = await writeReports(results, out);
   console.log(`Wrote ${written.join(", ")}`);
 }
@@ -248,7 +257,12 @@ function buildProgram(): Command {
         "--batch <n>",
         "global batch size (default: the workload's)",
         arg("--batch", positiveInt),
-      ),
+      )
+      .option(
+        "--checkpoint <file>",
+        "after training, rank 0 / the main replica writes the parameters here",
+      )
+      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)"),
   ).action(train);
 
   program.command("report")

@@ -29,6 +29,10 @@ export interface RunSpec {
   globalBatch: number;
   /** Step after which parameters are snapshotted for the equivalence check. */
   snapshotStep: number;
+  /** Start from this checkpoint's parameters instead of a fresh initialisation. */
+  resumePath?: string;
+  /** After training, the main replica / rank 0 writes the parameters here. */
+  checkpointPath?: string;
 }
 
 /** One worker's memory, as CONTRACT.md defines the row. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { CHECKPOINT_SCHEMA, readCheckpoint, writeCheckpoint } from "../core/checkpoint.ts";
 import { batchStream, finishRun, setupReplica } from "../core/replica.ts";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
 import { type StepProgress, timed, trainLoop } from "../core/train_loop.ts";
@@ -53,7 +54,12 @@ export async function runReplicaLoop(
     throw new Error(`Global batch ${spec.globalBatch} does not divide across ${worldSize} ranks`);
   }
   const replica = await setupReplica(spec);
-  const params = replica.trainer.getParams();
+  const params = spec.resumePath
+    ? (await readCheckpoint(spec.resumePath, {
+      workload: spec.workload,
+      layout: replica.trainer.layout,
+    })).params
+    : replica.trainer.getParams();
   await group.broadcast(params);
   replica.trainer.setParams(params);
 
@@ -79,6 +85,15 @@ export async function runReplicaLoop(
     { warmup: spec.warmup, onStep, snapshotStep: spec.snapshotStep },
   );
   const totalSteps = spec.warmup + spec.steps;
+  if (rank === 0 && spec.checkpointPath) {
+    await writeCheckpoint(spec.checkpointPath, {
+      schema: CHECKPOINT_SCHEMA,
+      workload: spec.workload,
+      steps: totalSteps,
+      layout: replica.trainer.layout,
+      params: replica.trainer.getParams(),
+    });
+  }
   return finishRun(replica, spec, loop, {
     workers: [{
       role: worldSize === 1 ? "main" : "rank",

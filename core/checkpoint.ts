@@ -1,0 +1,98 @@
+/**
+ * Checkpoints: a model's flat parameters with their layout, as one JSON file written
+ * atomically. Strategy-independent by construction — a DDP rank 0, a DP main replica and a
+ * single run all write (and read) the same flat buffer.
+ *
+ * @module
+ */
+import { decodeBase64, encodeBase64 } from "./_base64.ts";
+import type { FlatLayout } from "./flat_layout.ts";
+import { UsageError } from "./backend.ts";
+
+/** The checkpoint format identifier. */
+export const CHECKPOINT_SCHEMA = "paratrain/checkpoint@1";
+
+/** A checkpoint: what was trained, the layout, and the parameters (little-endian float32). */
+export interface Checkpoint {
+  schema: typeof CHECKPOINT_SCHEMA;
+  workload: string;
+  /** Training steps taken when it was written. */
+  steps: number;
+  layout: FlatLayout;
+  params: Float32Array;
+}
+
+/**
+ * Write `checkpoint` to `path` atomically (temp file, then rename).
+ *
+ * @param path destination
+ * @param checkpoint what to write
+ * @example
+ * ```ts
+ * await writeCheckpoint("model.ckpt.json", { schema: CHECKPOINT_SCHEMA, workload, steps, layout, params });
+ * ```
+ */
+export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
+  const { params, ...rest } = checkpoint;
+  const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
+  const text = JSON.stringify({ ...rest, params: encodeBase64(bytes) });
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Read a checkpoint and check it fits `workload` and `layout`.
+ *
+ * @param path the file
+ * @param expected the workload name and layout it must match
+ * @returns the checkpoint
+ * @throws UsageError when the file is unreadable, malformed, or for another model
+ * @example
+ * ```ts
+ * const { params } = await readCheckpoint("model.ckpt.json", { workload: "mnist-mlp", layout });
+ * ```
+ */
+export async function readCheckpoint(
+  path: string,
+  expected: { workload: string; layout: FlatLayout },
+): Promise<Checkpoint> {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    const reason = error instanceof SyntaxError
+      ? "not valid JSON"
+      : (error as Error).message.split("\n")[0];
+    throw new UsageError(`Cannot read checkpoint ${path}: ${reason}`);
+  }
+  if (raw.schema !== CHECKPOINT_SCHEMA || typeof raw.params !== "string") {
+    throw new UsageError(`Cannot read checkpoint ${path}: not a ${CHECKPOINT_SCHEMA} file`);
+  }
+  if (raw.workload !== expected.workload) {
+    throw new UsageError(
+      `Checkpoint ${path} is for workload "${raw.workload}", not "${expected.workload}"`,
+    );
+  }
+  const layout = raw.layout as FlatLayout;
+  if (JSON.stringify(layout) !== JSON.stringify(expected.layout)) {
+    throw new UsageError(`Checkpoint ${path} has another parameter layout than this model`);
+  }
+  const bytes = decodeBase64(raw.params);
+  if (bytes.byteLength !== layout.totalSize * Float32Array.BYTES_PER_ELEMENT) {
+    throw new UsageError(`Checkpoint ${path} is truncated: expected ${layout.totalSize} floats`);
+  }
+  const params = new Float32Array(bytes.buffer, bytes.byteOffset, layout.totalSize).slice();
+  return {
+    schema: CHECKPOINT_SCHEMA,
+    workload: expected.workload,
+    steps: Number(raw.steps),
+    layout,
+    params,
+  };
+}
