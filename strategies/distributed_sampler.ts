@@ -38,10 +38,15 @@ export interface DistributedSamplerOptions {
 export class DistributedSampler {
   /** Samples in the dataset. */
   readonly datasetSize: number;
+  /** Replicas sharing the dataset. */
   readonly numReplicas: number;
+  /** This replica. */
   readonly rank: number;
+  /** Whether each epoch is shuffled. */
   readonly shuffle: boolean;
+  /** Base seed of the shuffles. */
   readonly seed: number;
+  /** Whether the tail is dropped rather than padded. */
   readonly dropLast: boolean;
   /** Samples per replica per epoch. */
   readonly numSamples: number;
@@ -50,6 +55,8 @@ export class DistributedSampler {
   #epoch = 0;
 
   /**
+   * Creates a sampler for one replica.
+   *
    * @param datasetSize Samples in the dataset (a non-negative integer).
    * @param options Replicas, rank, shuffling, seed and tail handling.
    */

@@ -1,0 +1,331 @@
+/**
+ * All-reduce benchmark in the style of nccl-tests `all_reduce_perf`: for each world size and
+ * buffer size, the time per all-reduce, the algorithm bandwidth (bytes / time) and the bus
+ * bandwidth (algbw · 2(n−1)/n, comparable across world sizes), next to the raw point-to-point
+ * throughput of the same transport measured in the same run: the ceiling a ring approaches.
+ *
+ * Measuring ({@linkcode runAllreduceBench}) and presenting ({@linkcode renderAllreduceMarkdown},
+ * {@linkcode writeAllreduceReport}) are separate.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { markdownTable } from "markdown-table";
+import { launch } from "../comm/launcher.ts";
+import type { RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
+
+/** Schema tag of {@linkcode AllreduceResult}. */
+export const ALLREDUCE_SCHEMA = "paratrain/allreduce@1";
+/** Smallest buffer timed (4 KiB). */
+const MIN_BYTES = 4 << 10;
+/** Largest buffer timed (64 MiB). */
+const MAX_BYTES = 64 << 20;
+/** Size step: ×2 (nccl-tests' `-f 2`); quick runs use ×4. */
+const SIZE_FACTOR = 2;
+const QUICK_SIZE_FACTOR = 4;
+/** Untimed all-reduces before each size's timed ones (warms code paths and page mappings). */
+const WARMUP_ITERATIONS = 5;
+const QUICK_WARMUP_ITERATIONS = 2;
+/** Bytes all-reduced per timed size: small sizes repeat more, up to the caps below. */
+const BYTES_PER_SIZE = 1 << 30;
+const QUICK_BYTES_PER_SIZE = 256 << 20;
+/** Bounds on timed iterations per size. */
+const MIN_ITERATIONS = 5;
+const MAX_ITERATIONS = 100;
+const QUICK_MIN_ITERATIONS = 3;
+const QUICK_MAX_ITERATIONS = 20;
+/** Raw point-to-point transfer size: large, as a ring step's chunk is. */
+const RAW_BYTES = 64 << 20;
+/** Timed raw transfers (and one warm-up); the median counts. */
+const RAW_ITERATIONS = 7;
+const QUICK_RAW_ITERATIONS = 3;
+/** Default deadline for each launched job. */
+const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+/** Bytes in a GB, as nccl-tests counts them. */
+const BYTES_PER_GB = 1e9;
+
+/** Rank module that does the measuring. */
+const RANK_MODULE = new URL("./_allreduce_rank.ts", import.meta.url);
+
+/** One timed size of one world size. */
+export interface AllreduceRow {
+  /** The transport measured. */
+  transport: "unix";
+  /** Ranks in the ring. */
+  worldSize: number;
+  /** Buffer size all-reduced, in bytes (float32 elements × 4). */
+  bytes: number;
+  /** Median time of one all-reduce (the slowest rank's, per iteration), in µs. */
+  usPerOp: number;
+  /** bytes / time. */
+  algbwGBps: number;
+  /** algbw · 2(n−1)/n: what each link carried; compare with `raw.GBps`. */
+  busbwGBps: number;
+}
+
+/** What {@linkcode runAllreduceBench} measured. */
+export interface AllreduceResult {
+  /** Always {@linkcode ALLREDUCE_SCHEMA}. */
+  schema: typeof ALLREDUCE_SCHEMA;
+  /** Point-to-point throughput between two Deno processes, both directions at once. */
+  raw: { transport: "unix"; GBps: number; bytes: number };
+  /** One row per world size and buffer size. */
+  rows: AllreduceRow[];
+  /** Where it ran. */
+  env: {
+    deno: string;
+    os: string;
+    arch: string;
+    logicalCpus: number;
+    quick: boolean;
+    startedAt: string;
+  };
+}
+
+/** Progress of a running benchmark. */
+export interface AllreduceProgress {
+  /** What is being measured. */
+  phase: "raw" | "all-reduce";
+  /** Ranks involved. */
+  worldSize: number;
+  /** One line for people. */
+  message: string;
+}
+
+/** Options for {@linkcode runAllreduceBench}. */
+export interface AllreduceBenchOptions {
+  /** World sizes to run (default [2, 4]). */
+  worldSizes?: number[];
+  /** Fewer sizes and iterations: finishes in well under a minute (default false). */
+  quick?: boolean;
+  /** When set, also writes `allreduce.json` and `allreduce.md` there. */
+  outDir?: string;
+  /** Deadline for each launched job (default 5 min). */
+  timeoutMs?: number;
+  /** Called before each measurement. */
+  onProgress?: (progress: AllreduceProgress) => void;
+}
+
+/**
+ * Measures the raw transport throughput, then times all-reduce for each world size over sizes
+ * 4 KiB … 64 MiB, each rank a separate Deno process started by the launcher.
+ *
+ * @param options World sizes, quick preset, output directory, deadline, progress callback.
+ * @returns The measurements (schema `paratrain/allreduce@1`).
+ * @example
+ * ```ts
+ * const result = await runAllreduceBench({ worldSizes: [2], quick: true });
+ * console.log(renderAllreduceMarkdown(result));
+ * ```
+ */
+export async function runAllreduceBench(
+  options: AllreduceBenchOptions = {},
+): Promise<AllreduceResult> {
+  const {
+    worldSizes = [2, 4],
+    quick = false,
+    outDir,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    onProgress = () => {},
+  } = options;
+  for (const n of worldSizes) {
+    if (!Number.isInteger(n) || n < 2) {
+      throw new RangeError(
+        `Invalid world size ${n} for the all-reduce benchmark: expected an integer ≥ 2`,
+      );
+    }
+  }
+  const startedAt = new Date().toISOString();
+
+  onProgress({
+    phase: "raw",
+    worldSize: 2,
+    message: `raw unix socket, ${RAW_BYTES >> 20} MiB each way`,
+  });
+  const rawPlan: RankPlan = {
+    mode: "raw",
+    size: {
+      bytes: RAW_BYTES,
+      warmup: 1,
+      iterations: quick ? QUICK_RAW_ITERATIONS : RAW_ITERATIONS,
+    },
+  };
+  const [rawUs] = slowestMedians(await runRanks(rawPlan, 2, timeoutMs));
+  const raw = {
+    transport: "unix" as const,
+    GBps: RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB,
+    bytes: RAW_BYTES,
+  };
+
+  const sizes = planSizes(quick);
+  const rows: AllreduceRow[] = [];
+  for (const worldSize of worldSizes) {
+    onProgress({
+      phase: "all-reduce",
+      worldSize,
+      message: `all-reduce, ${worldSize} ranks, ${sizes.length} sizes`,
+    });
+    const medians = slowestMedians(await runRanks({ mode: "ring", sizes }, worldSize, timeoutMs));
+    sizes.forEach(({ bytes }, i) => {
+      const algbwGBps = bytes / (medians[i] * 1e-6) / BYTES_PER_GB;
+      rows.push({
+        transport: "unix",
+        worldSize,
+        bytes,
+        usPerOp: medians[i],
+        algbwGBps,
+        busbwGBps: (algbwGBps * 2 * (worldSize - 1)) / worldSize,
+      });
+    });
+  }
+
+  const result: AllreduceResult = {
+    schema: ALLREDUCE_SCHEMA,
+    raw,
+    rows,
+    env: {
+      deno: Deno.version.deno,
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      logicalCpus: navigator.hardwareConcurrency,
+      quick,
+      startedAt,
+    },
+  };
+  if (outDir !== undefined) await writeAllreduceReport(result, outDir);
+  return result;
+}
+
+/**
+ * Renders the result as Markdown: the raw ceiling, then one table row per world size and
+ * buffer size, with bus bandwidth as a fraction of the raw throughput.
+ *
+ * @param result What {@linkcode runAllreduceBench} returned.
+ * @returns A Markdown document.
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("allreduce.md", renderAllreduceMarkdown(result));
+ * ```
+ */
+export function renderAllreduceMarkdown(result: AllreduceResult): string {
+  const table = markdownTable(
+    [
+      ["transport", "ranks", "size", "time (µs)", "algbw (GB/s)", "busbw (GB/s)", "busbw / raw"],
+      ...result.rows.map((row) => [
+        row.transport,
+        String(row.worldSize),
+        formatBytes(row.bytes),
+        row.usPerOp.toFixed(1),
+        row.algbwGBps.toFixed(3),
+        row.busbwGBps.toFixed(3),
+        `${((100 * row.busbwGBps) / result.raw.GBps).toFixed(0)} %`,
+      ]),
+    ],
+    { align: ["l", "r", "r", "r", "r", "r", "r"] },
+  );
+  return [
+    "# All-reduce (ring, in place, float32 sum)",
+    "",
+    `Raw ${result.raw.transport} socket throughput between two Deno processes, both directions ` +
+    `at once (${formatBytes(result.raw.bytes)}): **${
+      result.raw.GBps.toFixed(3)
+    } GB/s** per direction.`,
+    "",
+    "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare " +
+    "with the raw throughput. Time is the median over iterations of the slowest rank.",
+    "",
+    table,
+    "",
+    `Deno ${result.env.deno}, ${result.env.os}/${result.env.arch}, ${result.env.logicalCpus} logical CPUs` +
+    `${result.env.quick ? ", quick preset" : ""}, started ${result.env.startedAt}.`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Writes `allreduce.json` and `allreduce.md` into `outDir` (created if needed), each through a
+ * temporary file renamed into place, so a reader never sees half a file.
+ *
+ * @param result What {@linkcode runAllreduceBench} returned.
+ * @param outDir The output directory.
+ * @returns The paths written.
+ * @example
+ * ```ts
+ * await writeAllreduceReport(result, "results/latest");
+ * ```
+ */
+export async function writeAllreduceReport(
+  result: AllreduceResult,
+  outDir: string,
+): Promise<{ json: string; markdown: string }> {
+  await Deno.mkdir(outDir, { recursive: true });
+  const json = join(outDir, "allreduce.json");
+  const markdown = join(outDir, "allreduce.md");
+  await writeAtomically(json, JSON.stringify(result, null, 2) + "\n");
+  await writeAtomically(markdown, renderAllreduceMarkdown(result));
+  return { json, markdown };
+}
+
+/** Sizes from MIN_BYTES to MAX_BYTES with repetition counts. */
+function planSizes(quick: boolean): SizePlan[] {
+  const factor = quick ? QUICK_SIZE_FACTOR : SIZE_FACTOR;
+  const perSize = quick ? QUICK_BYTES_PER_SIZE : BYTES_PER_SIZE;
+  const [min, max] = quick
+    ? [QUICK_MIN_ITERATIONS, QUICK_MAX_ITERATIONS]
+    : [MIN_ITERATIONS, MAX_ITERATIONS];
+  const sizes: SizePlan[] = [];
+  for (let bytes = MIN_BYTES; bytes <= MAX_BYTES; bytes *= factor) {
+    sizes.push({
+      bytes,
+      warmup: quick ? QUICK_WARMUP_ITERATIONS : WARMUP_ITERATIONS,
+      iterations: Math.min(max, Math.max(min, Math.floor(perSize / bytes))),
+    });
+  }
+  return sizes;
+}
+
+async function runRanks(
+  plan: RankPlan,
+  worldSize: number,
+  timeoutMs: number,
+): Promise<RankTimings[]> {
+  const { results } = await launch<RankTimings>(RANK_MODULE, {
+    worldSize,
+    args: [JSON.stringify(plan)],
+    timeoutMs,
+  });
+  return results.map((timings, rank) => {
+    if (timings === null) {
+      throw new Error(`Rank ${rank} of the all-reduce benchmark reported no timings`);
+    }
+    return timings;
+  });
+}
+
+/** Per size: the median over iterations of the slowest rank's time, in µs. */
+function slowestMedians(ranks: RankTimings[]): number[] {
+  return ranks[0].sizes.map((_, s) => {
+    const slowest = ranks[0].sizes[s].us.map((_, i) =>
+      Math.max(...ranks.map((rank) => rank.sizes[s].us[i]))
+    );
+    return median(slowest);
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 20) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10) return `${bytes / (1 << 10)} KiB`;
+  return `${bytes} B`;
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temporary = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(temporary, text);
+  await Deno.rename(temporary, path);
+}

@@ -1,0 +1,350 @@
+/**
+ * The ring: one rank's two connections, to its right neighbour (`sendTo`) and from its left
+ * neighbour (`recvFrom`), with length-prefixed frames, a per-collective deadline and error
+ * messages that name the peer.
+ *
+ * Wire format of a frame: a 4-byte little-endian payload length, then the payload. A frame
+ * is never empty: callers skip empty ranges on both sides instead. A collective sends each
+ * chunk as one frame, whose payload may be written and read in pieces.
+ *
+ * @module
+ */
+
+import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
+
+/** Bytes in a frame header (the payload length, u32 little-endian). */
+const FRAME_HEADER_BYTES = 4;
+
+/**
+ * Collective data moves in pieces of at most this many bytes: a rank forwards a piece as soon
+ * as it has arrived, and a reduce needs scratch space for one piece. Larger pieces delay the
+ * forwarding; smaller ones add JavaScript work per byte.
+ */
+export const SUB_CHUNK_BYTES = 1 << 20;
+
+/** Largest frame payload the 4-byte header can describe. */
+const MAX_FRAME_BYTES = 0xffff_ffff;
+
+/** {@linkcode SUB_CHUNK_BYTES} in float32 elements. */
+const SUB_CHUNK_ELEMENTS = SUB_CHUNK_BYTES / Float32Array.BYTES_PER_ELEMENT;
+
+/** A contiguous range of elements of a flat buffer. */
+export interface Range {
+  offset: number;
+  length: number;
+}
+
+/** An error that names the peer rank a collective could not reach. */
+export class CommError extends Error {
+  /** The rank that stopped answering, closed its connection or disagreed. */
+  readonly peer: number | null;
+
+  /**
+   * Creates the error.
+   *
+   * @param message Sentence-case description naming the peer and the problem.
+   * @param peer The peer rank at fault, or null when no single peer is.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, peer: number | null, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CommError";
+    this.peer = peer;
+  }
+}
+
+/**
+ * Formats milliseconds as seconds for messages: 2000 → "2 s", 1500 → "1.5 s".
+ *
+ * @param ms Duration in milliseconds.
+ * @returns The duration in seconds with a unit.
+ */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** One rank's place in a ring of `size` ranks, with its two live connections. */
+export class Ring {
+  readonly rank: number;
+  readonly size: number;
+  /** Right neighbour: every frame this rank sends goes there. */
+  readonly sendTo: number;
+  /** Left neighbour: every frame this rank receives comes from there. */
+  readonly recvFrom: number;
+  /**
+   * The rank whose data the current step is waiting for, when a phase knows it better than
+   * "the left neighbour" (the call exchange does); named if the deadline passes.
+   */
+  waitingFor: number | null = null;
+
+  #right: Deno.Conn;
+  #left: Deno.Conn;
+  #timeoutMs: number;
+  #op = "set-up";
+  #readsPending = 0;
+  #timedOut: CommError | null = null;
+  #failure: Error | null = null;
+  #closed = false;
+  #sendHeader = new Uint8Array(FRAME_HEADER_BYTES);
+  #recvHeader = new Uint8Array(FRAME_HEADER_BYTES);
+  #adder: AddKernel = createAddKernel(SUB_CHUNK_ELEMENTS);
+
+  /**
+   * @param rank This rank.
+   * @param size Ranks in the ring.
+   * @param right Connection to `(rank + 1) % size`, already authenticated.
+   * @param left Connection from `(rank - 1 + size) % size`, already authenticated.
+   * @param timeoutMs Deadline for one whole collective.
+   */
+  constructor(rank: number, size: number, right: Deno.Conn, left: Deno.Conn, timeoutMs: number) {
+    this.rank = rank;
+    this.size = size;
+    this.sendTo = (rank + 1) % size;
+    this.recvFrom = (rank - 1 + size) % size;
+    this.#right = right;
+    this.#left = left;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Runs one collective under the deadline. If the deadline passes, both connections are
+   * closed and the collective rejects with an error naming the rank it was waiting for.
+   * Any transport failure leaves the ring unusable; later calls reject at once.
+   *
+   * @param op Collective name for messages, e.g. "all-reduce".
+   * @param body The collective's steps.
+   * @returns What `body` returns.
+   */
+  async run<T>(op: string, body: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new CommError(`Cannot run ${op}: the process group is closed`, null);
+    if (this.#failure) {
+      throw new CommError(
+        `Cannot run ${op}: the process group failed earlier (${this.#failure.message})`,
+        null,
+        { cause: this.#failure },
+      );
+    }
+    this.#op = op;
+    this.#timedOut = null;
+    const timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+    try {
+      return await body();
+    } catch (error) {
+      if (!(error instanceof CallMismatchError)) {
+        this.#failure = error as Error;
+        this.#closeConnections();
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.waitingFor = null;
+    }
+  }
+
+  /**
+   * Sends one whole frame to the right neighbour.
+   *
+   * @param payload Non-empty bytes to send.
+   */
+  async send(payload: Uint8Array): Promise<void> {
+    await this.sendHeader(payload.length);
+    await this.#writeAll(payload);
+  }
+
+  /**
+   * Receives one whole frame from the left neighbour into `target`, which must be exactly the
+   * frame's size.
+   *
+   * @param target Where the payload goes; its length is the expected frame size.
+   */
+  async recv(target: Uint8Array): Promise<void> {
+    await this.recvHeader(target.length);
+    await this.#readExact(target);
+  }
+
+  /**
+   * Starts a frame whose payload follows in pieces ({@linkcode sendElements}).
+   *
+   * @param bytes Payload size, at least 1 byte: an empty range sends no frame at all.
+   */
+  async sendHeader(bytes: number): Promise<void> {
+    if (bytes < 1 || bytes > MAX_FRAME_BYTES) {
+      throw new RangeError(
+        `Cannot send a frame of ${bytes} bytes: expected 1 to ${MAX_FRAME_BYTES}`,
+      );
+    }
+    new DataView(this.#sendHeader.buffer).setUint32(0, bytes, true);
+    await this.#writeAll(this.#sendHeader);
+  }
+
+  /**
+   * Reads a frame header from the left neighbour and checks the payload size.
+   *
+   * @param bytes The payload size this rank expects.
+   */
+  async recvHeader(bytes: number): Promise<void> {
+    await this.#readExact(this.#recvHeader);
+    const length = new DataView(this.#recvHeader.buffer).getUint32(0, true);
+    if (length !== bytes) {
+      throw new CommError(
+        `Rank ${this.recvFrom} sent a frame of ${length} bytes during ${this.#op} where ` +
+          `${bytes} were expected; are all ranks running the same code?`,
+        this.recvFrom,
+      );
+    }
+  }
+
+  /**
+   * Sends `buf[range]` as (part of) the current frame's payload.
+   *
+   * @param buf The flat buffer.
+   * @param range Elements to send.
+   */
+  async sendElements(buf: Float32Array, range: Range): Promise<void> {
+    await this.#writeAll(bytesOf(buf, range));
+  }
+
+  /**
+   * Receives (part of) the current frame's payload straight into `buf[range]`.
+   *
+   * @param buf The flat buffer.
+   * @param range Elements to overwrite.
+   */
+  async recvElements(buf: Float32Array, range: Range): Promise<void> {
+    await this.#readExact(bytesOf(buf, range));
+  }
+
+  /**
+   * Receives (part of) the current frame's payload and adds it into `buf[range]` as the
+   * bytes land, so the adds overlap the peer's sending.
+   *
+   * @param buf The flat buffer.
+   * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements to add into.
+   */
+  async recvElementsAndAdd(buf: Float32Array, range: Range): Promise<void> {
+    const kernel = this.#adder;
+    let added = 0;
+    const addArrived = (filled: number) => {
+      const ready = Math.floor(filled / Float32Array.BYTES_PER_ELEMENT);
+      kernel.add(buf.subarray(range.offset + added, range.offset + ready), added);
+      added = ready;
+    };
+    await this.#readExact(bytesOf(kernel.source, { offset: 0, length: range.length }), addArrived);
+  }
+
+  /** Closes both connections for good; collectives called afterwards reject. */
+  close(): void {
+    this.#closed = true;
+    this.#closeConnections();
+  }
+
+  /** Closes both connections; pending reads and writes reject. Safe to call twice. */
+  #closeConnections(): void {
+    for (const conn of [this.#right, this.#left]) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  #expire(): void {
+    const culprit = this.waitingFor ?? (this.#readsPending > 0 ? this.recvFrom : this.sendTo);
+    this.#timedOut = new CommError(
+      `Rank ${culprit} stopped answering during ${this.#op} ` +
+        `(timeout ${formatSeconds(this.#timeoutMs)})`,
+      culprit,
+    );
+    this.#closeConnections();
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      try {
+        written += await this.#right.write(bytes.subarray(written));
+      } catch (error) {
+        throw this.#explain(error, this.sendTo);
+      }
+    }
+  }
+
+  async #readExact(target: Uint8Array, onData?: (filled: number) => void): Promise<void> {
+    let filled = 0;
+    while (filled < target.length) {
+      let n: number | null;
+      this.#readsPending++;
+      try {
+        n = await this.#left.read(target.subarray(filled));
+      } catch (error) {
+        throw this.#explain(error, this.recvFrom);
+      } finally {
+        this.#readsPending--;
+      }
+      if (n === null) throw this.#explain(null, this.recvFrom);
+      filled += n;
+      onData?.(filled);
+    }
+  }
+
+  /** Turns a transport failure (or EOF, `error === null`) into an error naming `peer`. */
+  #explain(error: unknown, peer: number): CommError {
+    if (this.#timedOut) return this.#timedOut;
+    const closed = error === null || error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.UnexpectedEof ||
+      error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+    if (closed) {
+      return new CommError(`Rank ${peer} closed its connection during ${this.#op}`, peer, {
+        cause: error ?? undefined,
+      });
+    }
+    const detail = error instanceof Error ? error.message : String(error);
+    return new CommError(`Connection to rank ${peer} failed during ${this.#op}: ${detail}`, peer, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Ranks disagree about the call itself (collective, length, root or reduce op). Raised on
+ * every rank before any data moves, so the ring stays usable.
+ */
+export class CallMismatchError extends CommError {
+  /**
+   * Creates the error.
+   *
+   * @param message What differs, naming the ranks.
+   * @param peer A rank that disagrees with this one, or null.
+   */
+  constructor(message: string, peer: number | null) {
+    super(message, peer);
+    this.name = "CallMismatchError";
+  }
+}
+
+/** The bytes of `buf[range]`, without copying. */
+function bytesOf(buf: Float32Array, range: Range): Uint8Array {
+  const bytesPerElement = Float32Array.BYTES_PER_ELEMENT;
+  return new Uint8Array(
+    buf.buffer,
+    buf.byteOffset + range.offset * bytesPerElement,
+    range.length * bytesPerElement,
+  );
+}
+
+/**
+ * Splits a range into consecutive pieces of at most {@linkcode SUB_CHUNK_BYTES}.
+ *
+ * @param range Elements to split.
+ * @returns The pieces in order; none for an empty range.
+ */
+export function* subChunks(range: Range): Generator<Range> {
+  for (let done = 0; done < range.length; done += SUB_CHUNK_ELEMENTS) {
+    yield {
+      offset: range.offset + done,
+      length: Math.min(SUB_CHUNK_ELEMENTS, range.length - done),
+    };
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Joining the job: connect this rank into the ring and get its {@linkcode ProcessGroup}.
+ *
+ * @module
+ */
+import { connectRing } from "./_connect_ring.ts";
+import { ProcessGroup } from "./process_group.ts";
+import { ENV_NAMES, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
+
+/** Default deadline for one collective: a peer silent this long is reported as stuck. */
+export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 60_000;
+/** Default deadline for joining the ring: all ranks must start within it. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/** Options for {@linkcode initProcessGroup}. */
+export interface InitProcessGroupOptions {
+  /** This rank, 0 ≤ rank < worldSize. */
+  rank: number;
+  /** Number of ranks in the job. */
+  worldSize: number;
+  /** Private rendezvous directory (required when worldSize > 1). */
+  rendezvousDir?: string | null;
+  /** Job token, 64 hex digits (required when worldSize > 1). */
+  token?: string | null;
+  /** Deadline for each collective (default {@linkcode DEFAULT_COLLECTIVE_TIMEOUT_MS}). */
+  timeoutMs?: number | null;
+  /** Deadline for joining the ring (default {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Connects this rank to its neighbours (listening on `<dir>/rank-<rank>.sock`, connecting to
+ * rank `(rank + 1) % worldSize`, accepting rank `(rank − 1) % worldSize`, each connection
+ * authenticated by the token) and returns its process group. A world of one connects nothing.
+ *
+ * @param options Rank, world size, rendezvous directory, token and deadlines.
+ * @returns The process group, ready for collectives.
+ * @example
+ * ```ts
+ * const pg = await initProcessGroup({ rank: 0, worldSize: 2, rendezvousDir: dir, token });
+ * await pg.allReduce(grads, { op: "avg" });
+ * pg.close();
+ * ```
+ */
+export async function initProcessGroup(options: InitProcessGroupOptions): Promise<ProcessGroup> {
+  const {
+    rank,
+    worldSize,
+    rendezvousDir,
+    token,
+    timeoutMs,
+    connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  } = options;
+  if (!Number.isInteger(worldSize) || worldSize < 1) {
+    throw new RangeError(`Invalid world size ${worldSize}: expected a positive integer`);
+  }
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+    throw new RangeError(`Invalid rank ${rank}: expected an integer from 0 to ${worldSize - 1}`);
+  }
+  if (worldSize === 1) return new ProcessGroup(0, 1, null);
+  if (!rendezvousDir || !token) {
+    throw new Error(
+      `Cannot join a world of ${worldSize}: a rendezvous directory and token are required ` +
+        `(${ENV_NAMES.rendezvousDir} and ${ENV_NAMES.token}, as set by launch())`,
+    );
+  }
+  const ring = await connectRing({
+    rank,
+    worldSize,
+    rendezvousDir,
+    token,
+    connectTimeoutMs,
+    collectiveTimeoutMs: timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS,
+  });
+  return new ProcessGroup(rank, worldSize, ring);
+}
+
+/** Options for {@linkcode initProcessGroupFromEnv}. */
+export interface InitFromEnvOptions extends ReadRankEnvOptions {
+  /** Deadline for joining the ring (default {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * {@linkcode initProcessGroup} with everything read from the environment by
+ * {@linkcode readRankEnv}; without `RANK` set, a world of one.
+ *
+ * @param options `env` to read instead of this process's; `connectTimeoutMs`.
+ * @returns The process group.
+ * @example
+ * ```ts
+ * const pg = await initProcessGroupFromEnv(); // rank 0 of 1 unless started by launch()
+ * ```
+ */
+export async function initProcessGroupFromEnv(
+  options: InitFromEnvOptions = {},
+): Promise<ProcessGroup> {
+  const env = readRankEnv(options);
+  return await initProcessGroup({
+    rank: env.rank,
+    worldSize: env.worldSize,
+    rendezvousDir: env.rendezvousDir,
+    token: env.token,
+    timeoutMs: env.collectiveTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+  });
+}

@@ -1,0 +1,304 @@
+/**
+ * A torchrun-style launcher: starts N ranks of a module as Deno subprocesses on this machine,
+ * relays their output, collects one JSON result per rank, and makes sure that when anything
+ * goes wrong every rank is stopped and nothing is left behind.
+ *
+ * @module
+ */
+import { formatSeconds } from "./_ring.ts";
+import { createRendezvous } from "./rendezvous.ts";
+import { ENV_NAMES } from "./rank_env.ts";
+import { resultPath } from "./report_result.ts";
+
+/** Default deadline for the whole job. */
+export const DEFAULT_LAUNCH_TIMEOUT_MS = 10 * 60_000;
+/** Lines of a failed rank's stderr quoted in the error. */
+const STDERR_TAIL_LINES = 20;
+/** Flags given to `deno run` before the module, unless `denoArgs` replaces them. */
+const DEFAULT_DENO_ARGS = ["--allow-all"];
+/** Signals that stop the job (and clean up) instead of killing the launcher outright. */
+const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/** One line a rank wrote. */
+export interface RankLine {
+  /** The rank that wrote it. */
+  rank: number;
+  /** Which of its streams. */
+  stream: "stdout" | "stderr";
+  /** The line, without its newline. */
+  line: string;
+}
+
+/** Options for {@linkcode launch}. */
+export interface LaunchOptions {
+  /** Number of ranks (default 2). */
+  worldSize?: number;
+  /** Arguments after the module, the same for every rank. */
+  args?: string[];
+  /** Extra environment variables for every rank (the rank variables are added). */
+  env?: Record<string, string>;
+  /** Deadline for the whole job (default {@linkcode DEFAULT_LAUNCH_TIMEOUT_MS}). */
+  timeoutMs?: number;
+  /** Collective timeout handed to the ranks (`PARATRAIN_COLLECTIVE_TIMEOUT_MS`). */
+  collectiveTimeoutMs?: number;
+  /** Flags for `deno run` before the module (default `["--allow-all"]`). */
+  denoArgs?: string[];
+  /** Receives every output line (default: printed with a `[rank k] ` prefix). */
+  onLine?: (line: RankLine) => void;
+}
+
+/** What a successful job produced. */
+export interface LaunchResult<T> {
+  /** Number of ranks that ran. */
+  worldSize: number;
+  /** Each rank's {@linkcode reportResult} value, or null where a rank reported none. */
+  results: (T | null)[];
+  /** Wall time from the first spawn to the last exit, in ms. */
+  wallMs: number;
+}
+
+/** A job that failed: names the rank that failed first and quotes its stderr. */
+export class LaunchError extends Error {
+  /** The rank that failed first, or null when the job timed out or was interrupted. */
+  readonly rank: number | null;
+  /** Its exit code, or null. */
+  readonly code: number | null;
+  /** The signal that killed it, or null. */
+  readonly signal: string | null;
+  /** Its last lines of stderr. */
+  readonly stderrTail: string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message Sentence-case description.
+   * @param details The failed rank and how it ended.
+   */
+  constructor(
+    message: string,
+    details: {
+      rank: number | null;
+      code: number | null;
+      signal: string | null;
+      stderrTail: string[];
+    },
+  ) {
+    super(message);
+    this.name = "LaunchError";
+    this.rank = details.rank;
+    this.code = details.code;
+    this.signal = details.signal;
+    this.stderrTail = details.stderrTail;
+  }
+}
+
+interface RankProcess {
+  rank: number;
+  child: Deno.ChildProcess;
+  running: boolean;
+  stderrTail: string[];
+  /** Resolves when both output streams are drained. */
+  relayed: Promise<void>;
+}
+
+type Outcome =
+  | { kind: "done" }
+  | { kind: "failed"; rank: RankProcess; status: Deno.CommandStatus }
+  | { kind: "timeout" }
+  | { kind: "signal"; signal: Deno.Signal };
+
+/**
+ * Runs `moduleUrl` as `worldSize` ranks, each `deno run --allow-all <module> ...args` with
+ * `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `PARATRAIN_RENDEZVOUS` and `PARATRAIN_TOKEN` set, in a
+ * fresh private rendezvous directory. Resolves when every rank exits with code 0. If any rank
+ * fails (non-zero exit, crash, signal), the job times out, or the launcher gets SIGINT or
+ * SIGTERM, all remaining ranks are killed at once and the promise rejects with a
+ * {@linkcode LaunchError}. The rendezvous directory is removed on every path.
+ *
+ * @param moduleUrl The rank module (path or URL), which typically calls
+ *   `initProcessGroupFromEnv()` and `reportResult()`.
+ * @param options World size, arguments, environment, deadlines and output handling.
+ * @returns Each rank's reported result and the wall time.
+ * @example
+ * ```ts
+ * const { results } = await launch(new URL("./train_rank.ts", import.meta.url), { worldSize: 4 });
+ * ```
+ */
+export async function launch<T = unknown>(
+  moduleUrl: string | URL,
+  options: LaunchOptions = {},
+): Promise<LaunchResult<T>> {
+  const {
+    worldSize = 2,
+    args = [],
+    env = {},
+    timeoutMs = DEFAULT_LAUNCH_TIMEOUT_MS,
+    collectiveTimeoutMs,
+    denoArgs = DEFAULT_DENO_ARGS,
+    onLine = printLine,
+  } = options;
+  if (!Number.isInteger(worldSize) || worldSize < 1) {
+    throw new RangeError(`Invalid world size ${worldSize}: expected a positive integer`);
+  }
+  const module = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
+  const { dir, token } = await createRendezvous();
+  const ranks: RankProcess[] = [];
+  let stopSignal: ((signal: Deno.Signal) => void) | null = null;
+  const onSignal = (signal: Deno.Signal) => () => stopSignal?.(signal);
+  const listeners = Deno.build.os === "windows"
+    ? []
+    : STOP_SIGNALS.map((signal) => ({ signal, handler: onSignal(signal) }));
+  for (const { signal, handler } of listeners) Deno.addSignalListener(signal, handler);
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    for (let rank = 0; rank < worldSize; rank++) {
+      const rankEnv: Record<string, string> = {
+        ...env,
+        [ENV_NAMES.rank]: String(rank),
+        [ENV_NAMES.worldSize]: String(worldSize),
+        [ENV_NAMES.localRank]: String(rank),
+        [ENV_NAMES.rendezvousDir]: dir,
+        [ENV_NAMES.token]: token,
+      };
+      if (collectiveTimeoutMs !== undefined) {
+        rankEnv[ENV_NAMES.collectiveTimeoutMs] = String(collectiveTimeoutMs);
+      }
+      ranks.push(spawnRank(rank, [...denoArgs, module, ...args], rankEnv, onLine));
+    }
+    const outcome = await new Promise<Outcome>((resolve) => {
+      let exited = 0;
+      for (const rank of ranks) {
+        rank.child.status.then((status) => {
+          rank.running = false;
+          if (!status.success) resolve({ kind: "failed", rank, status });
+          else if (++exited === worldSize) resolve({ kind: "done" });
+        });
+      }
+      timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      stopSignal = (signal) => resolve({ kind: "signal", signal });
+    });
+    clearTimeout(timer);
+    const stillRunning = ranks.filter((rank) => rank.running).map((rank) => rank.rank);
+    killAll(ranks);
+    await Promise.all(ranks.map((rank) => rank.child.status));
+    await Promise.all(ranks.map((rank) => rank.relayed));
+    if (outcome.kind !== "done") throw describeFailure(outcome, stillRunning, timeoutMs);
+    const results = await Promise.all(ranks.map((rank) => readResult<T>(dir, rank.rank)));
+    return { worldSize, results, wallMs: performance.now() - started };
+  } finally {
+    clearTimeout(timer);
+    killAll(ranks);
+    await Promise.allSettled(ranks.map((rank) => rank.child.status));
+    for (const { signal, handler } of listeners) Deno.removeSignalListener(signal, handler);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function spawnRank(
+  rank: number,
+  runArgs: string[],
+  env: Record<string, string>,
+  onLine: (line: RankLine) => void,
+): RankProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...runArgs],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderrTail: string[] = [];
+  const relayed = Promise.all([
+    forEachLine(child.stdout, (line) => onLine({ rank, stream: "stdout", line })),
+    forEachLine(child.stderr, (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+      onLine({ rank, stream: "stderr", line });
+    }),
+  ]).then(() => {});
+  return { rank, child, running: true, stderrTail, relayed };
+}
+
+/** Sends SIGKILL to every rank still running; ranks have nothing to clean up themselves. */
+function killAll(ranks: RankProcess[]): void {
+  for (const rank of ranks) {
+    if (!rank.running) continue;
+    try {
+      rank.child.kill("SIGKILL");
+    } catch {
+      // It exited between the check and the kill.
+    }
+  }
+}
+
+function describeFailure(
+  outcome: Exclude<Outcome, { kind: "done" }>,
+  stillRunning: number[],
+  timeoutMs: number,
+): LaunchError {
+  const running = stillRunning.length > 0 ? `ranks ${stillRunning.join(", ")}` : "no ranks";
+  if (outcome.kind === "timeout") {
+    return new LaunchError(
+      `Job timed out after ${
+        formatSeconds(timeoutMs)
+      } with ${running} still running; all were killed`,
+      { rank: null, code: null, signal: null, stderrTail: [] },
+    );
+  }
+  if (outcome.kind === "signal") {
+    return new LaunchError(`Job interrupted by ${outcome.signal}; all ranks were killed`, {
+      rank: null,
+      code: null,
+      signal: outcome.signal,
+      stderrTail: [],
+    });
+  }
+  const { rank, status } = outcome;
+  const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+  const tail = rank.stderrTail.length > 0
+    ? `; last lines of its stderr:\n${rank.stderrTail.map((line) => `  ${line}`).join("\n")}`
+    : "; its stderr was empty";
+  const stopped = stillRunning.length > 0 ? ` (stopped ${running})` : "";
+  return new LaunchError(`Rank ${rank.rank} ${how}${stopped}${tail}`, {
+    rank: rank.rank,
+    code: status.signal ? null : status.code,
+    signal: status.signal,
+    stderrTail: [...rank.stderrTail],
+  });
+}
+
+async function readResult<T>(dir: string, rank: number): Promise<T | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(resultPath(dir, rank))) as T;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new Error(`Cannot read the result of rank ${rank}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Calls `fn` with each line of a byte stream (without its newline) until the stream ends. */
+async function forEachLine(
+  stream: ReadableStream<Uint8Array>,
+  fn: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const bytes of stream) {
+    pending += decoder.decode(bytes, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      fn(pending.slice(0, newline).replace(/\r$/, ""));
+      pending = pending.slice(newline + 1);
+    }
+  }
+  pending += decoder.decode();
+  if (pending !== "") fn(pending);
+}
+
+function printLine({ rank, stream, line }: RankLine): void {
+  if (stream === "stdout") console.log(`[rank ${rank}] ${line}`);
+  else console.error(`[rank ${rank}] ${line}`);
+}

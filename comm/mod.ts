@@ -1,0 +1,54 @@
+/**
+ * paratrain's communication layer for DistributedDataParallel: ranks are separate Deno
+ * processes on one machine, joined in a ring of Unix domain sockets inside a private
+ * rendezvous directory and authenticated by a per-job token.
+ *
+ * - Launch side: {@linkcode launch} starts N ranks of a module (like `torchrun`), relays their
+ *   output, collects their results, and stops every rank if one fails.
+ * - Rank side: {@linkcode initProcessGroupFromEnv} joins the ring; the
+ *   {@linkcode ProcessGroup} offers `allReduce` (ring, sum or average, in place),
+ *   `broadcast` and `barrier`, each returning what it cost; {@linkcode reportResult} hands a
+ *   value back to the launcher.
+ *
+ * @example
+ * ```ts
+ * // train_rank.ts, started by: await launch(new URL("./train_rank.ts", import.meta.url), { worldSize: 4 })
+ * import { initProcessGroupFromEnv, reportResult } from "./comm/mod.ts";
+ *
+ * const pg = await initProcessGroupFromEnv(); // rank 0 of 1 when run directly
+ * const grads = new Float32Array(1024).fill(pg.rank);
+ * const stats = await pg.allReduce(grads, { op: "avg" });
+ * await reportResult({ rank: pg.rank, commMs: stats.waitMs + stats.transferMs });
+ * pg.close();
+ * ```
+ *
+ * @module
+ */
+export {
+  DEFAULT_COLLECTIVE_TIMEOUT_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type InitFromEnvOptions,
+  initProcessGroup,
+  initProcessGroupFromEnv,
+  type InitProcessGroupOptions,
+} from "./init_process_group.ts";
+export {
+  type AllReduceOptions,
+  type BroadcastOptions,
+  type CollectiveStats,
+  type CommTotals,
+  ProcessGroup,
+  type ReduceOp,
+} from "./process_group.ts";
+export { CallMismatchError, CommError } from "./_ring.ts";
+export {
+  DEFAULT_LAUNCH_TIMEOUT_MS,
+  launch,
+  LaunchError,
+  type LaunchOptions,
+  type LaunchResult,
+  type RankLine,
+} from "./launcher.ts";
+export { ENV_NAMES, type RankEnv, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
+export { reportResult, type ReportResultOptions } from "./report_result.ts";
+export { createRendezvous, type Rendezvous } from "./rendezvous.ts";
