@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { renderAllreduceMarkdown, runAllreduceBench } from "./allreduce.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { Command, CommanderError, Option } from "commander";
@@ -177,6 +178,22 @@ async function train(flags: TrainFlags): Promise<void> {
   );
 }
 
+async function allreduce(flags: { worldSizes: number[]; quick?: boolean; out: string }) {
+  const small = flags.worldSizes.find((n) => n < 2);
+  if (small !== undefined) {
+    throw new UsageError(`Invalid --world-sizes ${small}: an all-reduce needs at least 2 ranks`);
+  }
+  await ensureWritableDir(flags.out, "--out");
+  const result = await runAllreduceBench({
+    worldSizes: flags.worldSizes,
+    quick: flags.quick,
+    outDir: flags.out,
+    onProgress: (p) => console.error(p.message),
+  });
+  console.log(renderAllreduceMarkdown(result));
+  console.log(`Wrote ${join(flags.out, "allreduce.json")}, ${join(flags.out, "allreduce.md")}`);
+}
+
 async function report(flags: { in: string; out?: string }): Promise<void> {
   const results = await readResults(flags.in);
   const out = flags.out ?? dirname(flags.in);
@@ -264,6 +281,18 @@ function buildProgram(): Command {
       )
       .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)"),
   ).action(train);
+
+  program.command("allreduce")
+    .description(
+      "all-reduce benchmark in the style of nccl-tests all_reduce_perf, with raw socket throughput",
+    )
+    .option("--world-sizes <n,m>", "ranks per job (at least 2)", arg("--world-sizes", intList), [
+      2,
+      4,
+    ])
+    .option("--quick", "fewer sizes and iterations")
+    .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT)
+    .action(allreduce);
 
   program.command("report")
     .description("re-render the reports from a results.json")

@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createLayout } from "../core/flat_layout.ts";
+import { readCheckpoint } from "../core/checkpoint.ts";
+import type { RunSpec } from "../core/run_types.ts";
+import { runDdp } from "../strategies/ddp.ts";
+import { runSingle } from "../strategies/single.ts";
+import { getWorkload } from "../workloads/registry.ts";
+
+/**
+ * DDP averages per-rank mean gradients where single takes one mean over the global batch:
+ * the same sum in another order. Over 20 Adam steps that moves parameters by ~5e-7
+ * (measured); 1e-5 is far below the ~1e-3 a single step moves them.
+ */
+const EQUIVALENCE_TOLERANCE = 1e-5;
+/** Divisible by 2 and 3 ranks. */
+const GLOBAL_BATCH = 48;
+
+const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+
+function spec(overrides: Partial<RunSpec> = {}): RunSpec {
+  return {
+    workload: "synthetic-mlp",
+    strategy: "ddp",
+    worldSize: 2,
+    backend: "wasm",
+    fastKernels: true,
+    seed: 4,
+    steps: 20,
+    warmup: 0,
+    globalBatch: GLOBAL_BATCH,
+    snapshotStep: 20,
+    ...overrides,
+  };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+const single = runSingle(spec({ strategy: "single", worldSize: 1 }));
+
+for (const worldSize of [2, 3]) {
+  Deno.test(`DDP with ${worldSize} ranks ends with single's parameters after 20 steps`, async () => {
+    const ddp = await runDdp(spec({ worldSize }));
+    const diff = maxAbsDiff(ddp.snapshot, (await single).snapshot);
+    assert.ok(diff < EQUIVALENCE_TOLERANCE, `max |Δparam| ${diff}`);
+    assert.ok(maxAbsDiff(ddp.snapshot, new Float32Array(ddp.snapshot.length)) > 0.01);
+    assert.deepEqual(
+      ddp.workers.map((w) => [w.role, w.index]),
+      [...Array(worldSize).keys()].map((k) => ["rank", k]),
+    );
+    for (const w of ddp.workers) assert.ok(w.peakBytes > 0 && (w.peakRssBytes ?? 0) > 0);
+    const gradientBytes = ddp.snapshot.length * 4;
+    // A ring all-reduce sends 2(N−1)/N of the buffer from every rank.
+    assert.ok(
+      Math.abs(ddp.comm.bytesPerStep - (2 * (worldSize - 1) / worldSize) * gradientBytes) < 64,
+    );
+    assert.ok(ddp.comm.msPerStep > 0 && ddp.comm.msPerStep >= ddp.comm.transferMsPerStep);
+  });
+}
+
+Deno.test("DDP with one rank communicates nothing and matches single exactly", async () => {
+  const ddp = await runDdp(spec({ worldSize: 1 }));
+  assert.equal(ddp.comm.bytesPerStep, 0);
+  assert.equal(maxAbsDiff(ddp.snapshot, (await single).snapshot), 0);
+});
+
+Deno.test("small gradient buckets give the same parameters as one bucket", async () => {
+  const ddp = await runDdp(spec({ steps: 5, snapshotStep: 5 }), undefined, { bucketBytes: 4096 });
+  const one = await runDdp(spec({ steps: 5, snapshotStep: 5 }));
+  assert.equal(maxAbsDiff(ddp.snapshot, one.snapshot), 0);
+});
+
+Deno.test("a checkpoint written by DDP rank 0 loads into the single strategy", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "ddp.ckpt.json");
+  const ddp = await runDdp(spec({ steps: 10, snapshotStep: 10, checkpointPath: path }));
+  const layout = createLayout(getWorkload("synthetic-mlp").createModel().params);
+  const ckpt = await readCheckpoint(path, { workload: "synthetic-mlp", layout });
+  assert.deepEqual(ckpt.params, ddp.snapshot);
+  assert.equal(ckpt.steps, 10);
+  const resumed = await runSingle(
+    spec({ strategy: "single", worldSize: 1, steps: 1, snapshotStep: 0, resumePath: path }),
+  );
+  const fresh = await runSingle(spec({ strategy: "single", worldSize: 1, steps: 1 }));
+  assert.ok(
+    resumed.finalLoss < fresh.finalLoss,
+    `resumed ${resumed.finalLoss} vs fresh ${fresh.finalLoss}`,
+  );
+  await assert.rejects(
+    readCheckpoint(path, { workload: "mnist-mlp", layout }),
+    /is for workload "synthetic-mlp", not "mnist-mlp"/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+async function rankPids(): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", {
+    args: ["-f", "strategies/_ddp_rank.ts"],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
+}
+
+Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no rank left", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      MAIN,
+      "train",
+      "--workload",
+      "synthetic-mlp",
+      "--strategy",
+      "ddp",
+      "--world-size",
+      "2",
+      "--steps",
+      "100000",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const stdout = new Response(child.stdout).text();
+  let pids: number[] = [];
+  const deadline = Date.now() + 60_000;
+  while (pids.length < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    pids = await rankPids();
+  }
+  assert.equal(pids.length, 2, "both ranks started");
+  await new Promise((r) => setTimeout(r, 3000)); // let training get going
+  const victim = Math.max(...pids);
+  const killedAt = Date.now();
+  Deno.kill(victim, "SIGKILL");
+  const status = await child.status;
+  const elapsed = Date.now() - killedAt;
+  const [err] = await Promise.all([stderr, stdout]);
+  assert.equal(status.code, 1, err);
+  assert.ok(elapsed < 15_000, `took ${elapsed} ms`);
+  assert.match(err, /Rank [01]/);
+  assert.match(err.trim().split("\n").at(-1) ?? "", /^paratrain: |^  /);
+  assert.deepEqual(await rankPids(), [], "no rank left running");
+});
