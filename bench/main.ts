@@ -26,7 +26,7 @@ import {
   nonNegativeInt,
   positiveInt,
 } from "./cli_parsers.ts";
-import { EQUIVALENCE_STEPS, runBench, selectStrategies } from "./run_bench.ts";
+import { checkBench, EQUIVALENCE_STEPS, runBench, selectStrategies } from "./run_bench.ts";
 import { createProgress } from "./progress.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { buildRunRecords } from "./results.ts";
@@ -92,9 +92,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     flags.strategies ?? STRATEGY_NAMES,
     flags.strategies !== undefined,
   );
-  await ensureWritableDir(flags.out, "--out");
-  for (const s of skipped) console.error(`Skipping ${s.strategy}: ${s.reason}`);
-  const results = await runBench({
+  const options = {
     workloads: flags.workloads ?? WORKLOAD_NAMES,
     strategies: run,
     worldSizes: flags.worldSizes,
@@ -105,7 +103,11 @@ async function bench(flags: BenchFlags): Promise<void> {
     fastKernels: flags.fastKernels,
     seed: flags.seed,
     quick: flags.quick,
-  }, skipped);
+  };
+  await checkBench(options);
+  await ensureWritableDir(flags.out, "--out");
+  for (const s of skipped) console.error(`Skipping ${s.strategy}: ${s.reason}`);
+  const results = await runBench(options, skipped);
   const written = await writeReports(results, flags.out);
   console.log(renderMarkdown(results));
   console.log(`Wrote ${written.join(", ")}`);
@@ -151,7 +153,8 @@ async function train(flags: TrainFlags): Promise<void> {
   const env = await describeEnvironment(spec.backend, spec.fastKernels);
   await initBackend(spec.backend, { fastKernels: spec.fastKernels });
   const progress = createProgress(1);
-  progress.startRun(`${spec.workload} ${spec.strategy}`, spec.warmup + spec.steps);
+  const label = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
+  progress.startRun(`${spec.workload} ${label}`, spec.warmup + spec.steps);
   const m = await entry.run(spec, (done) => progress.step(done));
   progress.endRun(
     `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,

@@ -89,6 +89,11 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
       specs.push({ spec: base, ceiling: false });
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
+          if (strategy === "ddp" && base.globalBatch % worldSize !== 0) {
+            throw new UsageError(
+              `Global batch ${base.globalBatch} of ${name} does not divide across ${worldSize} DDP ranks: choose world sizes that divide it`,
+            );
+          }
           const spec = { ...base, strategy, worldSize };
           specs.push({ spec, ceiling: false });
           if (HAS_CEILING.includes(strategy)) specs.push({ spec, ceiling: true });
@@ -97,6 +102,17 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
     }
   }
   return specs;
+}
+
+/**
+ * Check a bench can run as asked (names, world sizes against batch sizes) without running it.
+ *
+ * @param options see {@linkcode BenchOptions}
+ * @returns how many runs it will do
+ * @throws UsageError naming the problem
+ */
+export async function checkBench(options: BenchOptions): Promise<number> {
+  return (await planRuns(resolveConfig(options))).length;
 }
 
 /**

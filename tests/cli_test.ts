@@ -28,7 +28,16 @@ const BAD_INPUTS: [string[], RegExp][] = [
   [["bench", "--warmup", "1.5"], /Invalid --warmup "1.5"/],
   [["bench", "--seed", "abc"], /Invalid --seed "abc"/],
   [["bench", "--frobnicate"], /unknown option '--frobnicate'/],
+  [
+    ["bench", "--strategies", "ddp", "--world-sizes", "3"],
+    /Global batch 256 of synthetic-mlp does not divide across 3 DDP ranks/,
+  ],
   [["train", "--workload", "nope"], /Unknown workload "nope"/],
+  [
+    ["train", "--resume", "/nonexistent/ckpt.json"],
+    /Cannot read checkpoint \/nonexistent\/ckpt.json/,
+  ],
+  [["allreduce", "--world-sizes", "1"], /an all-reduce needs at least 2 ranks/],
   [["report", "--in", "/nonexistent/results.json"], /Cannot read \/nonexistent\/results.json/],
 ];
 
@@ -36,7 +45,10 @@ for (const [args, message] of BAD_INPUTS) {
   Deno.test(`bad input exits 2 with one line: ${args.join(" ")}`, async () => {
     const dir = await Deno.makeTempDir();
     const out = join(dir, "out");
-    const r = await cli(...args, ...(args[0] === "report" ? [] : ["--out", out]));
+    const r = await cli(
+      ...args,
+      ...(args[0] === "bench" || args[0] === "allreduce" ? ["--out", out] : []),
+    );
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, `one line expected, got: ${r.stderr}`);
@@ -80,7 +92,7 @@ Deno.test("--list names every workload, strategy and backend", async () => {
 });
 
 Deno.test("--help works for every command and exits 0", async () => {
-  for (const command of ["bench", "train", "report"]) {
+  for (const command of ["bench", "train", "allreduce", "report"]) {
     const r = await cli(command, "--help");
     assert.equal(r.code, 0);
     assert.match(r.stdout, new RegExp(`Usage: paratrain ${command}`));

@@ -1,0 +1,49 @@
+/**
+ * Pairing the runs of two results files by (workload, strategy, world size), for `gate` and
+ * `compare`, with the checks that make two files comparable at all.
+ *
+ * @module
+ */
+import { UsageError } from "../core/backend.ts";
+import { type Results, RESULTS_SCHEMA, type RunRecord } from "./results.ts";
+
+/** The same run in both files. */
+export interface RunPair {
+  a: RunRecord;
+  b: RunRecord;
+}
+
+const key = (r: RunRecord) => `${r.workload}|${r.strategy}|${r.worldSize}`;
+
+/**
+ * The runs `a` and `b` share, in `a`'s order.
+ *
+ * @param a the first (baseline) results
+ * @param b the second (current) results
+ * @param names how the two are called in messages, e.g. `["baseline", "current"]`
+ * @returns the pairs
+ * @throws UsageError when a schema differs from the one this version reads, or no run is shared
+ */
+export function pairRuns(a: Results, b: Results, names: [string, string]): RunPair[] {
+  for (const [results, name] of [[a, names[0]], [b, names[1]]] as const) {
+    if (results.schema !== RESULTS_SCHEMA) {
+      throw new UsageError(
+        `Cannot compare the ${name} results: schema "${results.schema}" is not "${RESULTS_SCHEMA}"`,
+      );
+    }
+  }
+  const byKey = new Map(b.runs.map((r) => [key(r), r]));
+  const pairs = a.runs.flatMap((run) => {
+    const other = byKey.get(key(run));
+    return other ? [{ a: run, b: other }] : [];
+  });
+  if (pairs.length === 0) {
+    const list = (r: Results) => [...new Set(r.runs.map(key))].join(", ").replaceAll("|", " ");
+    throw new UsageError(
+      `No common runs between the ${names[0]} (${list(a) || "none"}) and the ${names[1]} (${
+        list(b) || "none"
+      }) results`,
+    );
+  }
+  return pairs;
+}
