@@ -18,6 +18,10 @@ import { WORKLOADS } from "../workloads/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { readResults } from "../reports/validate_results.ts";
 import { writeReports } from "../reports/write_reports.ts";
+import { readAllreduce } from "../reports/read_allreduce.ts";
+import { type Lang, LANGS } from "../reports/_labels.ts";
+import { DEFAULT_TOLERANCE, gate, parseTolerance } from "./gate.ts";
+import { compareResults, renderCompareMarkdown } from "./compare.ts";
 import {
   ensureWritableDir,
   integer,
@@ -197,12 +201,47 @@ async function allreduce(flags: { worldSizes: number[]; quick?: boolean; out: st
   console.log(`Wrote ${join(flags.out, "allreduce.json")}, ${join(flags.out, "allreduce.md")}`);
 }
 
-async function report(flags: { in: string; out?: string }): Promise<void> {
+interface ReportFlags {
+  in: string;
+  out?: string;
+  lang: Lang;
+  screenshot?: boolean;
+}
+
+async function report(flags: ReportFlags): Promise<void> {
   const results = await readResults(flags.in);
   const out = flags.out ?? dirname(flags.in);
   await ensureWritableDir(out, "--out");
-  const written = await writeReports(results, out);
+  const allreduce = await readAllreduce(dirname(flags.in));
+  const written = await writeReports(results, out, { lang: flags.lang, allreduce });
+  if (flags.screenshot) {
+    const { screenshotReport } = await import("../reports/screenshot_report.ts");
+    const png = join(out, "report.png");
+    const check = await screenshotReport(join(out, "report.html"), png);
+    for (const e of check.consoleErrors) console.error(`report.html: console error: ${e}`);
+    for (const u of check.externalRequests) console.error(`report.html: blocked request: ${u}`);
+    written.push(png);
+  }
   console.log(`Wrote ${written.join(", ")}`);
+}
+
+async function gateCommand(
+  flags: { baseline: string; current: string; tolerance: number },
+): Promise<void> {
+  const result = gate(await readResults(flags.baseline), await readResults(flags.current), {
+    tolerance: flags.tolerance,
+  });
+  console.log(result.table);
+  if (result.regressions.length > 0) {
+    throw new Error(
+      `Gate failed: ${result.regressions.length} of ${result.checked} checks regressed`,
+    );
+  }
+}
+
+async function compare(a: string, b: string): Promise<void> {
+  const rows = compareResults(await readResults(a), await readResults(b));
+  console.log(renderCompareMarkdown(rows, { labels: ["A", "B"] }));
 }
 
 function buildProgram(): Command {
@@ -301,7 +340,32 @@ function buildProgram(): Command {
     .description("re-render the reports from a results.json")
     .requiredOption("--in <file>", "a results.json written by bench")
     .option("--out <dir>", "output folder (default: the folder of --in)")
+    .addOption(
+      new Option("--lang <lang>", "language of the selection matrix headers (zh: the article's)")
+        .choices(LANGS).default("en"),
+    )
+    .option("--screenshot", "also save report.png, rendered by headless Chromium")
     .action(report);
+
+  program.command("gate")
+    .description(
+      "regression gate on machine-independent ratios: exit 0 pass, 1 regression, 2 bad input",
+    )
+    .requiredOption("--baseline <file>", "the accepted results.json")
+    .requiredOption("--current <file>", "the results.json under test")
+    .option(
+      "--tolerance <f>",
+      "allowed relative drop of a ratio, in [0, 1)",
+      arg("--tolerance", parseTolerance),
+      DEFAULT_TOLERANCE,
+    )
+    .action(gateCommand);
+
+  program.command("compare")
+    .description("two results.json side by side: the runs both hold, and B/A")
+    .argument("<a>", "first results.json")
+    .argument("<b>", "second results.json")
+    .action(compare);
   return program;
 }
 

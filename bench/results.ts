@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RunMeasurement, StrategyName, WorkerMemory } from "../core/run_types.ts";
+import type { RunMeasurement, RunSpec, StrategyName, WorkerMemory } from "../core/run_types.ts";
 import { median, type Percentiles, summarize } from "../core/stats.ts";
 import type { Environment } from "./environment.ts";
 
@@ -51,6 +51,12 @@ export interface RunRecord {
   equivalenceSteps: number;
 }
 
+/** A ceiling run's throughput: the strategy's workers computing with no communication. */
+export interface CeilingMeasurement {
+  spec: RunSpec;
+  samplesPerSec: number;
+}
+
 /** A strategy left out of a bench, and why. */
 export interface Skipped {
   strategy: StrategyName;
@@ -93,10 +99,11 @@ function peakPerWorker(repeats: RunMeasurement[]): WorkerMemory[] {
   }));
 }
 
-const runKey = (m: RunMeasurement) => `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
+const runKey = (m: { spec: RunSpec }) =>
+  `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
 
-function groupRuns(measurements: RunMeasurement[]): Map<string, RunMeasurement[]> {
-  const groups = new Map<string, RunMeasurement[]>();
+function groupRuns<T extends { spec: RunSpec }>(measurements: T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
   for (const m of measurements) groups.set(runKey(m), [...(groups.get(runKey(m)) ?? []), m]);
   return groups;
 }
@@ -114,7 +121,7 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
 export function buildRunRecords(
   measurements: RunMeasurement[],
   peakGflops: number,
-  ceilingRuns: RunMeasurement[] = [],
+  ceilingRuns: CeilingMeasurement[] = [],
 ): RunRecord[] {
   const groups = groupRuns(measurements);
   const ceilings = groupRuns(ceilingRuns);
@@ -132,7 +139,7 @@ export function buildRunRecords(
     const speedup = samplesPerSec / singleSamplesPerSec;
     const ceilingRepeats = ceilings.get(runKey(repeats[0]));
     const ceiling = ceilingRepeats
-      ? { speedup: medianOf(ceilingRepeats, (m) => m.samplesPerSec) / singleSamplesPerSec }
+      ? { speedup: median(ceilingRepeats.map((m) => m.samplesPerSec)) / singleSamplesPerSec }
       : null;
     const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
     const workers = peakPerWorker(repeats);

@@ -8,11 +8,18 @@ import { type BackendName, initBackend, UsageError } from "../core/backend.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
-import { runIsolated } from "./run_isolated.ts";
+import { buildMatrix } from "../reports/matrix.ts";
+import { measureCeilingIsolated, runIsolated } from "./run_isolated.ts";
 import { describeEnvironment } from "./environment.ts";
 import { measureGemmPeak } from "./gemm_peak.ts";
 import { createProgress } from "./progress.ts";
-import { buildRunRecords, type Results, RESULTS_SCHEMA, type Skipped } from "./results.ts";
+import {
+  buildRunRecords,
+  type CeilingMeasurement,
+  type Results,
+  RESULTS_SCHEMA,
+  type Skipped,
+} from "./results.ts";
 
 /** Steps after which parameters are compared with single's (CONTRACT.md). */
 export const EQUIVALENCE_STEPS = 20;
@@ -62,9 +69,6 @@ interface PlannedRun {
   ceiling: boolean;
 }
 
-/** Strategies whose runs are followed by a ceiling run (N workers, no communication). */
-const HAS_CEILING: readonly StrategyName[] = ["ddp"];
-
 /**
  * The runs a bench will do, one per (workload, strategy, world size) and repeat, each
  * parallel run followed at once by its ceiling so both see the same machine.
@@ -96,7 +100,7 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
           }
           const spec = { ...base, strategy, worldSize };
           specs.push({ spec, ceiling: false });
-          if (HAS_CEILING.includes(strategy)) specs.push({ spec, ceiling: true });
+          if (STRATEGIES[strategy].ceiling) specs.push({ spec, ceiling: true });
         }
       }
     }
@@ -155,14 +159,20 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
   const plan = await planRuns(config);
   const progress = createProgress(plan.length);
   const measurements: RunMeasurement[] = [];
-  const ceilings: RunMeasurement[] = [];
+  const ceilings: CeilingMeasurement[] = [];
   try {
     for (const { spec, ceiling } of plan) {
       const name = (spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`) +
         (ceiling ? " ceiling" : "");
       progress.startRun(`${spec.workload} ${name}`, spec.warmup + spec.steps);
-      const m = await runIsolated(spec, (done) => progress.step(done), { ceiling });
-      (ceiling ? ceilings : measurements).push(m);
+      if (ceiling) {
+        const { samplesPerSec } = await measureCeilingIsolated(spec);
+        ceilings.push({ spec, samplesPerSec });
+        progress.endRun(`${spec.workload} ${name}: ${samplesPerSec.toFixed(0)} samples/s`);
+        continue;
+      }
+      const m = await runIsolated(spec, (done) => progress.step(done));
+      measurements.push(m);
       progress.endRun(
         `${spec.workload} ${name}: ${m.samplesPerSec.toFixed(0)} samples/s, step p50 ${
           m.stepMs.p50.toFixed(1)
@@ -172,7 +182,7 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
   } finally {
     progress.stop();
   }
-  return {
+  const results: Results = {
     schema: RESULTS_SCHEMA,
     env,
     config: {
@@ -189,4 +199,6 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
     runs: buildRunRecords(measurements, peakGflops, ceilings),
     matrix: [],
   };
+  results.matrix = buildMatrix(results);
+  return results;
 }

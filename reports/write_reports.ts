@@ -4,35 +4,66 @@
  * @module
  */
 import { join } from "node:path";
+import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../bench/results.ts";
+import type { Lang } from "./_labels.ts";
+import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
+import { readAllreduce } from "./read_allreduce.ts";
 import { validateResults } from "./validate_results.ts";
 import { writeAtomic } from "./write_atomic.ts";
 
+/** What every renderer gets besides the results. */
+export interface RenderContext {
+  /** Language of the matrix headers. */
+  lang: Lang;
+  /** All-reduce results beside the reports, if any. */
+  allreduce: AllreduceResult | null;
+}
+
+/** A renderer: results in, one file's text out. */
+export type Renderer = (results: Results, context: RenderContext) => string | Promise<string>;
+
 /** File name → renderer. */
-export const RENDERERS: Record<string, (results: Results) => string> = {
+export const RENDERERS: Record<string, Renderer> = {
   "results.json": (results) => JSON.stringify(results, null, 2) + "\n",
   "report.md": renderMarkdown,
+  "report.html": renderHtml,
 };
+
+/** Options for {@linkcode writeReports}. */
+export interface WriteReportsOptions {
+  /** Language of the matrix headers (default `en`). */
+  lang?: Lang;
+  /** All-reduce results to include (default: `allreduce.json` in `dir`, if there is one). */
+  allreduce?: AllreduceResult | null;
+}
 
 /**
  * Validate `results`, then write every report into `dir` atomically.
  *
  * @param results the results
  * @param dir output folder (created if missing)
+ * @param options see {@linkcode WriteReportsOptions}
  * @returns the paths written
  * @example
  * ```ts
- * await writeReports(results, "results/latest");
+ * await writeReports(results, "results/latest", { lang: "zh" });
  * ```
  */
-export async function writeReports(results: Results, dir: string): Promise<string[]> {
+export async function writeReports(
+  results: Results,
+  dir: string,
+  options: WriteReportsOptions = {},
+): Promise<string[]> {
   validateResults(JSON.parse(JSON.stringify(results)), "the results being written");
   await Deno.mkdir(dir, { recursive: true });
+  const { lang = "en" } = options;
+  const allreduce = options.allreduce !== undefined ? options.allreduce : await readAllreduce(dir);
   const written: string[] = [];
   for (const [name, render] of Object.entries(RENDERERS)) {
     const path = join(dir, name);
-    await writeAtomic(path, render(results));
+    await writeAtomic(path, await render(results, { lang, allreduce }));
     written.push(path);
   }
   return written;

@@ -105,6 +105,7 @@ Deno.test("writing invalid results leaves the existing reports untouched", async
   await assert.rejects(writeReports(bad, dir), /Invalid results/);
   assert.equal(await Deno.readTextFile(join(dir, "report.md")), before);
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "report.html",
     "report.md",
     "results.json",
   ]);

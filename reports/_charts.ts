@@ -1,0 +1,262 @@
+/**
+ * The report's charts as Vega-Lite specs (data inline), rendered to SVG by `_svg.ts`:
+ * throughput and efficiency against world size, memory per worker, all-reduce bus bandwidth
+ * against message size.
+ *
+ * @module
+ */
+import type { TopLevelSpec } from "vega-lite";
+import type { AllreduceResult } from "../bench/allreduce.ts";
+import type { Results, RunRecord } from "../bench/results.ts";
+import type { StrategyName } from "../core/run_types.ts";
+import { runLabel } from "./_labels.ts";
+import { fixed } from "./_format.ts";
+import { byWorkload } from "./_tables.ts";
+
+/** Size of one facet panel, px. */
+const PANEL = { width: 240, height: 170 } as const;
+/** Panels per row before wrapping. */
+const PANELS_PER_ROW = 3;
+/** One colour per strategy, the same in every chart. */
+const STRATEGY_COLORS = {
+  domain: ["single", "dp", "ddp"],
+  range: ["#7f7f7f", "#e45756", "#4c78a8"],
+};
+/** Height of one worker's bar in the memory chart, px. */
+const MEMORY_BAR_STEP = 7;
+/** Bytes per MiB, for memory axes. */
+const MIB = 1024 * 1024;
+/** Headroom above the raw-throughput line in the all-reduce chart. */
+const HEADROOM = 1.2;
+/** Shared look: white background, no chart border. */
+const CONFIG = { background: "white", view: { stroke: "#dddddd" }, font: "sans-serif" };
+
+interface ScalingPoint {
+  workload: string;
+  strategy: StrategyName;
+  worldSize: number;
+  samplesPerSec: number;
+  efficiency: number;
+  efficiencyVsCeiling: number | null;
+}
+
+/** Per workload: single at N=1, and each parallel strategy's line starting from it. */
+function scalingPoints(results: Results): ScalingPoint[] {
+  const point = (r: RunRecord, strategy = r.strategy): ScalingPoint => ({
+    workload: r.workload,
+    strategy,
+    worldSize: r.worldSize,
+    samplesPerSec: r.samplesPerSec,
+    efficiency: r.efficiency,
+    efficiencyVsCeiling: r.efficiencyVsCeiling,
+  });
+  return byWorkload(results).flatMap(([, runs]) => {
+    const single = runs.find((r) => r.strategy === "single");
+    const parallel = runs.filter((r) => r.strategy !== "single")
+      .sort((a, b) => a.strategy.localeCompare(b.strategy) || a.worldSize - b.worldSize);
+    const starts = single
+      ? [...new Set(parallel.map((r) => r.strategy))].map((s) => ({
+        ...point(single, s),
+        // At N=1 the ceiling is single itself: 100% of it, when the strategy has a ceiling.
+        efficiencyVsCeiling: parallel.some((r) =>
+            r.strategy === s && r.efficiencyVsCeiling !== null
+          )
+          ? 1
+          : null,
+      }))
+      : [];
+    return [...(single ? [point(single)] : []), ...starts, ...parallel.map((r) => point(r))];
+  });
+}
+
+function facetOver(results: Results) {
+  return {
+    field: "workload",
+    type: "nominal" as const,
+    title: null,
+    sort: byWorkload(results).map(([w]) => w),
+  };
+}
+
+const worldSizeAxis = {
+  field: "worldSize",
+  type: "quantitative" as const,
+  title: "world size (replicas or ranks)",
+  axis: { tickMinStep: 1, format: "d" },
+};
+
+const strategyColor = {
+  field: "strategy",
+  type: "nominal" as const,
+  title: "strategy",
+  scale: STRATEGY_COLORS,
+};
+
+/** samples/s against world size, one panel per workload. */
+export function throughputChart(results: Results): TopLevelSpec {
+  return {
+    title: "Throughput against world size (lines start at single, N=1)",
+    data: { values: scalingPoints(results) },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      ...PANEL,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: worldSizeAxis,
+        y: { field: "samplesPerSec", type: "quantitative", title: "samples/s" },
+        color: strategyColor,
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+    config: CONFIG,
+  };
+}
+
+/** Efficiency (and efficiency against the ceiling) against world size, per workload. */
+export function efficiencyChart(results: Results): TopLevelSpec {
+  const values = scalingPoints(results).flatMap((p) => [
+    { ...p, measure: "speedup / N", value: p.efficiency },
+    ...(p.efficiencyVsCeiling === null
+      ? []
+      : [{ ...p, measure: "of ceiling", value: p.efficiencyVsCeiling }]),
+  ]);
+  return {
+    title: "Parallel efficiency against world size (dashed: against the no-communication ceiling)",
+    data: { values },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      ...PANEL,
+      layer: [
+        {
+          mark: { type: "rule", color: "#999999", strokeDash: [2, 2] },
+          encoding: { y: { datum: 1 } },
+        },
+        {
+          mark: { type: "line", point: true },
+          encoding: {
+            x: worldSizeAxis,
+            y: {
+              field: "value",
+              type: "quantitative",
+              title: "efficiency",
+              axis: { format: "%" },
+            },
+            color: strategyColor,
+            strokeDash: {
+              field: "measure",
+              type: "nominal",
+              title: "measure",
+              scale: { domain: ["speedup / N", "of ceiling"], range: [[1, 0], [5, 3]] },
+              legend: { symbolType: "stroke" },
+            },
+            detail: { field: "measure" },
+          },
+        },
+      ],
+    },
+    config: CONFIG,
+  };
+}
+
+/** Peak memory of every worker of every run, one bar per worker grouped by run, per workload. */
+export function memoryChart(results: Results): TopLevelSpec {
+  const values = results.runs.flatMap((r) =>
+    r.memory.workers.map((w, position) => ({
+      workload: r.workload,
+      run: `${runLabel(r)} (${fixed(r.memory.imbalance, 2)})`,
+      position,
+      worker: `${w.role} ${w.index}`,
+      role: w.role,
+      MiB: w.peakBytes / MIB,
+    }))
+  );
+  return {
+    title: "Peak memory per worker (tensor bytes + wasm heap); in brackets: max/mean imbalance",
+    data: { values },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      width: PANEL.width,
+      height: { step: MEMORY_BAR_STEP },
+      mark: { type: "bar" },
+      encoding: {
+        y: { field: "run", type: "nominal", title: null, sort: null },
+        yOffset: { field: "position", type: "ordinal" },
+        x: { field: "MiB", type: "quantitative", title: "peak MiB" },
+        color: {
+          field: "role",
+          type: "nominal",
+          title: "worker role",
+          scale: {
+            domain: ["main", "replica", "rank"],
+            range: ["#f58518", "#e45756", "#4c78a8"],
+          },
+        },
+      },
+    },
+    resolve: { scale: { x: "independent", y: "independent" } },
+    config: CONFIG,
+  };
+}
+
+/** Bus bandwidth against message size per world size, with the raw transport as a ceiling. */
+export function allreduceChart(result: AllreduceResult): TopLevelSpec {
+  const values = result.rows.map((r) => ({
+    ranks: `${r.worldSize} ranks`,
+    bytes: r.bytes,
+    busbwGBps: r.busbwGBps,
+  }));
+  const minBytes = Math.min(...result.rows.map((r) => r.bytes));
+  const raw = [{
+    GBps: result.raw.GBps,
+    label: `raw ${result.raw.transport} socket, both directions: ${fixed(result.raw.GBps, 3)} GB/s`,
+  }];
+  // Room above the higher of the raw line and the data, so the raw line's label shows.
+  const yMax = HEADROOM * Math.max(result.raw.GBps, ...result.rows.map((r) => r.busbwGBps));
+  const bytesLabel = "datum.value >= 1048576 ? format(datum.value / 1048576, 'd') + ' MiB' : " +
+    "format(datum.value / 1024, 'd') + ' KiB'";
+  return {
+    title: "All-reduce bus bandwidth against message size",
+    width: 2 * PANEL.width,
+    height: PANEL.height + 60,
+    layer: [
+      {
+        data: { values },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "bytes",
+            type: "quantitative",
+            title: "message size",
+            scale: { type: "log", base: 2 },
+            axis: { labelExpr: bytesLabel, labelOverlap: true },
+          },
+          y: {
+            field: "busbwGBps",
+            type: "quantitative",
+            title: "busbw (GB/s)",
+            scale: { domain: [0, yMax] },
+          },
+          color: { field: "ranks", type: "nominal", title: "world size" },
+        },
+      },
+      {
+        data: { values: raw },
+        mark: { type: "rule", color: "black", strokeDash: [6, 4] },
+        encoding: { y: { field: "GBps", type: "quantitative" } },
+      },
+      {
+        data: { values: raw },
+        mark: { type: "text", align: "left", baseline: "bottom", dx: 4, dy: -4 },
+        encoding: {
+          x: { datum: minBytes },
+          y: { field: "GBps", type: "quantitative" },
+          text: { field: "label" },
+        },
+      },
+    ],
+    config: CONFIG,
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The report's tables as rows of strings (header first), shared by the Markdown and HTML
+ * renderers so both show the same figures at the same precision.
+ *
+ * @module
+ */
+import type { AllreduceResult } from "../bench/allreduce.ts";
+import type { Results, RunRecord } from "../bench/results.ts";
+import { type Lang, MATRIX_LABELS, runLabel } from "./_labels.ts";
+import { bytes, fixed, percent, sci } from "./_format.ts";
+import type { AspectRow, MatrixEntry, Recommendation } from "./matrix.ts";
+import { MATRIX_STRATEGIES, RECOMMENDATION_RULES } from "./matrix.ts";
+
+/** A table: header row, then body rows; `align` per column (`l` or `r`). */
+export interface Table {
+  rows: string[][];
+  align: ("l" | "r")[];
+}
+
+/** Environment lines (Markdown inline code in backticks). */
+export function environmentLines(results: Results): string[] {
+  const { env, config } = results;
+  return [
+    `Machine: ${env.cpuModel}, ${env.logicalCpus} logical CPUs, ${env.os}`,
+    `Runtime: Deno ${env.deno} (V8 ${env.v8}), TensorFlow.js ${env.tfjs}, backend \`${env.backend}\`${
+      env.backend === "wasm" ? ` (fast kernels ${env.fastKernels ? "on" : "off"})` : ""
+    }`,
+    `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
+    `Per run: ${
+      config.steps ?? "workload default"
+    } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${
+      config.quick ? " (`--quick` preset)" : ""
+    }`,
+    "samples/s is the global batch over the median step time (median over repeats); speedup and efficiency are against `single` on the same workload in this run.",
+  ];
+}
+
+/** The workloads in first-seen order, each with its runs. */
+export function byWorkload(results: Results): [string, RunRecord[]][] {
+  const names = [...new Set(results.runs.map((r) => r.workload))];
+  return names.map((w) => [w, results.runs.filter((r) => r.workload === w)]);
+}
+
+/** One row per run: throughput, ratios, compute, memory, loss and equivalence. */
+export function workloadTable(runs: RunRecord[]): Table {
+  return {
+    rows: [
+      [
+        "strategy",
+        "samples/s",
+        "step p50 ms",
+        "step p95 ms",
+        "speedup",
+        "efficiency",
+        "GFLOP/s",
+        "% GEMM peak",
+        "peak memory (max worker)",
+        "final loss",
+        "accuracy",
+        "max |Δparam| vs single",
+      ],
+      ...runs.map((r) => [
+        runLabel(r),
+        fixed(r.samplesPerSec, 0),
+        fixed(r.stepMs.p50, 1),
+        fixed(r.stepMs.p95, 1),
+        `${fixed(r.speedup, 2)}x`,
+        percent(r.efficiency),
+        fixed(r.compute.gflops, 2),
+        percent(r.compute.fractionOfPeak),
+        bytes(Math.max(...r.memory.workers.map((w) => w.peakBytes))),
+        fixed(r.finalLoss, 3),
+        fixed(r.accuracy, 3),
+        r.strategy === "single" ? "reference" : sci(r.paramMaxAbsDiffVsSingle),
+      ]),
+    ],
+    align: ["l", ...Array<"r">(11).fill("r")],
+  };
+}
+
+/** Where a step's time goes, per run. */
+export function phaseTable(runs: RunRecord[]): Table {
+  const phases = [...new Set(runs.flatMap((r) => Object.keys(r.phaseMs)))];
+  return {
+    rows: [
+      ["strategy", "step p50 ms", ...phases.map((p) => `${p} ms`), "comm bytes/step", "comm share"],
+      ...runs.map((r) => [
+        runLabel(r),
+        fixed(r.stepMs.p50, 1),
+        ...phases.map((p) => fixed(r.phaseMs[p], 2)),
+        bytes(r.comm.bytesPerStep),
+        percent(r.comm.share),
+      ]),
+    ],
+    align: ["l", ...Array<"r">(phases.length + 3).fill("r")],
+  };
+}
+
+/** The stored matrix, split into its rows and recommendations. */
+export function matrixParts(results: Results): {
+  aspects: AspectRow[];
+  recommendations: Recommendation[];
+} {
+  const entries = results.matrix as MatrixEntry[];
+  return {
+    aspects: entries.filter((e): e is AspectRow => e.aspect !== "recommendation"),
+    recommendations: entries.filter((e): e is Recommendation => e.aspect === "recommendation"),
+  };
+}
+
+/** The five-row matrix, headers in `lang`. */
+export function matrixTable(aspects: AspectRow[], lang: Lang): Table {
+  const labels = MATRIX_LABELS[lang];
+  return {
+    rows: [
+      [labels.corner, ...MATRIX_STRATEGIES.map((s) => labels.strategies[s])],
+      ...aspects.map((row) => [
+        labels.aspects[row.aspect],
+        ...MATRIX_STRATEGIES.map((s) => row.cells.find((c) => c.strategy === s)?.text ?? "n/a"),
+      ]),
+    ],
+    align: ["l", "l", "l", "l"],
+  };
+}
+
+/** What each matrix row counts, in English. */
+export const MATRIX_NOTES: string[] = [
+  "use case: the workloads each strategy was chosen for by the rules below, and where it paid off (single's step time shows how much work a step had).",
+  "memory per device: each worker's peak tensor memory (`tf.memory().numBytes`, plus the wasm heap on wasm), the analogue of a GPU's memory; max/mean is the imbalance between workers; DP's main holds the master copy, so its ratio to the replicas is shown.",
+  "parallel efficiency: speedup = samples/s against single on the same workload in this run; efficiency = speedup / world size; of the ceiling = speedup over what N workers with no communication reached on this machine.",
+  "implementation complexity: lines that are neither blank nor comment-only in each strategy's own modules, counted when the results were built; the training loop, models and data shared by all three are not counted.",
+  "scalability: what the implementation supports, and the world sizes actually run.",
+];
+
+/** The rules, one line each, in the order they apply. */
+export const RULE_LINES: string[] = [
+  RECOMMENDATION_RULES.fastest,
+  RECOMMENDATION_RULES["tie-balanced-memory"],
+  RECOMMENDATION_RULES["no-gain"],
+];
+
+/** The all-reduce rows: time, algorithm and bus bandwidth, bus bandwidth against raw. */
+export function allreduceTable(result: AllreduceResult): Table {
+  return {
+    rows: [
+      ["transport", "ranks", "size", "time (µs)", "algbw (GB/s)", "busbw (GB/s)", "busbw / raw"],
+      ...result.rows.map((row) => [
+        row.transport,
+        String(row.worldSize),
+        bytes(row.bytes),
+        fixed(row.usPerOp, 1),
+        fixed(row.algbwGBps, 3),
+        fixed(row.busbwGBps, 3),
+        percent(row.busbwGBps / result.raw.GBps),
+      ]),
+    ],
+    align: ["l", "r", "r", "r", "r", "r", "r"],
+  };
+}
+
+/** The all-reduce section's text above its table. */
+export function allreduceLines(result: AllreduceResult): string[] {
+  return [
+    `Raw ${result.raw.transport} socket throughput between two Deno processes, both directions at once: **${
+      fixed(result.raw.GBps, 3)
+    } GB/s** per direction.`,
+    "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput.",
+  ];
+}
+
+/** A recommendation's text as a sentence: capitalised, with a full stop. */
+export function sentence(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+}

@@ -1,0 +1,396 @@
+/**
+ * The article's selection matrix (适用场景, 显存占用, 并行效率, 实现复杂度, 扩展性) filled from
+ * the measured runs instead of folklore, plus one recommendation per workload derived by
+ * {@linkcode RECOMMENDATION_RULES}. Built once when the results are built and stored in
+ * `results.matrix`, so `report` re-renders it byte for byte.
+ *
+ * @module
+ */
+import type { Results, RunRecord } from "../bench/results.ts";
+import type { StrategyName } from "../core/run_types.ts";
+import { EQUIVALENCE_BOUND } from "../bench/gate.ts";
+import { type Aspect, ASPECTS } from "./_labels.ts";
+import { measureComplexity } from "./_complexity.ts";
+import { bytes, fixed, percent, sci } from "./_format.ts";
+
+/** Strategies in matrix column order. */
+export const MATRIX_STRATEGIES: readonly StrategyName[] = ["single", "dp", "ddp"];
+
+/** A parallel run must beat single by at least this factor to be worth its extra machinery. */
+export const WORTHWHILE_SPEEDUP = 1.1;
+/** Best DP and DDP runs whose speedups are within this fraction of each other are a tie. */
+export const TIE_FRACTION = 0.05;
+
+/** How a recommendation was reached. */
+export type RuleId = "fastest" | "tie-balanced-memory" | "no-gain" | "only-single";
+
+/** The rules, as the report states them. */
+export const RECOMMENDATION_RULES: Record<RuleId, string> = {
+  fastest: `Eligible runs are those whose parameters match single's within ${
+    sci(EQUIVALENCE_BOUND)
+  } (max |Δparam| after the equivalence steps). The eligible run with the highest speedup is chosen when it reaches at least ${
+    fixed(WORTHWHILE_SPEEDUP, 2)
+  }x.`,
+  "tie-balanced-memory": `When the best DP and DDP runs are within ${
+    percent(TIE_FRACTION)
+  } of each other, the one with the lower memory imbalance (max/mean peak per worker) is chosen.`,
+  "no-gain": `When no eligible run reaches ${
+    fixed(WORTHWHILE_SPEEDUP, 2)
+  }x, keep single: parallelising does not pay for this workload on this machine.`,
+  "only-single": "When only single was measured, there is nothing to choose between.",
+};
+
+/** What one matrix cell holds. */
+export interface MatrixCell {
+  strategy: StrategyName;
+  /** False when the results hold no run of this strategy. */
+  measured: boolean;
+  /** One line, fixed precision. */
+  text: string;
+  /** The numbers behind the text (plain JSON). */
+  figures: Record<string, unknown>;
+}
+
+/** One of the article's five rows. */
+export interface AspectRow {
+  aspect: Aspect;
+  /** One cell per {@linkcode MATRIX_STRATEGIES}, in that order. */
+  cells: MatrixCell[];
+}
+
+/** The choice for one workload. */
+export interface Recommendation {
+  aspect: "recommendation";
+  workload: string;
+  strategy: StrategyName;
+  worldSize: number;
+  speedup: number;
+  rule: RuleId;
+  text: string;
+}
+
+/** An entry of `results.matrix`. */
+export type MatrixEntry = AspectRow | Recommendation;
+
+/** Options for {@linkcode buildMatrix}. */
+export interface BuildMatrixOptions {
+  /** Where the strategies' modules are counted (default: this repository). */
+  root?: string;
+}
+
+/** What each strategy supports, independent of what was run. */
+const SUPPORT: Record<StrategyName, string> = {
+  single: "one device, one process (world size 1 only)",
+  dp: "one process: replicas are Web Workers of one Deno process, so one machine",
+  ddp:
+    "multi-process: one Deno process per rank, ring all-reduce over Unix sockets today (one machine; several would need a TCP transport)",
+};
+
+const NOT_MEASURED = "not measured";
+
+const upper = (run: RunRecord) =>
+  run.strategy === "single" ? "single" : `${run.strategy.toUpperCase()}-${run.worldSize}`;
+
+const maxPeak = (run: RunRecord) => Math.max(...run.memory.workers.map((w) => w.peakBytes));
+const meanPeak = (run: RunRecord) =>
+  run.memory.workers.reduce((s, w) => s + w.peakBytes, 0) / run.memory.workers.length;
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const medianOf = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** `lo–hi` with `format`, or one value when both format alike. */
+function range(values: number[], format: (n: number) => string): string {
+  const lo = format(Math.min(...values));
+  const hi = format(Math.max(...values));
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
+function workloadsOf(results: Results): string[] {
+  return [...new Set(results.runs.map((r) => r.workload))];
+}
+
+function singleOf(results: Results, workload: string): RunRecord | undefined {
+  return results.runs.find((r) => r.workload === workload && r.strategy === "single");
+}
+
+function eligible(run: RunRecord): boolean {
+  return run.paramMaxAbsDiffVsSingle !== null && run.paramMaxAbsDiffVsSingle <= EQUIVALENCE_BOUND;
+}
+
+function bestOf(runs: RunRecord[]): RunRecord | undefined {
+  return runs.reduce<RunRecord | undefined>(
+    (best, r) => (best === undefined || r.speedup > best.speedup ? r : best),
+    undefined,
+  );
+}
+
+function describeRun(run: RunRecord): string {
+  return eligible(run)
+    ? `${upper(run)} reached ${fixed(run.speedup, 2)}x`
+    : `${upper(run)} reached ${fixed(run.speedup, 2)}x but its parameters differ from single's by ${
+      sci(run.paramMaxAbsDiffVsSingle)
+    } (not eligible)`;
+}
+
+function recommend(results: Results, workload: string): Recommendation {
+  const parallel = results.runs.filter((r) => r.workload === workload && r.strategy !== "single");
+  const base = { aspect: "recommendation" as const, workload };
+  if (parallel.length === 0) {
+    return {
+      ...base,
+      strategy: "single",
+      worldSize: 1,
+      speedup: 1,
+      rule: "only-single",
+      text: `for ${workload} only single was measured: nothing to choose between`,
+    };
+  }
+  const measured = `on this machine, for ${workload}, ${parallel.map(describeRun).join("; ")}`;
+  const bests = (["dp", "ddp"] as const)
+    .map((s) => bestOf(parallel.filter((r) => r.strategy === s && eligible(r))))
+    .filter((r): r is RunRecord => r !== undefined)
+    .sort((a, b) => b.speedup - a.speedup);
+  const [top, other] = bests;
+  if (top === undefined || top.speedup < WORTHWHILE_SPEEDUP) {
+    return {
+      ...base,
+      strategy: "single",
+      worldSize: 1,
+      speedup: 1,
+      rule: "no-gain",
+      text: `${measured}; no strategy reached ${
+        fixed(WORTHWHILE_SPEEDUP, 2)
+      }x over single: do not parallelise`,
+    };
+  }
+  const tie = other !== undefined && other.speedup >= WORTHWHILE_SPEEDUP &&
+    other.speedup >= top.speedup * (1 - TIE_FRACTION);
+  const chosen = tie && other.memory.imbalance < top.memory.imbalance ? other : top;
+  const why = tie
+    ? ` (within ${percent(TIE_FRACTION)} of ${
+      upper(chosen === top ? other : top)
+    }; memory max/mean ${fixed(chosen.memory.imbalance, 2)} vs ${
+      fixed((chosen === top ? other : top).memory.imbalance, 2)
+    })`
+    : "";
+  return {
+    ...base,
+    strategy: chosen.strategy,
+    worldSize: chosen.worldSize,
+    speedup: chosen.speedup,
+    rule: tie ? "tie-balanced-memory" : "fastest",
+    text:
+      `${measured}; choose ${chosen.strategy.toUpperCase()} with world size ${chosen.worldSize}${why}`,
+  };
+}
+
+function notMeasured(strategy: StrategyName, results: Results, prefix = ""): MatrixCell {
+  const skipped = results.skipped.find((s) => s.strategy === strategy);
+  return {
+    strategy,
+    measured: false,
+    text: `${prefix}${NOT_MEASURED}${skipped ? ` (${skipped.reason})` : ""}`,
+    figures: {},
+  };
+}
+
+function useCaseCell(
+  strategy: StrategyName,
+  runs: RunRecord[],
+  results: Results,
+  recs: Recommendation[],
+): MatrixCell {
+  const chosen = recs.filter((r) => r.strategy === strategy).map((r) => r.workload);
+  if (strategy === "single") {
+    return {
+      strategy,
+      measured: true,
+      text:
+        `the 1.00x reference; kept, as no parallel run paid off, for ${chosen.length} of ${recs.length} workload(s)${
+          chosen.length ? `: ${chosen.join(", ")}` : ""
+        }`,
+      figures: { chosenFor: chosen },
+    };
+  }
+  const perWorkload = workloadsOf(results).flatMap((workload) => {
+    const best = bestOf(runs.filter((r) => r.workload === workload && eligible(r)));
+    const single = singleOf(results, workload);
+    return best && single ? [{ workload, best, singleStepMs: single.stepMs.p50 }] : [];
+  });
+  const describe = (xs: typeof perWorkload) =>
+    xs.map((x) => `${x.workload} (single step ${fixed(x.singleStepMs, 1)} ms)`).join(", ") ||
+    "none";
+  const paid = perWorkload.filter((x) => x.best.speedup >= WORTHWHILE_SPEEDUP);
+  const unpaid = perWorkload.filter((x) => x.best.speedup < WORTHWHILE_SPEEDUP);
+  return {
+    strategy,
+    measured: true,
+    text: `chosen for ${chosen.length} of ${recs.length} workload(s)${
+      chosen.length ? `: ${chosen.join(", ")}` : ""
+    }; reached ${fixed(WORTHWHILE_SPEEDUP, 2)}x on ${describe(paid)}; fell short on ${
+      describe(unpaid)
+    }`,
+    figures: {
+      chosenFor: chosen,
+      paidOn: paid.map((x) => x.workload),
+      notPaidOn: unpaid.map((x) => x.workload),
+    },
+  };
+}
+
+function memoryCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
+  const vsSingle = runs.flatMap((r) => {
+    const single = singleOf(results, r.workload);
+    return single ? [maxPeak(r) / maxPeak(single)] : [];
+  });
+  const mainOverReplicas = runs.flatMap((r) => {
+    const main = r.memory.workers.find((w) => w.role === "main");
+    const replicas = r.memory.workers.filter((w) => w.role === "replica");
+    return main && replicas.length ? [main.peakBytes / mean(replicas.map((w) => w.peakBytes))] : [];
+  });
+  const workers = range(runs.map((r) => r.memory.workers.length), (n) => n.toFixed(0));
+  const parts = strategy === "single"
+    ? [`1 worker: peak ${range(runs.map(maxPeak), bytes)} across ${runs.length} run(s)`]
+    : [
+      `${workers} workers; largest worker's peak ${range(runs.map(maxPeak), bytes)}${
+        vsSingle.length ? ` (${range(vsSingle, (n) => fixed(n, 2))}x single's)` : ""
+      }`,
+      `max/mean ${range(runs.map((r) => r.memory.imbalance), (n) => fixed(n, 2))}`,
+      ...(mainOverReplicas.length
+        ? [`main ${range(mainOverReplicas, (n) => fixed(n, 2))}x the replicas' mean`]
+        : []),
+    ];
+  return {
+    strategy,
+    measured: true,
+    text: parts.join("; "),
+    figures: {
+      maxPeakBytes: Math.max(...runs.map(maxPeak)),
+      meanPeakBytes: mean(runs.map(meanPeak)),
+      maxImbalance: Math.max(...runs.map((r) => r.memory.imbalance)),
+      mainOverReplicas: mainOverReplicas.length ? Math.max(...mainOverReplicas) : null,
+      maxWorkerVsSingle: vsSingle.length ? Math.max(...vsSingle) : null,
+    },
+  };
+}
+
+function worldSizesOf(runs: RunRecord[]): number[] {
+  return [...new Set(runs.map((r) => r.worldSize))].sort((a, b) => a - b);
+}
+
+function efficiencyCell(strategy: StrategyName, runs: RunRecord[]): MatrixCell {
+  if (strategy === "single") {
+    return {
+      strategy,
+      measured: true,
+      text: "no parallelism: the 1.00x reference",
+      figures: {},
+    };
+  }
+  const byWorldSize = worldSizesOf(runs).map((worldSize) => {
+    const at = runs.filter((r) => r.worldSize === worldSize);
+    const vsCeiling = at.flatMap((r) =>
+      r.efficiencyVsCeiling === null ? [] : [r.efficiencyVsCeiling]
+    );
+    return {
+      worldSize,
+      speedup: [Math.min(...at.map((r) => r.speedup)), Math.max(...at.map((r) => r.speedup))],
+      efficiency: [
+        Math.min(...at.map((r) => r.efficiency)),
+        Math.max(...at.map((r) => r.efficiency)),
+      ],
+      efficiencyVsCeiling: vsCeiling.length
+        ? [Math.min(...vsCeiling), Math.max(...vsCeiling)]
+        : null,
+      text: `N=${worldSize}: speedup ${
+        range(at.map((r) => r.speedup), (n) => `${fixed(n, 2)}x`)
+      }, efficiency ${range(at.map((r) => r.efficiency), percent)}${
+        vsCeiling.length ? `, ${range(vsCeiling, percent)} of the no-communication ceiling` : ""
+      }`,
+    };
+  });
+  return {
+    strategy,
+    measured: true,
+    text: byWorldSize.map((w) => w.text).join("; "),
+    figures: { byWorldSize: byWorldSize.map(({ text: _, ...figures }) => figures) },
+  };
+}
+
+function complexityCell(strategy: StrategyName, runs: RunRecord[], root?: string): MatrixCell {
+  const { lines, files, patterns } = measureComplexity(strategy, root);
+  return {
+    strategy,
+    measured: runs.length > 0,
+    text: lines === null
+      ? `not implemented (none of ${patterns.join(", ")})`
+      : `${lines} code lines in ${files.length} file(s): ${patterns.join(", ")}`,
+    figures: { lines, files },
+  };
+}
+
+function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
+  if (runs.length === 0) return notMeasured(strategy, results, `${SUPPORT[strategy]}; `);
+  const sizes = worldSizesOf(runs);
+  const parts = [SUPPORT[strategy]];
+  if (strategy !== "single") parts.push(`world sizes run: ${sizes.join(", ")}`);
+  let growth: number | null = null;
+  if (sizes.length >= 2) {
+    const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];
+    const ratios = workloadsOf(results).flatMap((w) => {
+      const a = runs.find((r) => r.workload === w && r.worldSize === lo);
+      const b = runs.find((r) => r.workload === w && r.worldSize === hi);
+      return a && b ? [b.speedup / a.speedup] : [];
+    });
+    if (ratios.length) {
+      growth = medianOf(ratios);
+      parts.push(`speedup N=${lo}→${hi}: ×${fixed(growth, 2)} (median over workloads)`);
+    }
+  }
+  return {
+    strategy,
+    measured: true,
+    text: parts.join("; "),
+    figures: { worldSizes: strategy === "single" ? [1] : sizes, speedupGrowth: growth },
+  };
+}
+
+function aspectRow(
+  aspect: Aspect,
+  results: Results,
+  recs: Recommendation[],
+  root?: string,
+): AspectRow {
+  const cells = MATRIX_STRATEGIES.map((strategy) => {
+    const runs = results.runs.filter((r) => r.strategy === strategy);
+    if (aspect === "implementationComplexity") return complexityCell(strategy, runs, root);
+    if (aspect === "scalability") return scalabilityCell(strategy, runs, results);
+    if (runs.length === 0) return notMeasured(strategy, results);
+    if (aspect === "useCase") return useCaseCell(strategy, runs, results, recs);
+    if (aspect === "memoryPerDevice") return memoryCell(strategy, runs, results);
+    return efficiencyCell(strategy, runs);
+  });
+  return { aspect, cells };
+}
+
+/**
+ * Fill the selection matrix from measured runs: the five rows for single, DP and DDP, then one
+ * recommendation per workload. Counts each strategy's code lines now, so store the result in
+ * `results.matrix` and renderers only read it.
+ *
+ * @param results the results, runs filled in (`matrix` is ignored)
+ * @param options see {@linkcode BuildMatrixOptions}
+ * @returns the matrix entries: five {@linkcode AspectRow}s, then the {@linkcode Recommendation}s
+ * @example
+ * ```ts
+ * results.matrix = buildMatrix(results);
+ * ```
+ */
+export function buildMatrix(results: Results, options: BuildMatrixOptions = {}): MatrixEntry[] {
+  const { root } = options;
+  const recs = workloadsOf(results).map((w) => recommend(results, w));
+  return [...ASPECTS.map((aspect) => aspectRow(aspect, results, recs, root)), ...recs];
+}

@@ -1,0 +1,55 @@
+/**
+ * Reading the `allreduce.json` the `allreduce` task leaves beside the reports, so `report.md`
+ * and `report.html` can include it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ALLREDUCE_SCHEMA, type AllreduceResult } from "../bench/allreduce.ts";
+import { UsageError } from "../core/backend.ts";
+
+function isRow(row: unknown): boolean {
+  const r = row as Record<string, unknown>;
+  return typeof r === "object" && r !== null &&
+    ["worldSize", "bytes", "usPerOp", "algbwGBps", "busbwGBps"].every((k) =>
+      typeof r[k] === "number"
+    );
+}
+
+/**
+ * Read `allreduce.json` from `dir` if there is one.
+ *
+ * @param dir the report folder
+ * @returns the all-reduce results, or null when the folder has none
+ * @throws UsageError when the file exists but is not valid `paratrain/allreduce@1`
+ * @example
+ * ```ts
+ * const allreduce = await readAllreduce("results/latest");
+ * ```
+ */
+export async function readAllreduce(dir: string): Promise<AllreduceResult | null> {
+  const path = join(dir, "allreduce.json");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new UsageError(`Cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new UsageError(`Cannot parse ${path}: not valid JSON (truncated?)`);
+  }
+  const raw = data?.raw as Record<string, unknown> | undefined;
+  if (data?.schema !== ALLREDUCE_SCHEMA) {
+    throw new UsageError(
+      `Invalid all-reduce results in ${path}: schema is not "${ALLREDUCE_SCHEMA}"`,
+    );
+  }
+  if (typeof raw?.GBps !== "number" || !Array.isArray(data.rows) || !data.rows.every(isRow)) {
+    throw new UsageError(`Invalid all-reduce results in ${path}: raw.GBps or rows are malformed`);
+  }
+  return data as unknown as AllreduceResult;
+}

@@ -1,0 +1,59 @@
+/**
+ * The messages between DP's main thread and its worker replicas, in both directions.
+ *
+ * @module
+ */
+import type { BackendName } from "../core/backend.ts";
+import type { Batch } from "../core/trainer.ts";
+
+/** How an injected fault shows itself (see `DpOptions.failReplicaAtStep`). */
+export type FaultMode =
+  /** The replica's step throws; the worker reports the error in a message. */
+  | "throw"
+  /** The worker dies of an uncaught error; the main thread sees its `error` event. */
+  | "crash"
+  /** The worker never answers; the main thread's step timeout fires. */
+  | "hang";
+
+/** What a worker replica needs to build its engine and model. */
+export interface ReplicaInit {
+  /** This replica's index (1..N−1 in DP, 0..N−1 in the ceiling). */
+  index: number;
+  workload: string;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+  featureShape: number[];
+  numClasses: number;
+  /** Fail at this step, for tests; absent in every real run. */
+  fault?: { step: number; mode: FaultMode };
+}
+
+/** Main → worker. */
+export type ToReplica =
+  /** Build the engine and model; answered with `ready`. */
+  | { kind: "init"; init: ReplicaInit }
+  /** Load the master parameters for `step`; not answered. */
+  | { kind: "params"; step: number; params: Float32Array }
+  /** Forward and backward on this replica's slice; answered with `grads`. */
+  | { kind: "compute"; step: number; batch: Batch }
+  /** Keep `batch` as this replica's own data for `localStep`; not answered. */
+  | { kind: "data"; batch: Batch }
+  /** Forward, backward and update on the replica's own data; answered with `stepped`. */
+  | { kind: "localStep"; step: number };
+
+/** Worker → main. */
+export type FromReplica =
+  | { kind: "ready"; peakBytes: number }
+  | {
+    kind: "grads";
+    step: number;
+    loss: number;
+    grads: Float32Array;
+    /** When the gradient was ready, ms since the epoch (`timeOrigin + now()`). */
+    doneAt: number;
+    peakBytes: number;
+  }
+  | { kind: "stepped"; step: number; peakBytes: number }
+  /** The message being handled failed (`step` 0: during set-up). */
+  | { kind: "error"; step: number; message: string };

@@ -1,0 +1,66 @@
+/**
+ * DP's `parallel_apply`: every replica computes the gradient of its own slice at once, the
+ * main thread on slice 0 while the workers compute theirs.
+ *
+ * @module
+ */
+import type { Batch, GradientResult, Trainer } from "../core/trainer.ts";
+import type { FromReplica } from "./_dp_messages.ts";
+import { ReplicaError } from "./_dp_replica_error.ts";
+import type { WorkerReplica } from "./_dp_worker_replica.ts";
+
+/** A worker's answer to `compute`. */
+export type WorkerGradients = Extract<FromReplica, { kind: "grads" }>;
+
+/** What {@linkcode parallelApply} started: the main replica's result and the workers' to come. */
+export interface Applied {
+  /** Replica 0's (the main thread's) result, with its slice size. */
+  main: GradientResult & { size: number };
+  /** When the main thread finished its slice, ms since the epoch. */
+  mainDoneAt: number;
+  /** The workers' results, in replica order, with their slice sizes. */
+  pending: { size: number; result: Promise<WorkerGradients> }[];
+  /** Input bytes sent to the workers. */
+  bytesSent: number;
+}
+
+/**
+ * Hand slice k to worker replica k (k ≥ 1) and compute slice 0 on the main thread meanwhile.
+ *
+ * @param trainer the main replica (holds the master parameters)
+ * @param workers worker replicas 1..N−1
+ * @param slices one batch per replica, from `scatter`
+ * @param options the step (for error messages) and the per-step timeout
+ * @returns the main result and the pending worker results
+ * @throws ReplicaError naming replica 0 when the main thread's own slice fails
+ * @example
+ * ```ts
+ * const applied = parallelApply(trainer, workers, scatter(batch, 3), { step, timeoutMs });
+ * ```
+ */
+export function parallelApply(
+  trainer: Trainer,
+  workers: WorkerReplica[],
+  slices: Batch[],
+  options: { step: number; timeoutMs: number },
+): Applied {
+  const { step, timeoutMs } = options;
+  let bytesSent = 0;
+  const pending = workers.map((worker, k) => {
+    const batch = slices[k + 1];
+    bytesSent += batch.x.byteLength + batch.y.byteLength;
+    const reply = worker.request({ kind: "compute", step, batch }, [
+      batch.x.buffer as ArrayBuffer,
+      batch.y.buffer as ArrayBuffer,
+    ], timeoutMs);
+    return { size: batch.size, result: reply as Promise<WorkerGradients> };
+  });
+  let main: GradientResult;
+  try {
+    main = trainer.computeGradients(slices[0]);
+  } catch (error) {
+    throw new ReplicaError(0, step, (error as Error).message, { cause: error });
+  }
+  const mainDoneAt = performance.timeOrigin + performance.now();
+  return { main: { ...main, size: slices[0].size }, mainDoneAt, pending, bytesSent };
+}

@@ -1,0 +1,52 @@
+/**
+ * DP's `scatter`: split the global batch into one contiguous slice per replica.
+ *
+ * @module
+ */
+import type { Batch } from "../core/trainer.ts";
+
+/**
+ * Slice sizes for `total` samples over `parts` replicas: as even as possible, the first
+ * `total mod parts` slices one larger (so sizes differ by at most 1).
+ *
+ * @param total samples in the global batch
+ * @param parts replicas
+ * @returns one size per replica, summing to `total`
+ * @example
+ * ```ts
+ * sliceSizes(65, 3); // [22, 22, 21]
+ * ```
+ */
+export function sliceSizes(total: number, parts: number): number[] {
+  const base = Math.floor(total / parts);
+  return Array.from({ length: parts }, (_, k) => base + (k < total % parts ? 1 : 0));
+}
+
+/**
+ * Split `batch` into `parts` consecutive slices (sizes from {@linkcode sliceSizes}). Slice 0
+ * stays on the main thread and views the batch; the others are copies, ready to be
+ * transferred to their workers.
+ *
+ * @param batch the global batch
+ * @param parts replicas (at most `batch.size`, so that no slice is empty)
+ * @returns one batch per replica, in order
+ * @example
+ * ```ts
+ * const [mine, theirs] = scatter(batch, 2);
+ * ```
+ */
+export function scatter(batch: Batch, parts: number): Batch[] {
+  if (parts > batch.size) {
+    throw new RangeError(`Cannot scatter a batch of ${batch.size} over ${parts} replicas`);
+  }
+  const width = batch.x.length / batch.size;
+  let start = 0;
+  return sliceSizes(batch.size, parts).map((size, k) => {
+    const end = start + size;
+    const view = (a: Float32Array | Int32Array, w: number) => a.subarray(start * w, end * w);
+    const x = view(batch.x, width) as Float32Array;
+    const y = view(batch.y, 1) as Int32Array;
+    start = end;
+    return k === 0 ? { x, y, size } : { x: x.slice(), y: y.slice(), size };
+  });
+}

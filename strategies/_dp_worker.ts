@@ -1,0 +1,102 @@
+/**
+ * A DP worker replica: a Web Worker with its own TensorFlow.js engine. It builds its model
+ * once, then per step loads the parameters the main thread replicates to it and computes the
+ * gradient of its slice; it never updates (the main thread holds the only optimizer). For the
+ * ceiling it instead trains on its own data with its own optimizer.
+ *
+ * @module
+ */
+import { initBackend } from "../core/backend.ts";
+import { PeakMemory } from "../core/memory.ts";
+import { type Batch, Trainer } from "../core/trainer.ts";
+import { resolveWorkload } from "../workloads/resolve_workload.ts";
+import type { FromReplica, ReplicaInit, ToReplica } from "./_dp_messages.ts";
+
+/** The part of the worker global scope used here (the file is checked with the window lib). */
+interface WorkerScope {
+  postMessage(message: FromReplica, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent<ToReplica>) => void) | null;
+}
+
+const scope = self as unknown as WorkerScope;
+const memory = new PeakMemory();
+let init: ReplicaInit | undefined;
+let trainer: Trainer | undefined;
+let ownBatch: Batch | undefined;
+/** Step of the message being handled (0 during set-up), for error reports. */
+let currentStep = 0;
+
+function ready(): Trainer {
+  if (!trainer) throw new Error("Replica is not initialised: no init message received");
+  return trainer;
+}
+
+async function setUp(message: ReplicaInit): Promise<void> {
+  init = message;
+  await initBackend(message.backend, { fastKernels: message.fastKernels });
+  const workload = await resolveWorkload(message.workload);
+  trainer = new Trainer(
+    workload.createModel(),
+    { featureShape: message.featureShape, numClasses: message.numClasses },
+    workload.defaults.optimizer,
+    { seed: message.seed },
+  );
+  memory.sample();
+  scope.postMessage({ kind: "ready", peakBytes: memory.bytes });
+}
+
+async function handle(message: ToReplica): Promise<void> {
+  switch (message.kind) {
+    case "init":
+      return await setUp(message.init);
+    case "params":
+      ready().setParams(message.params);
+      memory.sample();
+      return;
+    case "compute": {
+      const { loss, grads } = ready().computeGradients(message.batch);
+      const doneAt = performance.timeOrigin + performance.now();
+      memory.sample();
+      const reply: FromReplica = {
+        kind: "grads",
+        step: message.step,
+        loss,
+        grads,
+        doneAt,
+        peakBytes: memory.bytes,
+      };
+      return scope.postMessage(reply, [grads.buffer as ArrayBuffer]);
+    }
+    case "data":
+      ownBatch = message.batch;
+      return;
+    case "localStep": {
+      if (!ownBatch) throw new Error("Replica has no data: no data message received");
+      const { grads } = ready().computeGradients(ownBatch);
+      ready().applyGradients(grads);
+      memory.sample();
+      return scope.postMessage({ kind: "stepped", step: message.step, peakBytes: memory.bytes });
+    }
+  }
+}
+
+/** True when the test-only fault is due on this message (only `compute` messages fail). */
+function faultDue(message: ToReplica): boolean {
+  return message.kind === "compute" && init?.fault?.step === message.step;
+}
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  currentStep = "step" in message ? message.step : 0;
+  if (faultDue(message)) {
+    const fault = init!.fault!;
+    const text = `injected fault at step ${fault.step}`;
+    if (fault.mode === "hang") return; // never answer
+    if (fault.mode === "crash") throw new Error(text); // uncaught: the worker's error event
+    return scope.postMessage({ kind: "error", step: currentStep, message: text });
+  }
+  handle(message).catch((error) => {
+    const text = error instanceof Error ? error.message : String(error);
+    scope.postMessage({ kind: "error", step: currentStep, message: text });
+  });
+};

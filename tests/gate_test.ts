@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { gate, renderGateTable } from "../bench/gate.ts";
+import { compareResults, renderCompareMarkdown } from "../bench/compare.ts";
+import type { Results } from "../bench/results.ts";
+import { UsageError } from "../core/backend.ts";
+import { readResults } from "../reports/validate_results.ts";
+import { FULL_SHAPES, makeResults, type RunShape } from "./_results_fixture.ts";
+
+/** FULL_SHAPES with `change` applied to the run of (workload, strategy, worldSize). */
+function variant(
+  workload: string,
+  strategy: string,
+  worldSize: number,
+  change: Partial<RunShape>,
+): Results {
+  return makeResults(
+    FULL_SHAPES.map((s) =>
+      s.workload === workload && s.strategy === strategy && (s.worldSize ?? 2) === worldSize
+        ? { ...s, ...change }
+        : s
+    ),
+  );
+}
+
+Deno.test("gate: an equal pair passes and says what it checked", () => {
+  const result = gate(makeResults(FULL_SHAPES), makeResults(FULL_SHAPES));
+  assert.deepEqual(result.regressions, []);
+  // 8 parallel runs × (speedup, efficiency, efficiencyVsCeiling, equivalence).
+  assert.equal(result.checked, 32);
+  assert.match(result.table, /^Gate passed: 32 checks, no regression \(tolerance 10%\)\./);
+  assert.match(result.table, /\| ddp-4 +\| mnist-cnn +\| efficiencyVsCeiling +\|/);
+});
+
+Deno.test("gate: a 30% speedup drop fails, naming the run and by how much", () => {
+  const current = variant("mnist-cnn", "ddp", 2, { speedup: 1.8 * 0.7 });
+  const result = gate(makeResults(FULL_SHAPES), current);
+  const names = result.regressions.map((c) =>
+    `${c.workload} ${c.strategy}-${c.worldSize} ${c.metric}`
+  );
+  assert.deepEqual(names, [
+    "mnist-cnn ddp-2 speedup",
+    "mnist-cnn ddp-2 efficiency",
+    "mnist-cnn ddp-2 efficiencyVsCeiling",
+  ]);
+  assert.match(result.table, /^Gate failed: 3 of 32 checks regressed/);
+  assert.match(
+    result.table,
+    /- ddp-2 on mnist-cnn: speedup 1\.800x → 1\.260x \(−30\.0%, allowed −10\.0%\)/,
+  );
+  assert.match(result.table, /REGRESSED/);
+  assert.equal(renderGateTable(result), result.table);
+});
+
+Deno.test("gate: drops within the tolerance pass; the tolerance is adjustable", () => {
+  const current = variant("mnist-cnn", "ddp", 2, { speedup: 1.8 * 0.95 });
+  assert.equal(gate(makeResults(FULL_SHAPES), current).regressions.length, 0);
+  assert.equal(gate(makeResults(FULL_SHAPES), current, { tolerance: 0.01 }).regressions.length, 3);
+  assert.throws(() => gate(makeResults(FULL_SHAPES), current, { tolerance: 1.5 }), UsageError);
+});
+
+Deno.test("gate: the equivalence diff is held to an absolute bound, not the baseline", () => {
+  const baseline = variant("iris-logreg", "dp", 2, { paramDiff: 1e-9 });
+  const current = variant("iris-logreg", "dp", 2, { paramDiff: 5e-5 });
+  assert.equal(gate(baseline, current).regressions.length, 0, "50000x larger but under 1e-4");
+  const diverged = variant("iris-logreg", "dp", 2, { paramDiff: 3e-3 });
+  const [regression] = gate(baseline, diverged).regressions;
+  assert.equal(regression.metric, "paramMaxAbsDiffVsSingle");
+  assert.match(
+    gate(baseline, diverged).table,
+    /dp-2 on iris-logreg: .* 3\.0e-3 exceeds the bound 1\.0e-4/,
+  );
+});
+
+Deno.test("gate: a different machine is noted, not failed (ratios survive the move)", () => {
+  const current = makeResults(FULL_SHAPES);
+  current.env.cpuModel = "Other CPU";
+  current.runs = current.runs.map((r) => ({ ...r, samplesPerSec: r.samplesPerSec * 3 }));
+  const result = gate(makeResults(FULL_SHAPES), current);
+  assert.equal(result.regressions.length, 0);
+  assert.match(result.table, /> Baseline ran on Test CPU.*current on Other CPU/);
+});
+
+Deno.test("gate: incompatible inputs are usage errors naming the problem", async () => {
+  const other = makeResults(FULL_SHAPES);
+  (other as { schema: string }).schema = "paratrain/results@2";
+  assert.throws(
+    () => gate(makeResults(FULL_SHAPES), other),
+    (e) =>
+      e instanceof UsageError && /current results: schema "paratrain\/results@2"/.test(e.message),
+  );
+  const elsewhere = makeResults(FULL_SHAPES.map((s) => ({ ...s, workload: `${s.workload}-x` })));
+  assert.throws(
+    () => gate(makeResults(FULL_SHAPES), elsewhere),
+    (e) => e instanceof UsageError && /No common runs between the baseline/.test(e.message),
+  );
+  const singles = makeResults(FULL_SHAPES.filter((s) => s.strategy === "single"));
+  assert.throws(() => gate(singles, makeResults(FULL_SHAPES)), /share only single's runs/);
+
+  const dir = await Deno.makeTempDir();
+  const text = JSON.stringify(makeResults(FULL_SHAPES));
+  await Deno.writeTextFile(join(dir, "truncated.json"), text.slice(0, text.length / 2));
+  await assert.rejects(readResults(join(dir, "truncated.json")), UsageError);
+  await Deno.writeTextFile(join(dir, "v2.json"), JSON.stringify(other));
+  await assert.rejects(
+    readResults(join(dir, "v2.json")),
+    /Invalid results in .*v2\.json: \/schema/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("compare: shared runs with both files' figures and B/A", () => {
+  const b = variant("mnist-cnn", "ddp", 2, { speedup: 0.9 });
+  b.runs = b.runs.filter((r) => r.workload === "mnist-cnn");
+  const rows = compareResults(makeResults(FULL_SHAPES), b);
+  assert.deepEqual(rows.map((r) => `${r.strategy}-${r.worldSize}`), [
+    "single-1",
+    "dp-2",
+    "dp-4",
+    "ddp-2",
+    "ddp-4",
+  ]);
+  const ddp2 = rows[3];
+  assert.equal(ddp2.a.speedup, 1.8);
+  assert.equal(ddp2.ratio.speedup, 0.5);
+  assert.equal(rows[0].ratio.efficiencyVsCeiling, null);
+  const md = renderCompareMarkdown(rows, { labels: ["main", "branch"] });
+  assert.match(
+    md,
+    /\| workload +\| run +\| samples\/s main \| samples\/s branch \| branch\/main \|/,
+  );
+  assert.match(md, /\| mnist-cnn +\| ddp-2 +\| +720 \| +360 \| +0\.50 \| +1\.80x \| +0\.90x \|/);
+  assert.throws(
+    () =>
+      compareResults(
+        makeResults(FULL_SHAPES),
+        makeResults([{ workload: "z", strategy: "single" }]),
+      ),
+    /No common runs/,
+  );
+});

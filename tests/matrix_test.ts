@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { buildMatrix, type MatrixEntry, type Recommendation } from "../reports/matrix.ts";
+import { renderMatrixMarkdown } from "../reports/matrix_markdown.ts";
+import { countCodeLines, measureComplexity } from "../reports/_complexity.ts";
+import { ASPECTS } from "../reports/_labels.ts";
+import { validateResults } from "../reports/validate_results.ts";
+import { writeReports } from "../reports/write_reports.ts";
+import { ALLREDUCE_FIXTURE, FULL_SHAPES, makeResults, type RunShape } from "./_results_fixture.ts";
+
+const recommendations = (m: MatrixEntry[]) =>
+  m.filter((e): e is Recommendation => e.aspect === "recommendation");
+const cell = (m: MatrixEntry[], aspect: string, strategy: string) => {
+  const row = m.find((e) => e.aspect === aspect);
+  assert.ok(row && "cells" in row, `no ${aspect} row`);
+  return row.cells.find((c) => c.strategy === strategy)!;
+};
+
+Deno.test("the matrix has the article's five rows for single, dp and ddp, then one recommendation per workload", () => {
+  const results = makeResults(FULL_SHAPES);
+  const matrix = buildMatrix(results);
+  assert.deepEqual(matrix.slice(0, 5).map((e) => e.aspect), [...ASPECTS]);
+  for (const row of matrix.slice(0, 5)) {
+    assert.ok("cells" in row);
+    assert.deepEqual(row.cells.map((c) => c.strategy), ["single", "dp", "ddp"]);
+  }
+  assert.deepEqual(
+    recommendations(matrix).map((r) => [r.workload, r.strategy, r.worldSize, r.rule]),
+    [["mnist-cnn", "ddp", 4, "fastest"], ["iris-logreg", "single", 1, "no-gain"]],
+  );
+  results.matrix = matrix;
+  validateResults(JSON.parse(JSON.stringify(results)), "the matrix test");
+});
+
+Deno.test("the cells carry the measured figures at fixed precision", () => {
+  const matrix = buildMatrix(makeResults(FULL_SHAPES));
+  assert.match(cell(matrix, "parallelEfficiency", "ddp").text, /N=2: speedup 0\.40x–1\.80x/);
+  assert.match(cell(matrix, "parallelEfficiency", "ddp").text, /N=4: .*of the no-communication/);
+  assert.match(cell(matrix, "memoryPerDevice", "dp").text, /main 1\.13–2\.00x the replicas' mean/);
+  assert.match(cell(matrix, "memoryPerDevice", "ddp").text, /max\/mean 1\.00/);
+  assert.match(cell(matrix, "useCase", "ddp").text, /chosen for 1 of 2 workload\(s\): mnist-cnn/);
+  assert.match(cell(matrix, "useCase", "single").text, /iris-logreg/);
+  assert.match(cell(matrix, "scalability", "ddp").text, /Unix sockets.*world sizes run: 2, 4/);
+  assert.match(cell(matrix, "implementationComplexity", "ddp").text, /\d+ code lines in \d+ file/);
+  const rec = recommendations(matrix);
+  assert.match(rec[0].text, /for mnist-cnn, DP-2 reached 1\.30x.*DDP-4 reached 2\.90x; choose DDP/);
+  assert.match(rec[1].text, /do not parallelise/);
+});
+
+Deno.test("a strategy absent from the results says not measured, with the skip reason", () => {
+  const results = makeResults(FULL_SHAPES.filter((s) => s.strategy !== "dp"));
+  results.skipped = [{ strategy: "dp", reason: "not implemented yet" }];
+  const matrix = buildMatrix(results);
+  for (const aspect of ["useCase", "memoryPerDevice", "parallelEfficiency"]) {
+    const c = cell(matrix, aspect, "dp");
+    assert.equal(c.measured, false);
+    assert.equal(c.text, "not measured (not implemented yet)");
+  }
+  assert.match(cell(matrix, "scalability", "dp").text, /one process.*not measured/);
+});
+
+Deno.test("recommendation rules: ties go to balanced memory, diverging runs are not eligible", () => {
+  const tie: RunShape[] = [
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "dp", speedup: 1.85, peaksMiB: [30, 18, 18] },
+    { workload: "w", strategy: "ddp", speedup: 1.8 },
+  ];
+  const [tied] = recommendations(buildMatrix(makeResults(tie)));
+  assert.equal(tied.strategy, "ddp");
+  assert.equal(tied.rule, "tie-balanced-memory");
+
+  const diverged: RunShape[] = [
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "dp", speedup: 1.3 },
+    { workload: "w", strategy: "ddp", speedup: 2, paramDiff: 1e-2 },
+  ];
+  const [chosen] = recommendations(buildMatrix(makeResults(diverged)));
+  assert.equal(chosen.strategy, "dp");
+  assert.match(chosen.text, /DDP-2 reached 2\.00x but its parameters differ .*not eligible/);
+
+  const [alone] = recommendations(
+    buildMatrix(makeResults([{ workload: "w", strategy: "single" }])),
+  );
+  assert.equal(alone.rule, "only-single");
+});
+
+Deno.test("complexity counts non-blank, non-comment lines of each strategy's own modules", async () => {
+  assert.equal(
+    countCodeLines(
+      "/**\n * doc\n */\nconst a = 1; // note\n\n// only a comment\n/* x */ const b = 2;\n/* y */\n",
+    ),
+    2,
+  );
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(join(root, "strategies"));
+  await Deno.writeTextFile(join(root, "strategies/dp.ts"), "/** dp */\nexport const x = 1;\n");
+  await Deno.writeTextFile(join(root, "strategies/_dp_gather.ts"), "a();\nb();\n\n");
+  await Deno.writeTextFile(join(root, "strategies/_ddp_rank.ts"), "not dp\n");
+  assert.deepEqual(measureComplexity("dp", root), {
+    lines: 3,
+    files: ["strategies/_dp_gather.ts", "strategies/dp.ts"],
+    patterns: ["strategies/dp.ts", "strategies/_dp_*.ts"],
+  });
+  assert.equal(measureComplexity("single", root).lines, null);
+  const matrix = buildMatrix(makeResults(FULL_SHAPES), { root });
+  assert.match(cell(matrix, "implementationComplexity", "single").text, /^not implemented/);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("renderMatrixMarkdown uses the article's Chinese headers with --lang zh", () => {
+  const results = makeResults(FULL_SHAPES);
+  assert.equal(renderMatrixMarkdown(results, "zh"), "");
+  results.matrix = buildMatrix(results);
+  const zh = renderMatrixMarkdown(results, "zh");
+  for (
+    const word of ["特性", "适用场景", "显存占用", "并行效率", "实现复杂度", "扩展性", "选择建议"]
+  ) {
+    assert.ok(zh.includes(word), `missing ${word}`);
+  }
+  const en = renderMatrixMarkdown(results, "en");
+  assert.match(en, /\| use case +\|/);
+  assert.match(en, /### Recommendations/);
+  assert.match(en, /Rules, in order:\n\n1\. Eligible runs/);
+  assert.equal(renderMatrixMarkdown(results, "en"), en);
+});
+
+Deno.test("report.md holds the matrix and, with allreduce.json beside it, the all-reduce table", async () => {
+  const dir = await Deno.makeTempDir();
+  const results = makeResults(FULL_SHAPES);
+  results.matrix = buildMatrix(results);
+  await Deno.writeTextFile(join(dir, "allreduce.json"), JSON.stringify(ALLREDUCE_FIXTURE));
+  await writeReports(results, dir);
+  const md = await Deno.readTextFile(join(dir, "report.md"));
+  assert.match(md, /## Selection matrix, measured on this machine/);
+  assert.match(md, /## All-reduce/);
+  assert.match(md, /\| unix +\| +2 \| +64\.0 MiB \|/);
+  assert.match(md, /max \\\|Δparam\\\| vs single/, "a | in a cell is escaped");
+  await Deno.writeTextFile(join(dir, "allreduce.json"), '{"schema": "paratrain/allreduce@1"');
+  await assert.rejects(writeReports(results, dir), /Cannot parse .*allreduce\.json/);
+  await Deno.remove(dir, { recursive: true });
+});
