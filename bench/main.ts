@@ -33,10 +33,7 @@ import {
 import { checkBench, EQUIVALENCE_STEPS, runBench, selectStrategies } from "./run_bench.ts";
 import { createProgress } from "./progress.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
-import { buildRunRecords } from "./results.ts";
-import { describeEnvironment } from "./environment.ts";
-import { initBackend } from "../core/backend.ts";
-import { measureGemmPeak } from "./gemm_peak.ts";
+import { renderTrainSummary } from "../reports/train_summary.ts";
 
 /** Default output folder of `bench`. */
 const DEFAULT_OUT = "results/latest";
@@ -154,8 +151,6 @@ async function train(flags: TrainFlags): Promise<void> {
     resumePath: flags.resume && resolve(flags.resume),
     checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
   };
-  const env = await describeEnvironment(spec.backend, spec.fastKernels);
-  await initBackend(spec.backend, { fastKernels: spec.fastKernels });
   const progress = createProgress(1);
   const label = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
   progress.startRun(`${spec.workload} ${label}`, spec.warmup + spec.steps);
@@ -163,26 +158,7 @@ async function train(flags: TrainFlags): Promise<void> {
   progress.endRun(
     `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,
   );
-  const [record] = buildRunRecords([m], measureGemmPeak());
-  console.log(
-    renderMarkdown({
-      schema: "paratrain/results@1",
-      env,
-      config: {
-        workloads: [spec.workload],
-        strategies: [spec.strategy],
-        worldSizes: [spec.worldSize],
-        steps: spec.steps,
-        warmup: spec.warmup,
-        repeats: 1,
-        seed: spec.seed,
-        quick: false,
-      },
-      skipped: [],
-      runs: [record],
-      matrix: [],
-    }),
-  );
+  console.log(renderTrainSummary(m));
 }
 
 async function allreduce(flags: { worldSizes: number[]; quick?: boolean; out: string }) {

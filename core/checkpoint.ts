@@ -96,3 +96,51 @@ export async function readCheckpoint(
     params,
   };
 }
+
+/**
+ * The parameters a run starts from: its `resumePath` checkpoint if it has one, else the
+ * trainer's fresh initialisation.
+ *
+ * @param spec the run
+ * @param trainer its trainer (for the layout and the fresh parameters)
+ * @returns flat parameters
+ * @example
+ * ```ts
+ * trainer.setParams(await startingParams(spec, trainer));
+ * ```
+ */
+export async function startingParams(
+  spec: { workload: string; resumePath?: string },
+  trainer: { layout: FlatLayout; getParams(): Float32Array },
+): Promise<Float32Array> {
+  if (!spec.resumePath) return trainer.getParams();
+  const expected = { workload: spec.workload, layout: trainer.layout };
+  return (await readCheckpoint(spec.resumePath, expected)).params;
+}
+
+/**
+ * Write the trainer's parameters to the run's `checkpointPath`, if it has one. Call it on
+ * the one replica that owns the result (rank 0, the DP main).
+ *
+ * @param spec the run
+ * @param trainer its trainer
+ * @param steps steps taken
+ * @example
+ * ```ts
+ * if (rank === 0) await saveCheckpoint(spec, trainer, spec.warmup + spec.steps);
+ * ```
+ */
+export async function saveCheckpoint(
+  spec: { workload: string; checkpointPath?: string },
+  trainer: { layout: FlatLayout; getParams(): Float32Array },
+  steps: number,
+): Promise<void> {
+  if (!spec.checkpointPath) return;
+  await writeCheckpoint(spec.checkpointPath, {
+    schema: CHECKPOINT_SCHEMA,
+    workload: spec.workload,
+    steps,
+    layout: trainer.layout,
+    params: trainer.getParams(),
+  });
+}

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CHECKPOINT_SCHEMA, readCheckpoint, writeCheckpoint } from "../core/checkpoint.ts";
+import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
 import { batchStream, finishRun, setupReplica } from "../core/replica.ts";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
 import { type StepProgress, timed, trainLoop } from "../core/train_loop.ts";
@@ -54,12 +54,7 @@ export async function runReplicaLoop(
     throw new Error(`Global batch ${spec.globalBatch} does not divide across ${worldSize} ranks`);
   }
   const replica = await setupReplica(spec);
-  const params = spec.resumePath
-    ? (await readCheckpoint(spec.resumePath, {
-      workload: spec.workload,
-      layout: replica.trainer.layout,
-    })).params
-    : replica.trainer.getParams();
+  const params = await startingParams(spec, replica.trainer);
   await group.broadcast(params);
   replica.trainer.setParams(params);
 
@@ -85,15 +80,7 @@ export async function runReplicaLoop(
     { warmup: spec.warmup, onStep, snapshotStep: spec.snapshotStep },
   );
   const totalSteps = spec.warmup + spec.steps;
-  if (rank === 0 && spec.checkpointPath) {
-    await writeCheckpoint(spec.checkpointPath, {
-      schema: CHECKPOINT_SCHEMA,
-      workload: spec.workload,
-      steps: totalSteps,
-      layout: replica.trainer.layout,
-      params: replica.trainer.getParams(),
-    });
-  }
+  if (rank === 0) await saveCheckpoint(spec, replica.trainer, totalSteps);
   return finishRun(replica, spec, loop, {
     workers: [{
       role: worldSize === 1 ? "main" : "rank",

@@ -20,6 +20,7 @@
  * @module
  */
 import { BatchStream } from "../core/batch_stream.ts";
+import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
 import { batchStream, finishRun, setupReplica } from "../core/replica.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { median } from "../core/stats.ts";
@@ -79,6 +80,7 @@ export async function runDp(
   const workers = startWorkers(1, spec.worldSize);
   try {
     const replica = await setupReplica(spec);
+    replica.trainer.setParams(await startingParams(spec, replica.trainer));
     await initWorkers(workers, spec, replica.data, failReplicaAtStep);
     // The global batch is drawn exactly as `single` draws it.
     const sampler = new DistributedSampler(replica.data.train.size, { seed: spec.seed });
@@ -91,6 +93,7 @@ export async function runDp(
       spec.steps,
       { warmup: spec.warmup, onStep, snapshotStep: spec.snapshotStep },
     );
+    await saveCheckpoint(spec, replica.trainer, spec.warmup + spec.steps);
     const ms = (phase: string) => loop.phaseMs[phase] ?? 0;
     return finishRun(replica, spec, loop, {
       workers: memoryRows(loop.peakBytes + traffic.hostPeakBytes, loop.peakRssBytes, workers),

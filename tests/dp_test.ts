@@ -172,3 +172,21 @@ Deno.test("weightedMean of per-slice means is the mean over the whole batch", ()
     ),
   );
 });
+
+Deno.test("the DP main replica writes a checkpoint that single resumes from", async () => {
+  const { readCheckpoint } = await import("../core/checkpoint.ts");
+  const { createLayout } = await import("../core/flat_layout.ts");
+  const { getWorkload } = await import("../workloads/registry.ts");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/dp.ckpt.json`;
+  const dp = await runDp(spec({ worldSize: 2, steps: 5, snapshotStep: 5, checkpointPath: path }));
+  const layout = createLayout(getWorkload(dp.spec.workload).createModel().params);
+  const ckpt = await readCheckpoint(path, { workload: dp.spec.workload, layout });
+  assert.deepEqual(ckpt.params, dp.snapshot);
+  const resumed = await runSingle(
+    spec({ strategy: "single", worldSize: 1, steps: 1, snapshotStep: 0, resumePath: path }),
+  );
+  const fresh = await runSingle(spec({ strategy: "single", worldSize: 1, steps: 1 }));
+  assert.ok(resumed.finalLoss < fresh.finalLoss);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,45 @@
+/**
+ * The summary `train` prints after one run: throughput, loss and accuracy, where a step's
+ * time went, and each worker's memory. No comparison: that is `bench`'s job.
+ *
+ * @module
+ */
+import type { RunMeasurement } from "../core/run_types.ts";
+import { bytes, fixed } from "./_format.ts";
+
+/**
+ * Render one run's measurement as a few plain lines.
+ *
+ * @param m the measurement
+ * @returns the summary text
+ * @example
+ * ```ts
+ * console.log(renderTrainSummary(measurement));
+ * ```
+ */
+export function renderTrainSummary(m: RunMeasurement): string {
+  const { spec } = m;
+  const name = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
+  const phases = Object.entries(m.phaseMs)
+    .filter(([p]) => p !== "commWait" && p !== "commTransfer")
+    .map(([p, ms]) => `${p} ${fixed(ms, 2)} ms`);
+  const memory = m.workers.map((w) =>
+    `${w.role} ${w.index}: ${bytes(w.peakBytes)}` +
+    (w.peakRssBytes === null ? "" : ` (process RSS ${bytes(w.peakRssBytes)})`)
+  );
+  return [
+    `${spec.workload} ${name} on ${spec.backend}: ${spec.steps} timed steps after ${spec.warmup} warm-up, global batch ${spec.globalBatch}`,
+    `  ${fixed(m.samplesPerSec, 0)} samples/s · step p50 ${fixed(m.stepMs.p50, 1)} ms, p95 ${
+      fixed(m.stepMs.p95, 1)
+    } ms · data loaded in ${fixed(m.loadMs, 0)} ms (not timed)`,
+    `  final loss ${fixed(m.finalLoss, 4)} · holdout accuracy ${fixed(m.accuracy, 3)}`,
+    `  per step: ${phases.join(" · ")}`,
+    `  communication: ${bytes(m.comm.bytesPerStep)}/step, ${
+      fixed(m.comm.msPerStep, 2)
+    } ms (waiting ${fixed(m.comm.waitMsPerStep, 2)}, moving bytes ${
+      fixed(m.comm.transferMsPerStep, 2)
+    }), ${fixed(100 * m.comm.share, 0)}% of the step`,
+    `  peak memory: ${memory.join(" · ")}`,
+    ...(spec.checkpointPath ? [`  checkpoint written to ${spec.checkpointPath}`] : []),
+  ].join("\n");
+}
