@@ -114,13 +114,11 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
  * Merge the repeats of each (workload, strategy, world size) into one run record.
  *
  * @param measurements every repeat of every run, single included
- * @param peakGflops the backend's plain GEMM GFLOP/s measured in the same bench
  * @param ceilingRuns no-communication ceiling runs of the parallel strategies
  * @returns the run records, in the order first seen
  */
 export function buildRunRecords(
   measurements: RunMeasurement[],
-  peakGflops: number,
   ceilingRuns: CeilingMeasurement[] = [],
 ): RunRecord[] {
   const groups = groupRuns(measurements);
@@ -145,6 +143,7 @@ export function buildRunRecords(
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
     const phaseNames = [...new Set(repeats.flatMap((m) => Object.keys(m.phaseMs)))];
+    const peakGflops = medianOf(repeats, (m) => m.peakGflops);
     const gflops = samplesPerSec * (repeats[0].flopsPerStep / spec.globalBatch) / 1e9;
     return {
       workload: spec.workload,

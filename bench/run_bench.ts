@@ -4,14 +4,13 @@
  *
  * @module
  */
-import { type BackendName, initBackend, UsageError } from "../core/backend.ts";
+import { type BackendName, UsageError } from "../core/backend.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { buildMatrix } from "../reports/matrix.ts";
 import { measureCeilingIsolated, runIsolated } from "./run_isolated.ts";
 import { describeEnvironment } from "./environment.ts";
-import { measureGemmPeak } from "./gemm_peak.ts";
 import { createProgress } from "./progress.ts";
 import {
   buildRunRecords,
@@ -154,8 +153,6 @@ export function selectStrategies(
 export async function runBench(options: BenchOptions, skipped: Skipped[] = []): Promise<Results> {
   const config = resolveConfig(options);
   const env = await describeEnvironment(config.backend, config.fastKernels);
-  await initBackend(config.backend, { fastKernels: config.fastKernels });
-  const peakGflops = measureGemmPeak();
   const plan = await planRuns(config);
   const progress = createProgress(plan.length);
   const measurements: RunMeasurement[] = [];
@@ -196,7 +193,7 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
       quick: config.quick,
     },
     skipped,
-    runs: buildRunRecords(measurements, peakGflops, ceilings),
+    runs: buildRunRecords(measurements, ceilings),
     matrix: [],
   };
   results.matrix = buildMatrix(results);

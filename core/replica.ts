@@ -7,6 +7,7 @@
 import { initBackend } from "./backend.ts";
 import { BatchStream, type IndexSampler } from "./batch_stream.ts";
 import type { CommMeasurement, RunMeasurement, RunSpec, WorkerMemory } from "./run_types.ts";
+import { measureGemmPeak } from "./gemm_peak.ts";
 import { summarize } from "./stats.ts";
 import { Trainer } from "./trainer.ts";
 import type { TrainLoopResult } from "./train_loop.ts";
@@ -20,6 +21,8 @@ export interface Replica {
   data: Dataset;
   trainer: Trainer;
   loadMs: number;
+  /** The backend's plain GEMM GFLOP/s, measured after set-up. */
+  peakGflops: number;
 }
 
 /**
@@ -36,7 +39,7 @@ export async function setupReplica(spec: RunSpec): Promise<Replica> {
   const loadMs = performance.now() - t0;
   const model = workload.createModel();
   const trainer = new Trainer(model, data, workload.defaults.optimizer, { seed: spec.seed });
-  return { workload, model, data, trainer, loadMs };
+  return { workload, model, data, trainer, loadMs, peakGflops: measureGemmPeak() };
 }
 
 /**
@@ -83,6 +86,7 @@ export function finishRun(
     comm: { ...extra.comm, share: extra.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,
     flopsPerStep: spec.globalBatch * replica.model.trainFlopsPerSample,
+    peakGflops: replica.peakGflops,
     snapshot: loop.snapshot,
   };
 }

@@ -74,6 +74,8 @@ export interface RunMeasurement {
   loadMs: number;
   /** FLOPs of one global training step. */
   flopsPerStep: number;
+  /** The backend's plain GEMM GFLOP/s, measured in this run's process before its steps. */
+  peakGflops: number;
   /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
   snapshot: Float32Array;
 }

@@ -1,6 +1,7 @@
 /**
- * The backend's plain GEMM throughput, measured in the same run as the workloads so the
- * report can say what fraction of it each training step achieves.
+ * The backend's plain GEMM throughput, measured in each run's own process just before its
+ * steps (this machine's speed drifts), so the report can say what fraction of it each
+ * training step achieves.
  *
  * @module
  */
