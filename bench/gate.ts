@@ -21,7 +21,7 @@ export const DEFAULT_TOLERANCE = 0.1;
 export const EQUIVALENCE_BOUND = 1e-4;
 
 /** The ratios compared between baseline and current. */
-const RATIO_METRICS = ["speedup", "efficiency", "efficiencyVsCeiling"] as const;
+export const RATIO_METRICS = ["speedup", "efficiency", "efficiencyVsCeiling"] as const;
 
 /** What a check compares. */
 export type GateMetric = typeof RATIO_METRICS[number] | "paramMaxAbsDiffVsSingle";

@@ -22,6 +22,7 @@ import { readAllreduce } from "../reports/read_allreduce.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
 import { DEFAULT_TOLERANCE, gate, parseTolerance } from "./gate.ts";
 import { compareResults, renderCompareMarkdown } from "./compare.ts";
+import { measureNoise, renderNoiseMarkdown } from "./noise.ts";
 import {
   ensureWritableDir,
   integer,
@@ -336,6 +337,14 @@ function buildProgram(): Command {
       DEFAULT_TOLERANCE,
     )
     .action(gateCommand);
+
+  program.command("noise")
+    .description("run-to-run spread of the gate's ratios over several results of one preset")
+    .argument("<files...>", "results.json files (at least two)")
+    .action(async (files: string[]) => {
+      const all = await Promise.all(files.map((f) => readResults(f)));
+      console.log(renderNoiseMarkdown(measureNoise(all)));
+    });
 
   program.command("compare")
     .description("two results.json side by side: the runs both hold, and B/A")

@@ -1,0 +1,94 @@
+/**
+ * Run-to-run noise of the gate's ratios: given several results of the same preset on the
+ * same machine, how far each ratio moves. The worst drop between any two runs is the
+ * smallest tolerance under which the gate would not have flaked on them.
+ *
+ * @module
+ */
+import { markdownTable } from "markdown-table";
+import { UsageError } from "../core/backend.ts";
+import { RATIO_METRICS } from "./gate.ts";
+import type { Results } from "./results.ts";
+
+/** The spread of one ratio of one run across results. */
+export interface NoiseRow {
+  run: string;
+  metric: typeof RATIO_METRICS[number];
+  values: number[];
+  min: number;
+  median: number;
+  max: number;
+  /** 1 − min / max: the largest drop the gate could see between two of these runs. */
+  worstDrop: number;
+}
+
+/**
+ * The spread of every gated ratio over `results` (at least two).
+ *
+ * @param results results of the same preset, in any order
+ * @returns one row per (run, ratio) present in every file
+ * @throws UsageError with fewer than two files
+ * @example
+ * ```ts
+ * const rows = measureNoise([a, b, c, d, e]);
+ * ```
+ */
+export function measureNoise(results: Results[]): NoiseRow[] {
+  if (results.length < 2) throw new UsageError("Noise needs at least two results files");
+  const rows: NoiseRow[] = [];
+  for (const run of results[0].runs.filter((r) => r.strategy !== "single")) {
+    const same = results.map((r) =>
+      r.runs.find((o) =>
+        o.workload === run.workload && o.strategy === run.strategy && o.worldSize === run.worldSize
+      )
+    );
+    if (same.some((r) => r === undefined)) continue;
+    for (const metric of RATIO_METRICS) {
+      const values = same.map((r) => r![metric]).filter((v): v is number => v !== null);
+      if (values.length !== results.length) continue;
+      const sorted = [...values].sort((a, b) => a - b);
+      rows.push({
+        run: `${run.workload} ${run.strategy}-${run.worldSize}`,
+        metric,
+        values,
+        min: sorted[0],
+        median: sorted[Math.floor(sorted.length / 2)],
+        max: sorted[sorted.length - 1],
+        worstDrop: 1 - sorted[0] / sorted[sorted.length - 1],
+      });
+    }
+  }
+  return rows;
+}
+
+/**
+ * The noise table, worst first, and the largest worst drop.
+ *
+ * @param rows from {@linkcode measureNoise}
+ * @returns Markdown
+ * @example
+ * ```ts
+ * console.log(renderNoiseMarkdown(measureNoise(files)));
+ * ```
+ */
+export function renderNoiseMarkdown(rows: NoiseRow[]): string {
+  const sorted = [...rows].sort((a, b) => b.worstDrop - a.worstDrop);
+  const worst = sorted[0]?.worstDrop ?? 0;
+  return [
+    markdownTable([
+      ["run", "ratio", "min", "median", "max", "worst drop"],
+      ...sorted.map((r) => [
+        r.run,
+        r.metric,
+        r.min.toFixed(3),
+        r.median.toFixed(3),
+        r.max.toFixed(3),
+        `${(100 * r.worstDrop).toFixed(1)}%`,
+      ]),
+    ], { align: ["l", "l", "r", "r", "r", "r"] }),
+    "",
+    `Largest worst drop: ${
+      (100 * worst).toFixed(1)
+    }% — a gate tolerance below it would have flaked on these runs.`,
+  ].join("\n");
+}
