@@ -1,5 +1,5 @@
 import type { Dataset } from "../core/workload.ts";
-import { splitDataset } from "./_split.ts";
+import { splitDataset } from "./split_dataset.ts";
 
 /** Pixels per side of an MNIST digit. */
 const SIDE = 28;

