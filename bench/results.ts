@@ -42,6 +42,7 @@ export interface RunRecord {
     transferMsPerStep: number;
     share: number;
   };
+  /** Achieved GFLOP/s of all workers together; peak = world size × one worker's GEMM. */
   compute: { gflops: number; peakGflops: number; fractionOfPeak: number };
   finalLoss: number;
   accuracy: number;
@@ -143,7 +144,9 @@ export function buildRunRecords(
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
     const phaseNames = [...new Set(repeats.flatMap((m) => Object.keys(m.phaseMs)))];
-    const peakGflops = medianOf(repeats, (m) => m.peakGflops);
+    // The peak of N workers is N times one worker's plain GEMM (measured in the run's own
+    // process): what the achieved aggregate GFLOP/s would be with perfect use of every worker.
+    const peakGflops = spec.worldSize * medianOf(repeats, (m) => m.peakGflops);
     const gflops = samplesPerSec * (repeats[0].flopsPerStep / spec.globalBatch) / 1e9;
     return {
       workload: spec.workload,
