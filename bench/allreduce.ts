@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { median } from "../core/stats.ts";
+import { writeAtomic } from "../core/write_atomic.ts";
 import { join } from "node:path";
 import { markdownTable } from "markdown-table";
 import { launch } from "../comm/launcher.ts";
@@ -261,8 +263,8 @@ export async function writeAllreduceReport(
   await Deno.mkdir(outDir, { recursive: true });
   const json = join(outDir, "allreduce.json");
   const markdown = join(outDir, "allreduce.md");
-  await writeAtomically(json, JSON.stringify(result, null, 2) + "\n");
-  await writeAtomically(markdown, renderAllreduceMarkdown(result));
+  await writeAtomic(json, JSON.stringify(result, null, 2) + "\n");
+  await writeAtomic(markdown, renderAllreduceMarkdown(result));
   return { json, markdown };
 }
 
@@ -312,20 +314,8 @@ function slowestMedians(ranks: RankTimings[]): number[] {
   });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 function formatBytes(bytes: number): string {
   if (bytes >= 1 << 20) return `${bytes / (1 << 20)} MiB`;
   if (bytes >= 1 << 10) return `${bytes / (1 << 10)} KiB`;
   return `${bytes} B`;
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temporary, text);
-  await Deno.rename(temporary, path);
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { writeAtomic } from "../core/write_atomic.ts";
 import { join } from "node:path";
 import { readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
 
@@ -44,8 +45,6 @@ export async function reportResult(
   const { rank, rendezvousDir } = readRankEnv(options);
   if (rendezvousDir === null) return false;
   const path = resultPath(rendezvousDir, rank);
-  const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, JSON.stringify(value));
-  await Deno.rename(temporary, path);
+  await writeAtomic(path, JSON.stringify(value));
   return true;
 }

@@ -8,6 +8,7 @@
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 import type { FlatLayout } from "./flat_layout.ts";
 import { UsageError } from "./backend.ts";
+import { writeAtomic } from "./write_atomic.ts";
 
 /** The checkpoint format identifier. */
 export const CHECKPOINT_SCHEMA = "paratrain/checkpoint@1";
@@ -36,14 +37,7 @@ export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Pro
   const { params, ...rest } = checkpoint;
   const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
   const text = JSON.stringify({ ...rest, params: encodeBase64(bytes) });
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
+  await writeAtomic(path, text);
 }
 
 /**

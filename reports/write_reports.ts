@@ -11,7 +11,7 @@ import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { readAllreduce } from "./read_allreduce.ts";
 import { validateResults } from "./validate_results.ts";
-import { writeAtomic } from "./write_atomic.ts";
+import { writeAtomic } from "../core/write_atomic.ts";
 
 /** What every renderer gets besides the results. */
 export interface RenderContext {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { createRng, permutation } from "../core/rng.ts";
+
 /** Options for {@linkcode DistributedSampler}. */
 export interface DistributedSamplerOptions {
   /** Number of replicas (ranks) sharing the dataset (default 1). */
@@ -116,28 +118,7 @@ export class DistributedSampler {
 
   /** The whole dataset's order this epoch: a seeded permutation, or 0..size−1. */
   #epochOrder(): Int32Array {
-    const order = Int32Array.from({ length: this.datasetSize }, (_, i) => i);
-    if (!this.shuffle) return order;
-    const random = mulberry32(this.seed + this.#epoch);
-    // Fisher–Yates: each position takes a uniformly chosen element from those not yet placed.
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      const picked = order[j];
-      order[j] = order[i];
-      order[i] = picked;
-    }
-    return order;
+    if (!this.shuffle) return Int32Array.from({ length: this.datasetSize }, (_, i) => i);
+    return permutation(this.datasetSize, createRng(this.seed + this.#epoch));
   }
-}
-
-/** mulberry32: a small, fast 32-bit seeded PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
