@@ -127,6 +127,7 @@ interface TrainFlags {
   seed: number;
   checkpoint?: string;
   resume?: string;
+  collectiveTimeout?: number;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
@@ -151,6 +152,7 @@ async function train(flags: TrainFlags): Promise<void> {
     snapshotStep: EQUIVALENCE_STEPS,
     resumePath: flags.resume && resolve(flags.resume),
     checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
+    collectiveTimeoutMs: flags.collectiveTimeout && flags.collectiveTimeout * 1000,
   };
   const progress = createProgress(1);
   const label = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
@@ -298,7 +300,12 @@ function buildProgram(): Command {
         "--checkpoint <file>",
         "after training, rank 0 / the main replica writes the parameters here",
       )
-      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)"),
+      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)")
+      .option(
+        "--collective-timeout <s>",
+        "ddp: seconds a collective waits for a peer before the run fails (default 60)",
+        arg("--collective-timeout", positiveInt),
+      ),
   ).action(train);
 
   program.command("allreduce")

@@ -33,6 +33,8 @@ export interface RunSpec {
   resumePath?: string;
   /** After training, the main replica / rank 0 writes the parameters here. */
   checkpointPath?: string;
+  /** DDP: how long a collective waits for a peer before the run fails (default 60 s). */
+  collectiveTimeoutMs?: number;
 }
 
 /** One worker's memory, as CONTRACT.md defines the row. */

@@ -52,7 +52,11 @@ export async function runDdp(
   onStep?: StepProgress,
   options: DdpOptions = {},
 ): Promise<RunMeasurement> {
-  const { bucketBytes = DEFAULT_BUCKET_BYTES, collectiveTimeoutMs, ceiling = false } = options;
+  const {
+    bucketBytes = DEFAULT_BUCKET_BYTES,
+    collectiveTimeoutMs = spec.collectiveTimeoutMs,
+    ceiling = false,
+  } = options;
   const { results } = await launch<WireMeasurement>(new URL("./_ddp_rank.ts", import.meta.url), {
     worldSize: spec.worldSize,
     args: [JSON.stringify({ ...spec, strategy: "ddp", bucketBytes, ceiling })],

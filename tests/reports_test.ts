@@ -36,11 +36,11 @@ Deno.test("a quick bench produces schema-valid results with one run per workload
   assert.ok(results.env.logicalCpus >= 1);
 });
 
-Deno.test("report re-renders results.json and report.md byte for byte", async () => {
+Deno.test("report re-renders results.json, report.md and report.html byte for byte", async () => {
   const dir = await Deno.makeTempDir();
   await writeReports(await quickResults(), dir);
   const before = await Promise.all(
-    ["results.json", "report.md"].map((f) => Deno.readTextFile(join(dir, f))),
+    ["results.json", "report.md", "report.html"].map((f) => Deno.readTextFile(join(dir, f))),
   );
   const again = join(dir, "again");
   const out = await new Deno.Command(Deno.execPath(), {
@@ -50,7 +50,7 @@ Deno.test("report re-renders results.json and report.md byte for byte", async ()
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const after = await Promise.all(
-    ["results.json", "report.md"].map((f) => Deno.readTextFile(join(again, f))),
+    ["results.json", "report.md", "report.html"].map((f) => Deno.readTextFile(join(again, f))),
   );
   assert.deepEqual(after, before);
   assert.match(before[1], /## iris-logreg/);
