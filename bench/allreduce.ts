@@ -70,7 +70,8 @@ export interface AllreduceResult {
   /** Always {@linkcode ALLREDUCE_SCHEMA}. */
   schema: typeof ALLREDUCE_SCHEMA;
   /** Point-to-point throughput between two Deno processes, both directions at once. */
-  raw: { transport: "unix"; GBps: number; bytes: number };
+  /** `GBps`: the better of the measurements before and after the ring runs (`samplesGBps`). */
+  raw: { transport: "unix"; GBps: number; bytes: number; samplesGBps?: number[] };
   /** One row per world size and buffer size. */
   rows: AllreduceRow[];
   /** Where it ran. */
@@ -139,11 +140,6 @@ export async function runAllreduceBench(
   }
   const startedAt = new Date().toISOString();
 
-  onProgress({
-    phase: "raw",
-    worldSize: 2,
-    message: `raw unix socket, ${RAW_BYTES >> 20} MiB each way`,
-  });
   const rawPlan: RankPlan = {
     mode: "raw",
     size: {
@@ -152,12 +148,19 @@ export async function runAllreduceBench(
       iterations: quick ? QUICK_RAW_ITERATIONS : RAW_ITERATIONS,
     },
   };
-  const [rawUs] = slowestMedians(await runRanks(rawPlan, 2, timeoutMs));
-  const raw = {
-    transport: "unix" as const,
-    GBps: RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB,
-    bytes: RAW_BYTES,
+  /** One raw measurement: GB/s per direction. */
+  const measureRaw = async (when: string) => {
+    onProgress({
+      phase: "raw",
+      worldSize: 2,
+      message: `raw unix socket, ${RAW_BYTES >> 20} MiB each way (${when})`,
+    });
+    const [rawUs] = slowestMedians(await runRanks(rawPlan, 2, timeoutMs));
+    return RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB;
   };
+  // Raw is measured before and after the all-reduce runs (this machine's speed drifts);
+  // the better of the two is the ceiling the ring is compared with.
+  const rawBefore = await measureRaw("before");
 
   const sizes = planSizes(quick);
   const rows: AllreduceRow[] = [];
@@ -181,6 +184,13 @@ export async function runAllreduceBench(
     });
   }
 
+  const samplesGBps = [rawBefore, await measureRaw("after")];
+  const raw = {
+    transport: "unix" as const,
+    GBps: Math.max(...samplesGBps),
+    bytes: RAW_BYTES,
+    samplesGBps,
+  };
   const result: AllreduceResult = {
     schema: ALLREDUCE_SCHEMA,
     raw,
@@ -231,7 +241,13 @@ export function renderAllreduceMarkdown(result: AllreduceResult): string {
     `Raw ${result.raw.transport} socket throughput between two Deno processes, both directions ` +
     `at once (${formatBytes(result.raw.bytes)}): **${
       result.raw.GBps.toFixed(3)
-    } GB/s** per direction.`,
+    } GB/s** per direction${
+      result.raw.samplesGBps
+        ? ` (the better of ${
+          result.raw.samplesGBps.map((g) => g.toFixed(3)).join(" and ")
+        }, measured before and after the all-reduce runs)`
+        : ""
+    }.`,
     "",
     "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare " +
     "with the raw throughput. Time is the median over iterations of the slowest rank.",

@@ -28,9 +28,13 @@ export interface RunRecord {
   /** Median over repeats of globalBatch / step p50. */
   samplesPerSec: number;
   samplesPerSecRepeats: number[];
+  /** Median over repeats of samples/s ÷ single's in the same repeat. */
   speedup: number;
+  /** speedup / world size. */
   efficiency: number;
+  /** Median over repeats of the ceiling's samples/s ÷ single's in the same repeat. */
   ceiling: { speedup: number } | null;
+  /** Median over repeats of samples/s ÷ the ceiling's in the same repeat. */
   efficiencyVsCeiling: number | null;
   /** Mean ms per step by phase (median over repeats). */
   phaseMs: Record<string, number>;
@@ -109,6 +113,15 @@ function groupRuns<T extends { spec: RunSpec }>(measurements: T[]): Map<string, 
   return groups;
 }
 
+/** Median over repeats of `a[r].samplesPerSec / b[r].samplesPerSec` (repeats in run order). */
+function medianRatio(
+  a: { samplesPerSec: number }[],
+  b: { samplesPerSec: number }[],
+): number {
+  if (a.length !== b.length) throw new Error(`Cannot pair ${a.length} repeats with ${b.length}`);
+  return median(a.map((m, r) => m.samplesPerSec / b[r].samplesPerSec));
+}
+
 const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => median(xs.map(f));
 
 /**
@@ -134,12 +147,14 @@ export function buildRunRecords(
     const single = reference(spec.workload);
     const samplesPerSecRepeats = repeats.map((m) => m.samplesPerSec);
     const samplesPerSec = median(samplesPerSecRepeats);
-    const singleSamplesPerSec = medianOf(single, (m) => m.samplesPerSec);
-    const speedup = samplesPerSec / singleSamplesPerSec;
+    // Ratios are taken within a repeat — the run, its single reference and its ceiling ran
+    // back to back, on the same machine state — then the median over repeats is quoted.
+    // This machine's speed drifts by tens of percent over minutes; ratios of medians taken
+    // minutes apart would carry that drift, per-repeat ratios mostly cancel it.
+    const speedup = medianRatio(repeats, single);
     const ceilingRepeats = ceilings.get(runKey(repeats[0]));
-    const ceiling = ceilingRepeats
-      ? { speedup: median(ceilingRepeats.map((m) => m.samplesPerSec)) / singleSamplesPerSec }
-      : null;
+    const ceiling = ceilingRepeats ? { speedup: medianRatio(ceilingRepeats, single) } : null;
+    const efficiencyVsCeiling = ceilingRepeats ? medianRatio(repeats, ceilingRepeats) : null;
     const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
@@ -164,7 +179,7 @@ export function buildRunRecords(
       speedup,
       efficiency: speedup / spec.worldSize,
       ceiling,
-      efficiencyVsCeiling: ceiling ? speedup / ceiling.speedup : null,
+      efficiencyVsCeiling,
       phaseMs: Object.fromEntries(
         phaseNames.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p] ?? 0)]),
       ),

@@ -31,7 +31,7 @@ export function environmentLines(results: Results): string[] {
     } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${
       config.quick ? " (`--quick` preset)" : ""
     }`,
-    "samples/s is the global batch over a repeat's median step time, median over repeats; step p50/p95 pool every timed step of every repeat; speedup and efficiency are against `single` on the same workload in this run; % GEMM peak compares the achieved GFLOP/s of all workers with world size × one worker's plain GEMM, measured in the run's own process.",
+    "samples/s is the global batch over a repeat's median step time, median over repeats; step p50/p95 pool every timed step of every repeat; speedup, efficiency and the ceiling ratios are taken within each repeat (the run, its `single` reference and its ceiling run back to back) and the median over repeats is quoted; % GEMM peak compares the achieved GFLOP/s of all workers with world size × one worker's plain GEMM, measured in the run's own process.",
   ];
 }
 
