@@ -10,8 +10,11 @@ import type { CollectiveTiming, GradientGroup } from "./_replica_loop.ts";
 /** Options for {@linkcode bucketedGroup}. */
 export interface BucketedGroupOptions {
   /**
-   * False for the ceiling run: ranks keep their rank and shard but exchange nothing, so the
-   * run measures what N processes computing at once can give on this machine.
+   * False for the ceiling run: ranks keep their rank and shard and stay in lock-step (one
+   * barrier per step, no data), but exchange no gradients — so the run measures what N
+   * processes computing at the same time can give on this machine. Lock-step matters on
+   * shared cores: ranks left to drift apart overlap their compute less and look faster than
+   * any synchronous data-parallel schedule can be.
    */
   communicate?: boolean;
 }
@@ -34,7 +37,10 @@ export function bucketedGroup(
     worldSize: pg.worldSize,
     async allReduceMean(buf): Promise<CollectiveTiming> {
       const total = { bytes: 0, waitMs: 0, transferMs: 0 };
-      if (!communicate) return total;
+      if (!communicate) {
+        await pg.barrier();
+        return total;
+      }
       for (let start = 0; start < buf.length; start += bucketFloats) {
         const bucket = buf.subarray(start, Math.min(buf.length, start + bucketFloats));
         const s = await pg.allReduce(bucket, { op: "avg" });
