@@ -83,7 +83,7 @@ export async function runReplicaLoop(
   if (rank === 0) await saveCheckpoint(spec, replica.trainer, totalSteps);
   return finishRun(replica, spec, loop, {
     workers: [{
-      role: worldSize === 1 ? "main" : "rank",
+      role: spec.strategy === "ddp" ? "rank" : "main",
       index: rank,
       peakBytes: loop.peakBytes,
       peakRssBytes: loop.peakRssBytes,

@@ -66,6 +66,7 @@ for (const worldSize of [2, 3]) {
 Deno.test("DDP with one rank communicates nothing and matches single exactly", async () => {
   const ddp = await runDdp(spec({ worldSize: 1 }));
   assert.equal(ddp.comm.bytesPerStep, 0);
+  assert.deepEqual(ddp.workers.map((w) => w.role), ["rank"]);
   assert.equal(maxAbsDiff(ddp.snapshot, (await single).snapshot), 0);
 });
 
