@@ -79,6 +79,10 @@ export async function runReplicaLoop(
     spec.steps,
     { warmup: spec.warmup, onStep, snapshotStep: spec.snapshotStep },
   );
+  // Each rank's loss is its own shard's; the run reports the global batch's, as single does.
+  const lastLoss = new Float32Array([loop.losses[loop.losses.length - 1]]);
+  await group.allReduceMean(lastLoss);
+  loop.losses[loop.losses.length - 1] = lastLoss[0];
   const totalSteps = spec.warmup + spec.steps;
   if (rank === 0) await saveCheckpoint(spec, replica.trainer, totalSteps);
   return finishRun(replica, spec, loop, {

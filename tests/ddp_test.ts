@@ -48,6 +48,8 @@ for (const worldSize of [2, 3]) {
     const ddp = await runDdp(spec({ worldSize }));
     const diff = maxAbsDiff(ddp.snapshot, (await single).snapshot);
     assert.ok(diff < EQUIVALENCE_TOLERANCE, `max |Δparam| ${diff}`);
+    // The reported loss is the global batch's mean, as single's is.
+    assert.ok(Math.abs(ddp.finalLoss - (await single).finalLoss) < 1e-4);
     assert.ok(maxAbsDiff(ddp.snapshot, new Float32Array(ddp.snapshot.length)) > 0.01);
     assert.deepEqual(
       ddp.workers.map((w) => [w.role, w.index]),
