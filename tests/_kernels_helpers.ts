@@ -225,3 +225,32 @@ export function convInfo(c: ConvCase): tf.backend_util.Conv2DInfo {
     c.pad,
   );
 }
+
+/**
+ * The inputs and attributes of a `Conv2DBackpropFilter` call for one random case, shared by
+ * the fallback and the fast kernel's tests.
+ *
+ * @param c the case
+ * @returns kernel inputs (`x`, `dy`) and attributes
+ * @example
+ * ```ts
+ * const { inputs, attrs } = filterGradientCall(c);
+ * ```
+ */
+export function filterGradientCall(
+  c: ConvCase,
+): { inputs: Record<string, TensorSpec>; attrs: tf.NamedAttrMap } {
+  const { outHeight, outWidth } = convInfo(c);
+  return {
+    inputs: {
+      x: randomTensor([c.batch, c.height, c.width, c.inChannels], c.seed),
+      dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed + 1),
+    },
+    attrs: {
+      strides: c.strides,
+      pad: c.pad,
+      dataFormat: "NHWC",
+      filterShape: [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+    },
+  };
+}

@@ -10,6 +10,7 @@ import {
   assertClose,
   convCases,
   convInfo,
+  filterGradientCall,
   randomTensor,
   runKernelOn,
   type TensorSpec,
@@ -47,21 +48,8 @@ Deno.test("every cpu kernel is on wasm unless skipped for a stated reason", asyn
 Deno.test("Conv2DBackpropFilter fallback matches cpu", async () => {
   await fc.assert(
     fc.asyncProperty(convCases(), async (c) => {
-      const { outHeight, outWidth } = convInfo(c);
-      await compareFallbackWithCpu(
-        "Conv2DBackpropFilter",
-        {
-          x: randomTensor([c.batch, c.height, c.width, c.inChannels], c.seed),
-          dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed + 1),
-        },
-        {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          filterShape: [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
-        },
-        JSON.stringify(c),
-      );
+      const { inputs, attrs } = filterGradientCall(c);
+      await compareFallbackWithCpu("Conv2DBackpropFilter", inputs, attrs, JSON.stringify(c));
     }),
     { numRuns: NUM_RUNS },
   );

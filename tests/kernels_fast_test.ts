@@ -11,6 +11,7 @@ import {
   convCases,
   convInfo,
   ensureConv2dGradient,
+  filterGradientCall,
   type KernelResult,
   randomTensor,
   runKernelOn,
@@ -80,21 +81,8 @@ Deno.test("fast _FusedMatMul with transposes, bias and relu matches cpu", async 
 Deno.test("fast Conv2DBackpropFilter matches cpu", async () => {
   await fc.assert(
     fc.asyncProperty(convCases(), async (c) => {
-      const { outHeight, outWidth } = convInfo(c);
-      await compareWithCpu(
-        "Conv2DBackpropFilter",
-        {
-          x: randomTensor([c.batch, c.height, c.width, c.inChannels], c.seed),
-          dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed + 1),
-        },
-        {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          filterShape: [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
-        },
-        JSON.stringify(c),
-      );
+      const { inputs, attrs } = filterGradientCall(c);
+      await compareWithCpu("Conv2DBackpropFilter", inputs, attrs, JSON.stringify(c));
     }),
     { numRuns: NUM_RUNS },
   );
