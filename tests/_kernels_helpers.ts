@@ -254,3 +254,29 @@ export function filterGradientCall(
     },
   };
 }
+
+/**
+ * Run a kernel on the cpu backend and on wasm — with the fast overrides, or stock wasm (so
+ * through the fallback) — and assert the two agree.
+ *
+ * @param kernelName the kernel
+ * @param inputs its inputs, by name
+ * @param attrs its attributes
+ * @param label names the case in the failure message
+ * @param fastKernels register the fast wasm overrides
+ * @example
+ * ```ts
+ * await compareWasmWithCpu("Conv2DBackpropFilter", inputs, attrs, "case 1", true);
+ * ```
+ */
+export async function compareWasmWithCpu(
+  kernelName: string,
+  inputs: Record<string, TensorSpec>,
+  attrs: tf.NamedAttrMap,
+  label: string,
+  fastKernels: boolean,
+): Promise<void> {
+  const expected = await runKernelOn("cpu", kernelName, inputs, attrs);
+  const actual = await runKernelOn("wasm", kernelName, inputs, attrs, fastKernels);
+  assertClose(actual, expected, `${kernelName} ${label}`);
+}

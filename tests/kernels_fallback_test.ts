@@ -7,28 +7,25 @@ import {
   WASM_FALLBACK_SKIPPED,
 } from "../core/kernels/register_wasm_kernels.ts";
 import {
-  assertClose,
+  compareWasmWithCpu,
   convCases,
   convInfo,
   filterGradientCall,
   randomTensor,
-  runKernelOn,
   type TensorSpec,
 } from "./_kernels_helpers.ts";
 
 /** Random cases per property: enough to hit every stride/padding mix, fast enough for CI. */
 const NUM_RUNS = 20;
 
-/** Run a kernel on the cpu backend and on stock wasm (so through the fallback); compare. */
-async function compareFallbackWithCpu(
+/** Run a kernel on the cpu backend and on wasm stock (so through the fallback); compare. */
+function compareFallbackWithCpu(
   kernelName: string,
   inputs: Record<string, TensorSpec>,
   attrs: tf.NamedAttrMap,
   label: string,
 ): Promise<void> {
-  const expected = await runKernelOn("cpu", kernelName, inputs, attrs);
-  const actual = await runKernelOn("wasm", kernelName, inputs, attrs, false);
-  assertClose(actual, expected, `${kernelName} ${label}`);
+  return compareWasmWithCpu(kernelName, inputs, attrs, label, false);
 }
 
 Deno.test("every cpu kernel is on wasm unless skipped for a stated reason", async () => {

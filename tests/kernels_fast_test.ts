@@ -8,6 +8,7 @@ import {
 } from "../core/kernels/register_wasm_kernels.ts";
 import {
   assertClose,
+  compareWasmWithCpu,
   convCases,
   convInfo,
   ensureConv2dGradient,
@@ -21,16 +22,14 @@ import {
 /** Random cases per property: enough to hit every stride/padding mix, fast enough for CI. */
 const NUM_RUNS = 25;
 
-/** Run a kernel on the cpu backend and on wasm with the fast overrides, and compare. */
-async function compareWithCpu(
+/** Run a kernel on the cpu backend and on wasm with the fast overrides; compare. */
+function compareWithCpu(
   kernelName: string,
   inputs: Record<string, TensorSpec>,
   attrs: tf.NamedAttrMap,
   label: string,
 ): Promise<void> {
-  const expected = await runKernelOn("cpu", kernelName, inputs, attrs);
-  const actual = await runKernelOn("wasm", kernelName, inputs, attrs);
-  assertClose(actual, expected, `${kernelName} ${label}`);
+  return compareWasmWithCpu(kernelName, inputs, attrs, label, true);
 }
 
 Deno.test("fast BatchMatMul with transposes matches cpu", async () => {
