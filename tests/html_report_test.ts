@@ -1,3 +1,4 @@
+import { assertRerendersIdentically } from "./_rerender.ts";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -7,7 +8,6 @@ import { CHROMIUM_INSTALL, CHROMIUM_PATH, screenshotReport } from "../reports/sc
 import { writeReports } from "../reports/write_reports.ts";
 import { ALLREDUCE_FIXTURE, FULL_SHAPES, makeResults } from "./_results_fixture.ts";
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
 /** The first bytes of every PNG file. */
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 
@@ -47,20 +47,7 @@ Deno.test("report.html renders identically twice, and in Chinese with --lang zh"
 Deno.test("report re-renders report.html from results.json byte for byte", async () => {
   const dir = await Deno.makeTempDir();
   await writeReports(fullResults(), dir);
-  const again = join(dir, "again");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "report", "--in", join(dir, "results.json"), "--out", again],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  for (const name of ["results.json", "report.md", "report.html"]) {
-    assert.equal(
-      await Deno.readTextFile(join(again, name)),
-      await Deno.readTextFile(join(dir, name)),
-      `${name} differs after re-rendering`,
-    );
-  }
+  await assertRerendersIdentically(dir);
   await Deno.remove(dir, { recursive: true });
 });
 
