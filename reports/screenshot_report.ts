@@ -13,6 +13,8 @@ import { UsageError } from "../core/backend.ts";
 
 /** Where Debian's `chromium` package puts the browser. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
+/** Environment variable naming another Chromium binary (default {@linkcode CHROMIUM_PATH}). */
+export const CHROMIUM_ENV = "PARATRAIN_CHROMIUM";
 /** How to install it (as root). */
 export const CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium";
 /** Flags that keep a headless run quiet, offline and reproducible. */
@@ -50,8 +52,22 @@ export interface ReportCheck {
 
 /** Options for {@linkcode screenshotReport}. */
 export interface ScreenshotOptions {
-  /** The Chromium binary (default {@linkcode CHROMIUM_PATH}). */
+  /** The Chromium binary (default {@linkcode chromiumPath}). */
   executablePath?: string;
+}
+
+/**
+ * The Chromium binary to drive: `$PARATRAIN_CHROMIUM` when set, else Debian's.
+ *
+ * @returns a path (which may not exist)
+ * @example
+ * ```ts
+ * import { existsSync } from "node:fs";
+ * const canScreenshot = existsSync(chromiumPath());
+ * ```
+ */
+export function chromiumPath(): string {
+  return Deno.env.get(CHROMIUM_ENV) || CHROMIUM_PATH;
 }
 
 /**
@@ -74,10 +90,10 @@ export async function screenshotReport(
   pngPath: string,
   options: ScreenshotOptions = {},
 ): Promise<ReportCheck> {
-  const { executablePath = CHROMIUM_PATH } = options;
+  const { executablePath = chromiumPath() } = options;
   if (!existsSync(executablePath)) {
     throw new UsageError(
-      `Cannot screenshot the report: Chromium not found at ${executablePath}; install it with \`${CHROMIUM_INSTALL}\``,
+      `Cannot screenshot the report: Chromium not found at ${executablePath}; install it with \`${CHROMIUM_INSTALL}\` or set ${CHROMIUM_ENV} to a Chromium binary`,
     );
   }
   const url = pathToFileURL(resolve(htmlPath)).href;
