@@ -32,7 +32,7 @@ export interface Progress {
 export function createProgress(runs: number): Progress {
   const tty = Deno.stderr.isTerminal();
   let index = 0;
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
   const write = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
   return {
     startRun(label, total) {
