@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
 import { readRankEnv } from "../comm/rank_env.ts";
 import { reportResult } from "../comm/report_result.ts";
+import { runRank } from "../comm/rank_main.ts";
 
 /** Pause between attempts to connect to the raw-throughput socket. */
 const CONNECT_RETRY_MS = 20;
@@ -38,8 +39,12 @@ export interface RankTimings {
 
 if (import.meta.main) {
   const plan = JSON.parse(Deno.args[0]) as RankPlan;
-  const timings = plan.mode === "raw" ? await measureRaw(plan.size) : await measureRing(plan.sizes);
-  await reportResult(timings);
+  await runRank(async () => {
+    const timings = plan.mode === "raw"
+      ? await measureRaw(plan.size)
+      : await measureRing(plan.sizes);
+    await reportResult(timings);
+  });
 }
 
 async function measureRing(sizes: SizePlan[]): Promise<RankTimings> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import { type Results, RESULTS_SCHEMA, type RunRecord } from "./results.ts";
 
 /** The same run in both files. */
@@ -13,7 +13,15 @@ export interface RunPair {
   b: RunRecord;
 }
 
-const key = (r: RunRecord) => `${r.workload}|${r.strategy}|${r.worldSize}`;
+/**
+ * The identity of a run across results files.
+ *
+ * @param r a run
+ * @returns `workload|strategy|worldSize`
+ */
+export const runKey = (r: Pick<RunRecord, "workload" | "strategy" | "worldSize">): string =>
+  `${r.workload}|${r.strategy}|${r.worldSize}`;
+const key = runKey;
 
 /**
  * The runs `a` and `b` share, in `a`'s order.

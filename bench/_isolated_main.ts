@@ -5,12 +5,15 @@
  * @module
  */
 import { reportResult } from "../comm/report_result.ts";
+import { runRank } from "../comm/rank_main.ts";
 import type { IsolatedTask } from "./run_isolated.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { printProgress, toWire } from "../strategies/_wire.ts";
 
 const { spec, ceiling } = JSON.parse(Deno.args[0]) as IsolatedTask;
 const entry = STRATEGIES[spec.strategy];
-await reportResult(
-  ceiling ? await entry.ceiling!(spec) : toWire(await entry.run!(spec, printProgress)),
-);
+await runRank(async () => {
+  await reportResult(
+    ceiling ? await entry.ceiling!(spec) : toWire(await entry.run!(spec, printProgress)),
+  );
+});

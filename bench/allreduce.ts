@@ -10,8 +10,7 @@
  * @module
  */
 import { median } from "../core/stats.ts";
-import { writeAtomic } from "../core/write_atomic.ts";
-import { join } from "node:path";
+import { writeFileSet } from "../core/write_atomic.ts";
 import { markdownTable } from "markdown-table";
 import { launch } from "../comm/launcher.ts";
 import type { RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
@@ -41,8 +40,6 @@ const RAW_BYTES = 64 << 20;
 /** Timed raw transfers (and one warm-up); the median counts. */
 const RAW_ITERATIONS = 7;
 const QUICK_RAW_ITERATIONS = 3;
-/** Default deadline for each launched job. */
-const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 /** Bytes in a GB, as nccl-tests counts them. */
 const BYTES_PER_GB = 1e9;
 
@@ -103,7 +100,7 @@ export interface AllreduceBenchOptions {
   quick?: boolean;
   /** When set, also writes `allreduce.json` and `allreduce.md` there. */
   outDir?: string;
-  /** Deadline for each launched job (default 5 min). */
+  /** A deadline for each launched job, ms (default: none; a hung rank fails at the collective timeout). */
   timeoutMs?: number;
   /** Called before each measurement. */
   onProgress?: (progress: AllreduceProgress) => void;
@@ -113,7 +110,7 @@ export interface AllreduceBenchOptions {
  * Measures the raw transport throughput, then times all-reduce for each world size over sizes
  * 4 KiB … 64 MiB, each rank a separate Deno process started by the launcher.
  *
- * @param options World sizes, quick preset, output directory, deadline, progress callback.
+ * @param options World sizes, quick preset, output directory, optional deadline, progress callback.
  * @returns The measurements (schema `paratrain/allreduce@1`).
  * @example
  * ```ts
@@ -128,7 +125,7 @@ export async function runAllreduceBench(
     worldSizes = [2, 4],
     quick = false,
     outDir,
-    timeoutMs = DEFAULT_TIMEOUT_MS,
+    timeoutMs,
     onProgress = () => {},
   } = options;
   for (const n of worldSizes) {
@@ -277,10 +274,10 @@ export async function writeAllreduceReport(
   outDir: string,
 ): Promise<{ json: string; markdown: string }> {
   await Deno.mkdir(outDir, { recursive: true });
-  const json = join(outDir, "allreduce.json");
-  const markdown = join(outDir, "allreduce.md");
-  await writeAtomic(json, JSON.stringify(result, null, 2) + "\n");
-  await writeAtomic(markdown, renderAllreduceMarkdown(result));
+  const [json, markdown] = await writeFileSet(outDir, [
+    ["allreduce.json", JSON.stringify(result, null, 2) + "\n"],
+    ["allreduce.md", renderAllreduceMarkdown(result)],
+  ]);
   return { json, markdown };
 }
 
@@ -305,7 +302,7 @@ function planSizes(quick: boolean): SizePlan[] {
 async function runRanks(
   plan: RankPlan,
   worldSize: number,
-  timeoutMs: number,
+  timeoutMs: number | undefined,
 ): Promise<RankTimings[]> {
   const { results } = await launch<RankTimings>(RANK_MODULE, {
     worldSize,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { UsageError } from "../core/backend.ts";
+import { quote, UsageError } from "../core/errors.ts";
+import { MAX_TIMER_MS } from "../core/durations.ts";
 
 /**
  * A positive integer.
@@ -20,7 +21,7 @@ import { UsageError } from "../core/backend.ts";
 export function positiveInt(flag: string, value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`Invalid ${flag} "${value}": expected a positive integer`);
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected a positive integer`);
   }
   return n;
 }
@@ -39,7 +40,7 @@ export function positiveInt(flag: string, value: string): number {
 export function nonNegativeInt(flag: string, value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
-    throw new UsageError(`Invalid ${flag} "${value}": expected a non-negative integer`);
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected a non-negative integer`);
   }
   return n;
 }
@@ -58,9 +59,33 @@ export function nonNegativeInt(flag: string, value: string): number {
 export function integer(flag: string, value: string): number {
   const n = Number(value);
   if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
-    throw new UsageError(`Invalid ${flag} "${value}": expected an integer`);
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected an integer`);
   }
   return n;
+}
+
+/**
+ * A duration in whole seconds that a timer can hold (at most 2³¹ − 1 ms, about 24.8 days).
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns the duration in milliseconds
+ * @example
+ * ```ts
+ * seconds("--collective-timeout", "60"); // 60000
+ * ```
+ */
+export function seconds(flag: string, value: string): number {
+  const n = positiveInt(flag, value);
+  const maxSeconds = Math.floor(MAX_TIMER_MS / 1000);
+  if (n > maxSeconds) {
+    throw new UsageError(
+      `Invalid ${flag} ${
+        quote(value)
+      }: at most ${maxSeconds} s (about 24.8 days), the longest a timer can wait`,
+    );
+  }
+  return n * 1000;
 }
 
 /**
@@ -84,12 +109,12 @@ export function nameList<T extends string>(
 ): T[] {
   const names = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (names.length === 0) {
-    throw new UsageError(`Invalid ${flag} "${value}": expected at least one name`);
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected at least one name`);
   }
   for (const name of names) {
     if (!choices.includes(name as T)) {
       throw new UsageError(
-        `Unknown ${noun} "${name}" in ${flag}: choose from ${choices.join(", ")}`,
+        `Unknown ${noun} ${quote(name)} in ${flag}: choose from ${choices.join(", ")}`,
       );
     }
   }
@@ -135,6 +160,6 @@ export async function ensureWritableDir(dir: string, flag: string): Promise<void
       : error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
       ? "not a directory"
       : (error as Error).message.split("\n")[0];
-    throw new UsageError(`Cannot write to ${flag} ${dir}: ${reason}`);
+    throw new UsageError(`Cannot write to ${flag} ${quote(dir)}: ${reason}`);
   }
 }

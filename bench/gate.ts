@@ -8,11 +8,11 @@
  * @module
  */
 import { markdownTable } from "markdown-table";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import type { StrategyName } from "../core/run_types.ts";
 import { fixed, percent, sci } from "../reports/_format.ts";
 import { runLabel } from "../reports/_labels.ts";
-import { pairRuns } from "./_common_runs.ts";
+import { pairRuns, runKey } from "./_common_runs.ts";
 import type { Results } from "./results.ts";
 
 /** Default tolerance: a ratio may drop by 10% before it counts as a regression. */
@@ -23,8 +23,8 @@ export const EQUIVALENCE_BOUND = 1e-4;
 /** The ratios compared between baseline and current. */
 export const RATIO_METRICS = ["speedup", "efficiency", "efficiencyVsCeiling"] as const;
 
-/** What a check compares. */
-export type GateMetric = typeof RATIO_METRICS[number] | "paramMaxAbsDiffVsSingle";
+/** What a check compares: a gated figure, or (`run`) whether the run is there at all. */
+export type GateMetric = typeof RATIO_METRICS[number] | "paramMaxAbsDiffVsSingle" | "run";
 
 /** One comparison of one figure of one run. */
 export interface GateCheck {
@@ -33,11 +33,14 @@ export interface GateCheck {
   worldSize: number;
   metric: GateMetric;
   baseline: number | null;
-  current: number;
+  /** null when the figure (or the whole run) is missing from the current results. */
+  current: number | null;
   /** The worst acceptable current value: a floor for ratios, a ceiling for the diff. */
-  limit: number;
-  /** current / baseline − 1, for ratios; null for the diff. */
+  limit: number | null;
+  /** current / baseline − 1, for ratios; null for the diff and for missing figures. */
   change: number | null;
+  /** True when the baseline has it and the current results do not. */
+  missing: boolean;
   regressed: boolean;
 }
 
@@ -47,6 +50,11 @@ export interface GateOptions {
   tolerance?: number;
   /** Absolute bound on the equivalence diff (default {@linkcode EQUIVALENCE_BOUND}). */
   equivalenceBound?: number;
+  /**
+   * A run or gated figure that the baseline has and the current results lack is a warning
+   * instead of a failure (default false: missing is a regression).
+   */
+  allowMissing?: boolean;
 }
 
 /** What {@linkcode gate} found. */
@@ -79,8 +87,10 @@ function environmentNotes(baseline: Results, current: Results): string[] {
 
 /**
  * Compare `current` with `baseline`: a ratio regresses when current < baseline × (1 −
- * tolerance); a parallel run's equivalence diff regresses when it exceeds the absolute bound.
- * Single's own ratios are 1 by definition and not checked.
+ * tolerance); a parallel run's equivalence diff regresses when it exceeds the absolute bound;
+ * a run, or a gated figure (ratio, ceiling, equivalence), that the baseline has and the
+ * current results lack regresses too, unless `allowMissing`. Single's own ratios are 1 by
+ * definition and not checked.
  *
  * @param baseline the accepted results
  * @param current the results under test
@@ -95,22 +105,41 @@ function environmentNotes(baseline: Results, current: Results): string[] {
  * ```
  */
 export function gate(baseline: Results, current: Results, options: GateOptions = {}): GateResult {
-  const { tolerance = DEFAULT_TOLERANCE, equivalenceBound = EQUIVALENCE_BOUND } = options;
+  const {
+    tolerance = DEFAULT_TOLERANCE,
+    equivalenceBound = EQUIVALENCE_BOUND,
+    allowMissing = false,
+  } = options;
   if (!(tolerance >= 0 && tolerance < 1)) {
     throw new UsageError(`Invalid tolerance ${tolerance}: expected a number in [0, 1)`);
   }
-  const pairs = pairRuns(baseline, current, ["baseline", "current"])
-    .filter(({ a }) => a.strategy !== "single");
-  if (pairs.length === 0) {
+  // Schemas match and at least one run is shared, or the two are not comparable at all.
+  pairRuns(baseline, current, ["baseline", "current"]);
+  const parallel = baseline.runs.filter((r) => r.strategy !== "single");
+  if (parallel.length === 0) {
     throw new UsageError(
       "Nothing to gate: the baseline and current results share only single's runs",
     );
   }
-  const checks: GateCheck[] = pairs.flatMap(({ a, b }) => {
+  const currentRuns = new Map(current.runs.map((r) => [runKey(r), r]));
+  const checks: GateCheck[] = parallel.flatMap((a) => {
     const run = { workload: a.workload, strategy: a.strategy, worldSize: a.worldSize };
-    const ratios = RATIO_METRICS.flatMap((metric) => {
+    const missing = (metric: GateMetric, base: number | null): GateCheck => ({
+      ...run,
+      metric,
+      baseline: base,
+      current: null,
+      limit: null,
+      change: null,
+      missing: true,
+      regressed: !allowMissing,
+    });
+    const b = currentRuns.get(runKey(a));
+    if (!b) return [missing("run", null)];
+    const ratios = RATIO_METRICS.flatMap((metric): GateCheck[] => {
       const [base, now] = [a[metric], b[metric]];
-      if (base === null || now === null) return [];
+      if (base === null) return [];
+      if (now === null || now === undefined) return [missing(metric, base)];
       const limit = base * (1 - tolerance);
       return [{
         ...run,
@@ -119,38 +148,60 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
         current: now,
         limit,
         change: now / base - 1,
+        missing: false,
         regressed: now < limit,
       }];
     });
-    const diff = b.paramMaxAbsDiffVsSingle;
-    const equivalence = diff === null ? [] : [{
-      ...run,
-      metric: "paramMaxAbsDiffVsSingle" as const,
-      baseline: a.paramMaxAbsDiffVsSingle,
-      current: diff,
-      limit: equivalenceBound,
-      change: null,
-      regressed: !(diff <= equivalenceBound),
-    }];
+    const [base, diff] = [a.paramMaxAbsDiffVsSingle, b.paramMaxAbsDiffVsSingle];
+    const equivalence: GateCheck[] = diff === null || diff === undefined
+      ? base === null ? [] : [missing("paramMaxAbsDiffVsSingle", base)]
+      : [{
+        ...run,
+        metric: "paramMaxAbsDiffVsSingle",
+        baseline: base,
+        current: diff,
+        limit: equivalenceBound,
+        change: null,
+        missing: false,
+        regressed: !(diff <= equivalenceBound),
+      }];
     return [...ratios, ...equivalence];
   });
+  const absent = checks.filter((c) => c.missing);
+  const notes = environmentNotes(baseline, current);
+  if (absent.length > 0 && allowMissing) {
+    notes.push(
+      `Missing from the current results (allowed by --allow-missing): ${
+        absent.map(describeCheck).join("; ")
+      }.`,
+    );
+  }
   const partial = {
     regressions: checks.filter((c) => c.regressed),
     checked: checks.length,
     checks,
     tolerance,
     equivalenceBound,
-    notes: environmentNotes(baseline, current),
+    notes,
   };
   return { ...partial, table: renderGateTable(partial) };
 }
 
+/** `dp-2 on mnist-mlp` or `dp-2 on mnist-mlp: efficiencyVsCeiling`. */
+function describeCheck(c: GateCheck): string {
+  const name = `${runLabel(c)} on ${c.workload}`;
+  return c.metric === "run" ? name : `${name}: ${c.metric}`;
+}
+
 function value(metric: GateMetric, n: number | null): string {
+  if (metric === "run") return n === null ? "" : String(n);
   if (metric === "paramMaxAbsDiffVsSingle") return sci(n);
-  return metric === "speedup" ? `${fixed(n, 3)}x` : n === null ? "n/a" : `${(100 * n).toFixed(1)}%`;
+  if (n === null || !Number.isFinite(n)) return "n/a";
+  return metric === "speedup" ? `${fixed(n, 3)}x` : `${(100 * n).toFixed(1)}%`;
 }
 
 function signedPercent(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
   const p = (100 * n).toFixed(1);
   return n >= 0 ? `+${p}%` : `−${p.slice(1)}%`;
 }
@@ -170,11 +221,17 @@ export function renderGateTable(result: Omit<GateResult, "table">): string {
   const name = (c: GateCheck) => `${runLabel(c)} on ${c.workload}`;
   const verdict = regressions.length === 0
     ? `Gate passed: ${checked} checks, no regression (tolerance ${percent(tolerance)}).`
-    : `Gate failed: ${regressions.length} of ${checked} checks regressed (tolerance ${
+    : `Gate failed: ${regressions.length} of ${checked} checks regressed or are missing (tolerance ${
       percent(tolerance)
     }).`;
   const lines = regressions.map((c) =>
-    c.metric === "paramMaxAbsDiffVsSingle"
+    c.missing
+      ? c.metric === "run"
+        ? `- ${name(c)}: the run is missing from the current results`
+        : `- ${name(c)}: ${c.metric} is missing from the current results (baseline ${
+          value(c.metric, c.baseline)
+        })`
+      : c.metric === "paramMaxAbsDiffVsSingle"
       ? `- ${name(c)}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${
         sci(equivalenceBound)
       }`
@@ -189,10 +246,12 @@ export function renderGateTable(result: Omit<GateResult, "table">): string {
       c.workload,
       c.metric,
       value(c.metric, c.baseline),
-      value(c.metric, c.current),
+      c.missing ? "missing" : value(c.metric, c.current),
       c.change === null ? "" : signedPercent(c.change),
-      `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
-      c.regressed ? "REGRESSED" : "ok",
+      c.limit === null
+        ? ""
+        : `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
+      c.regressed ? (c.missing ? "MISSING" : "REGRESSED") : c.missing ? "missing (allowed)" : "ok",
     ]),
   ], { align: ["l", "l", "l", "r", "r", "r", "r", "l"] });
   return [

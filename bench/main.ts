@@ -11,9 +11,11 @@ import { renderAllreduceMarkdown, runAllreduceBench } from "./allreduce.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { Command, CommanderError, Option } from "commander";
-import { type BackendName, BACKENDS, parseBackend, UsageError } from "../core/backend.ts";
+import { type BackendName, BACKENDS, parseBackend } from "../core/backend.ts";
+import { InterruptedError, printable, SIGNAL_EXIT_CODES, UsageError } from "../core/errors.ts";
+import { LaunchError } from "../comm/launcher.ts";
 import type { StrategyName } from "../core/run_types.ts";
-import { STRATEGIES, STRATEGY_NAMES } from "../strategies/registry.ts";
+import { checkRun, STRATEGIES, STRATEGY_NAMES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { readResults } from "../reports/validate_results.ts";
@@ -30,6 +32,7 @@ import {
   nameList,
   nonNegativeInt,
   positiveInt,
+  seconds,
 } from "./cli_parsers.ts";
 import { checkBench, EQUIVALENCE_STEPS, runBench, selectStrategies } from "./run_bench.ts";
 import { createProgress } from "./progress.ts";
@@ -127,7 +130,10 @@ interface TrainFlags {
   seed: number;
   checkpoint?: string;
   resume?: string;
+  /** ms (parsed from seconds). */
   collectiveTimeout?: number;
+  /** ms (parsed from seconds). */
+  jobTimeout?: number;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
@@ -136,9 +142,6 @@ async function train(flags: TrainFlags): Promise<void> {
     throw new UsageError(`Strategy "${flags.strategy}" is not implemented yet: choose from single`);
   }
   const workload = await resolveWorkload(flags.workload);
-  const layout = createLayout(workload.createModel().params);
-  if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
-  if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
   const spec = {
     workload: flags.workload,
     strategy: flags.strategy,
@@ -152,8 +155,14 @@ async function train(flags: TrainFlags): Promise<void> {
     snapshotStep: EQUIVALENCE_STEPS,
     resumePath: flags.resume && resolve(flags.resume),
     checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
-    collectiveTimeoutMs: flags.collectiveTimeout && flags.collectiveTimeout * 1000,
+    collectiveTimeoutMs: flags.collectiveTimeout,
+    jobTimeoutMs: flags.jobTimeout,
   };
+  // Everything is checked before any process, worker or file is made.
+  checkRun(spec);
+  const layout = createLayout(workload.createModel().params);
+  if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
+  if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
   const progress = createProgress(1);
   const label = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
   progress.startRun(`${spec.workload} ${label}`, spec.warmup + spec.steps);
@@ -205,15 +214,18 @@ async function report(flags: ReportFlags): Promise<void> {
 }
 
 async function gateCommand(
-  flags: { baseline: string; current: string; tolerance: number },
+  flags: { baseline: string; current: string; tolerance: number; allowMissing?: boolean },
 ): Promise<void> {
   const result = gate(await readResults(flags.baseline), await readResults(flags.current), {
     tolerance: flags.tolerance,
+    allowMissing: flags.allowMissing,
   });
   console.log(result.table);
   if (result.regressions.length > 0) {
+    const missing = result.regressions.filter((c) => c.missing).length;
     throw new Error(
-      `Gate failed: ${result.regressions.length} of ${result.checked} checks regressed`,
+      `Gate failed: ${result.regressions.length} of ${result.checked} checks regressed` +
+        (missing > 0 ? ` (${missing} missing from the current results)` : ""),
     );
   }
 }
@@ -303,8 +315,13 @@ function buildProgram(): Command {
       .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)")
       .option(
         "--collective-timeout <s>",
-        "ddp: seconds a collective waits for a peer before the run fails (default 60)",
-        arg("--collective-timeout", positiveInt),
+        "dp/ddp: seconds a collective (or a DP replica) may stay silent before the run fails (default 60)",
+        arg("--collective-timeout", seconds),
+      )
+      .option(
+        "--job-timeout <s>",
+        "ddp: stop the whole job after this many seconds (default: no limit)",
+        arg("--job-timeout", seconds),
       ),
   ).action(train);
 
@@ -342,6 +359,10 @@ function buildProgram(): Command {
       "allowed relative drop of a ratio, in [0, 1)",
       arg("--tolerance", parseTolerance),
       DEFAULT_TOLERANCE,
+    )
+    .option(
+      "--allow-missing",
+      "a run or figure in the baseline but not in the current results warns instead of failing",
     )
     .action(gateCommand);
 
@@ -382,16 +403,31 @@ export async function main(args: string[]): Promise<number> {
       const message = cause instanceof Error
         ? cause.message
         : error.message.replace(/^error: /, "");
-      console.error(`paratrain: ${message}`);
+      printError(message);
       return 2;
     }
-    if (error instanceof UsageError) {
-      console.error(`paratrain: ${error.message}`);
-      return 2;
-    }
-    console.error(`paratrain: ${(error as Error).message ?? String(error)}`);
-    return 1;
+    printError((error as Error).message ?? String(error));
+    if (error instanceof UsageError) return 2;
+    const signal = error instanceof InterruptedError
+      ? error.signal
+      : error instanceof LaunchError && error.rank === null
+      ? error.signal as Deno.Signal | null
+      : null;
+    return (signal && SIGNAL_EXIT_CODES[signal]) || 1;
   }
+}
+
+/** Longest line of an error message printed whole; longer ones are cut. */
+const ERROR_LINE_LIMIT = 1000;
+
+/** One `paratrain: …` message on stderr: control characters escaped, overlong lines cut. */
+function printError(message: string): void {
+  const lines = printable(message).split("\n").map((line) =>
+    line.length > ERROR_LINE_LIMIT
+      ? `${line.slice(0, ERROR_LINE_LIMIT)}… (${line.length} characters)`
+      : line
+  );
+  console.error(`paratrain: ${lines.join("\n")}`);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,7 +6,7 @@
  * @module
  */
 import { markdownTable } from "markdown-table";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import { RATIO_METRICS } from "./gate.ts";
 import type { Results } from "./results.ts";
 
@@ -27,7 +27,7 @@ export interface NoiseRow {
  *
  * @param results results of the same preset, in any order
  * @returns one row per (run, ratio) present in every file
- * @throws UsageError with fewer than two files
+ * @throws UsageError with fewer than two files, or files that share no parallel run
  * @example
  * ```ts
  * const rows = measureNoise([a, b, c, d, e]);
@@ -57,6 +57,11 @@ export function measureNoise(results: Results[]): NoiseRow[] {
         worstDrop: 1 - sorted[0] / sorted[sorted.length - 1],
       });
     }
+  }
+  if (rows.length === 0) {
+    throw new UsageError(
+      `No parallel run and ratio appears in all ${results.length} results files: noise compares results of one preset (the same workloads, strategies and world sizes)`,
+    );
   }
   return rows;
 }

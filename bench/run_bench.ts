@@ -4,10 +4,11 @@
  *
  * @module
  */
-import { type BackendName, UsageError } from "../core/backend.ts";
+import { type BackendName } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
-import { STRATEGIES } from "../strategies/registry.ts";
+import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { buildMatrix } from "../reports/matrix.ts";
 import { measureCeilingIsolated, runIsolated } from "./run_isolated.ts";
 import { describeEnvironment } from "./environment.ts";
@@ -92,12 +93,8 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
       specs.push({ spec: base, ceiling: false });
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
-          if (strategy === "ddp" && base.globalBatch % worldSize !== 0) {
-            throw new UsageError(
-              `Global batch ${base.globalBatch} of ${name} does not divide across ${worldSize} DDP ranks: choose world sizes that divide it`,
-            );
-          }
           const spec = { ...base, strategy, worldSize };
+          checkRun(spec);
           specs.push({ spec, ceiling: false });
           if (STRATEGIES[strategy].ceiling) specs.push({ spec, ceiling: true });
         }

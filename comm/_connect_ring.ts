@@ -5,8 +5,9 @@
  * Handshake (one frame each way, frames as in `_ring.ts`):
  * - hello, client → server: magic "paratrn1", the 32 token bytes, client rank, world size;
  * - welcome, server → client: magic "paratrok", server rank, world size.
- * A server that receives a wrong hello closes that connection and goes on accepting, so a
- * stray or hostile client cannot stop the job.
+ * A server that receives a wrong hello (or none within a short deadline) closes that
+ * connection and goes on accepting; handshakes run concurrently, so a stray or hostile client
+ * cannot stop or stall the job.
  *
  * @module
  */
@@ -15,8 +16,11 @@ import { decodeToken, rankSocketPath, TOKEN_BYTES } from "./rendezvous.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
 const CONNECT_RETRY_MS = 20;
-/** A client must complete its hello within this, or the server drops it. */
-const HANDSHAKE_TIMEOUT_MS = 5_000;
+/**
+ * A client must complete its hello within this, or the server drops it. Each connection has
+ * its own deadline and handshakes run side by side, so silent clients delay nobody.
+ */
+const HANDSHAKE_TIMEOUT_MS = 2_000;
 /** Magic bytes opening a hello. */
 const HELLO_MAGIC = new TextEncoder().encode("paratrn1");
 /** Magic bytes opening a welcome. */
@@ -123,31 +127,62 @@ async function dial(path: string, peer: number, job: Job): Promise<Deno.Conn> {
   return conn;
 }
 
-/** Accepts connections until `peer` presents a valid hello; refuses and drops the rest. */
-async function accept(listener: Deno.UnixListener, peer: number, job: Job): Promise<Deno.Conn> {
-  while (true) {
-    let conn: Deno.UnixConn;
-    try {
-      conn = await listener.accept();
-    } catch (error) {
-      throw new CommError(
-        `Rank ${peer} did not connect to rank ${job.rank} within ` +
-          `${formatSeconds(job.connectTimeoutMs)}`,
-        peer,
-        { cause: error },
-      );
-    }
-    const limitMs = Math.min(HANDSHAKE_TIMEOUT_MS, job.deadline - Date.now());
-    const hello = await withTimeout(conn, limitMs, () => readFrame(conn, HELLO_BYTES));
-    const problem = hello ? checkHello(hello, peer, job) : "no valid hello";
-    if (problem === null) {
-      const welcomed = await withTimeout(conn, limitMs, () => writeFrame(conn, encodeWelcome(job)));
-      if (welcomed) return conn;
-    } else {
-      console.warn(`Rank ${job.rank} refused a connection on its rendezvous socket: ${problem}`);
-    }
-    closeQuietly(conn);
-  }
+/**
+ * Accepts connections until `peer` presents a valid hello; refuses and drops the rest. Each
+ * connection's handshake runs on its own, under its own short deadline, so that clients that
+ * connect and say nothing cannot hold up the one that matters.
+ */
+function accept(listener: Deno.UnixListener, peer: number, job: Job): Promise<Deno.Conn> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const pending = new Set<Deno.Conn>();
+    const finish = (conn: Deno.Conn | null, error?: CommError) => {
+      if (settled) return;
+      settled = true;
+      for (const other of pending) if (other !== conn) closeQuietly(other);
+      pending.clear();
+      if (conn) resolve(conn);
+      else reject(error);
+    };
+    const handshake = async (conn: Deno.Conn) => {
+      pending.add(conn);
+      const limitMs = Math.min(HANDSHAKE_TIMEOUT_MS, job.deadline - Date.now());
+      const hello = await withTimeout(conn, limitMs, () => readFrame(conn, HELLO_BYTES));
+      const problem = hello ? checkHello(hello, peer, job) : "no valid hello";
+      if (problem === null && !settled) {
+        const welcomed = await withTimeout(
+          conn,
+          limitMs,
+          () => writeFrame(conn, encodeWelcome(job)),
+        );
+        if (welcomed) return finish(conn);
+      } else if (problem !== null && !settled) {
+        console.warn(`Rank ${job.rank} refused a connection on its rendezvous socket: ${problem}`);
+      }
+      pending.delete(conn);
+      closeQuietly(conn);
+    };
+    (async () => {
+      while (!settled) {
+        let conn: Deno.UnixConn;
+        try {
+          conn = await listener.accept();
+        } catch (error) {
+          return finish(
+            null,
+            new CommError(
+              `Rank ${peer} did not connect to rank ${job.rank} within ` +
+                `${formatSeconds(job.connectTimeoutMs)}`,
+              peer,
+              { cause: error },
+            ),
+          );
+        }
+        if (settled) closeQuietly(conn);
+        else handshake(conn);
+      }
+    })();
+  });
 }
 
 /** Runs `io` on `conn`, closing `conn` after `limitMs`; a failure becomes null. */

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { ExpectedError } from "../core/errors.ts";
 import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
 
 /** Bytes in a frame header (the payload length, u32 little-endian). */
@@ -35,7 +36,7 @@ export interface Range {
 }
 
 /** An error that names the peer rank a collective could not reach. */
-export class CommError extends Error {
+export class CommError extends ExpectedError {
   /** The rank that stopped answering, closed its connection or disagreed. */
   readonly peer: number | null;
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { timerMs } from "../core/durations.ts";
 import { connectRing } from "./_connect_ring.ts";
 import { ProcessGroup } from "./process_group.ts";
 import { ENV_NAMES, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
@@ -57,6 +58,11 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
     throw new RangeError(`Invalid rank ${rank}: expected an integer from 0 to ${worldSize - 1}`);
   }
+  const collectiveTimeoutMs = timerMs(
+    timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS,
+    "collective timeout",
+  );
+  timerMs(connectTimeoutMs, "connect timeout");
   if (worldSize === 1) return new ProcessGroup(0, 1, null);
   if (!rendezvousDir || !token) {
     throw new Error(
@@ -70,7 +76,7 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
     rendezvousDir,
     token,
     connectTimeoutMs,
-    collectiveTimeoutMs: timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS,
+    collectiveTimeoutMs,
   });
   return new ProcessGroup(rank, worldSize, ring);
 }

@@ -1,23 +1,35 @@
 /**
  * A torchrun-style launcher: starts N ranks of a module as Deno subprocesses on this machine,
  * relays their output, collects one JSON result per rank, and makes sure that when anything
- * goes wrong every rank is stopped and nothing is left behind.
+ * goes wrong every rank is stopped, nothing is left behind, and the error leads with the cause.
+ *
+ * There is no job time limit unless the caller sets one (`timeoutMs`): a healthy job runs as
+ * long as it needs, and a hung one is caught by the ranks' collective timeout. Ranks run their
+ * body through `runRank`, which watches this process: if the launcher dies, its ranks remove
+ * the rendezvous directory and exit within a fraction of a second.
  *
  * @module
  */
+import { ExpectedError, stripAnsi } from "../core/errors.ts";
+import { timerMs } from "../core/durations.ts";
 import { formatSeconds } from "./_ring.ts";
 import { createRendezvous } from "./rendezvous.ts";
 import { ENV_NAMES } from "./rank_env.ts";
 import { resultPath } from "./report_result.ts";
+import { failurePath, type RankFailure } from "./rank_main.ts";
 
-/** Default deadline for the whole job. */
-export const DEFAULT_LAUNCH_TIMEOUT_MS = 10 * 60_000;
-/** Lines of a failed rank's stderr quoted in the error. */
+/** Lines of a failed rank's stderr quoted in the error when it left no failure report. */
 const STDERR_TAIL_LINES = 20;
 /** Flags given to `deno run` before the module, unless `denoArgs` replaces them. */
 const DEFAULT_DENO_ARGS = ["--allow-all"];
 /** Signals that stop the job (and clean up) instead of killing the launcher outright. */
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+/**
+ * After the first rank fails, how long to wait for the others' exits before stopping them:
+ * a rank killed by a signal and its peer that saw the connection close fail within
+ * milliseconds of each other, and the one that died is the cause to name.
+ */
+const FAILURE_GRACE_MS = 250;
 
 /** One line a rank wrote. */
 export interface RankLine {
@@ -37,7 +49,7 @@ export interface LaunchOptions {
   args?: string[];
   /** Extra environment variables for every rank (the rank variables are added). */
   env?: Record<string, string>;
-  /** Deadline for the whole job (default {@linkcode DEFAULT_LAUNCH_TIMEOUT_MS}). */
+  /** A deadline for the whole job, in ms; none by default. */
   timeoutMs?: number;
   /** Collective timeout handed to the ranks (`PARATRAIN_COLLECTIVE_TIMEOUT_MS`). */
   collectiveTimeoutMs?: number;
@@ -57,13 +69,18 @@ export interface LaunchResult<T> {
   wallMs: number;
 }
 
-/** A job that failed: names the rank that failed first and quotes its stderr. */
-export class LaunchError extends Error {
+/** A job that failed: leads with the cause and names the rank that caused it. */
+export class LaunchError extends ExpectedError {
+  override name = "LaunchError";
   /** The rank that failed first, or null when the job timed out or was interrupted. */
   readonly rank: number | null;
+  /** The rank the failure points at (a peer that stopped answering), or null. */
+  readonly culprit: number | null;
+  /** What the failed rank reported itself, when it left a report. */
+  readonly reported: string | null;
   /** Its exit code, or null. */
   readonly code: number | null;
-  /** The signal that killed it, or null. */
+  /** The signal that killed it (or that stopped the launcher), or null. */
   readonly signal: string | null;
   /** Its last lines of stderr. */
   readonly stderrTail: string[];
@@ -71,21 +88,24 @@ export class LaunchError extends Error {
   /**
    * Creates the error.
    *
-   * @param message Sentence-case description.
-   * @param details The failed rank and how it ended.
+   * @param message Sentence-case description, cause first.
+   * @param details The failed rank, the one it blames, and how it ended.
    */
   constructor(
     message: string,
     details: {
       rank: number | null;
+      culprit?: number | null;
+      reported?: string | null;
       code: number | null;
       signal: string | null;
       stderrTail: string[];
     },
   ) {
     super(message);
-    this.name = "LaunchError";
     this.rank = details.rank;
+    this.culprit = details.culprit ?? details.rank;
+    this.reported = details.reported ?? null;
     this.code = details.code;
     this.signal = details.signal;
     this.stderrTail = details.stderrTail;
@@ -96,6 +116,8 @@ interface RankProcess {
   rank: number;
   child: Deno.ChildProcess;
   running: boolean;
+  /** How it ended, once it has. */
+  status: Deno.CommandStatus | null;
   stderrTail: string[];
   /** Resolves when both output streams are drained. */
   relayed: Promise<void>;
@@ -103,7 +125,7 @@ interface RankProcess {
 
 type Outcome =
   | { kind: "done" }
-  | { kind: "failed"; rank: RankProcess; status: Deno.CommandStatus }
+  | { kind: "failed" }
   | { kind: "timeout" }
   | { kind: "signal"; signal: Deno.Signal };
 
@@ -111,12 +133,12 @@ type Outcome =
  * Runs `moduleUrl` as `worldSize` ranks, each `deno run --allow-all <module> ...args` with
  * `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `PARATRAIN_RENDEZVOUS` and `PARATRAIN_TOKEN` set, in a
  * fresh private rendezvous directory. Resolves when every rank exits with code 0. If any rank
- * fails (non-zero exit, crash, signal), the job times out, or the launcher gets SIGINT or
- * SIGTERM, all remaining ranks are killed at once and the promise rejects with a
- * {@linkcode LaunchError}. The rendezvous directory is removed on every path.
+ * fails (non-zero exit, crash, signal), the job passes its optional deadline, or the launcher
+ * gets SIGINT or SIGTERM, all remaining ranks are killed at once and the promise rejects with
+ * a {@linkcode LaunchError}. The rendezvous directory is removed on every path.
  *
- * @param moduleUrl The rank module (path or URL), which typically calls
- *   `initProcessGroupFromEnv()` and `reportResult()`.
+ * @param moduleUrl The rank module (path or URL), which typically runs its body with
+ *   `runRank`, calling `initProcessGroupFromEnv()` and `reportResult()`.
  * @param options World size, arguments, environment, deadlines and output handling.
  * @returns Each rank's reported result and the wall time.
  * @example
@@ -132,7 +154,7 @@ export async function launch<T = unknown>(
     worldSize = 2,
     args = [],
     env = {},
-    timeoutMs = DEFAULT_LAUNCH_TIMEOUT_MS,
+    timeoutMs,
     collectiveTimeoutMs,
     denoArgs = DEFAULT_DENO_ARGS,
     onLine = printLine,
@@ -140,6 +162,8 @@ export async function launch<T = unknown>(
   if (!Number.isInteger(worldSize) || worldSize < 1) {
     throw new RangeError(`Invalid world size ${worldSize}: expected a positive integer`);
   }
+  if (timeoutMs !== undefined) timerMs(timeoutMs, "job timeout");
+  if (collectiveTimeoutMs !== undefined) timerMs(collectiveTimeoutMs, "collective timeout");
   const module = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
   const { dir, token } = await createRendezvous();
   const ranks: RankProcess[] = [];
@@ -149,12 +173,18 @@ export async function launch<T = unknown>(
     ? []
     : STOP_SIGNALS.map((signal) => ({ signal, handler: onSignal(signal) }));
   for (const { signal, handler } of listeners) Deno.addSignalListener(signal, handler);
+  // Colour codes belong on a terminal only: ranks write to pipes that may end in a log file.
+  const plain = !Deno.stderr.isTerminal();
+  const relay = plain
+    ? (line: RankLine) => onLine({ ...line, line: stripAnsi(line.line) })
+    : onLine;
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     for (let rank = 0; rank < worldSize; rank++) {
       const rankEnv: Record<string, string> = {
         ...env,
+        ...(plain ? { NO_COLOR: "1" } : {}),
         [ENV_NAMES.rank]: String(rank),
         [ENV_NAMES.worldSize]: String(worldSize),
         [ENV_NAMES.localRank]: String(rank),
@@ -164,18 +194,21 @@ export async function launch<T = unknown>(
       if (collectiveTimeoutMs !== undefined) {
         rankEnv[ENV_NAMES.collectiveTimeoutMs] = String(collectiveTimeoutMs);
       }
-      ranks.push(spawnRank(rank, [...denoArgs, module, ...args], rankEnv, onLine));
+      ranks.push(spawnRank(rank, [...denoArgs, module, ...args], rankEnv, relay));
     }
     const outcome = await new Promise<Outcome>((resolve) => {
       let exited = 0;
       for (const rank of ranks) {
         rank.child.status.then((status) => {
           rank.running = false;
-          if (!status.success) resolve({ kind: "failed", rank, status });
+          rank.status = status;
+          if (!status.success) setTimeout(() => resolve({ kind: "failed" }), FAILURE_GRACE_MS);
           else if (++exited === worldSize) resolve({ kind: "done" });
         });
       }
-      timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      }
       stopSignal = (signal) => resolve({ kind: "signal", signal });
     });
     clearTimeout(timer);
@@ -183,7 +216,9 @@ export async function launch<T = unknown>(
     killAll(ranks);
     await Promise.all(ranks.map((rank) => rank.child.status));
     await Promise.all(ranks.map((rank) => rank.relayed));
-    if (outcome.kind !== "done") throw describeFailure(outcome, stillRunning, timeoutMs);
+    if (outcome.kind !== "done") {
+      throw await describeFailure(outcome, { ranks, stillRunning, dir, timeoutMs });
+    }
     const results = await Promise.all(ranks.map((rank) => readResult<T>(dir, rank.rank)));
     return { worldSize, results, wallMs: performance.now() - started };
   } finally {
@@ -212,12 +247,12 @@ function spawnRank(
   const relayed = Promise.all([
     forEachLine(child.stdout, (line) => onLine({ rank, stream: "stdout", line })),
     forEachLine(child.stderr, (line) => {
-      stderrTail.push(line);
+      stderrTail.push(stripAnsi(line));
       if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
       onLine({ rank, stream: "stderr", line });
     }),
   ]).then(() => {});
-  return { rank, child, running: true, stderrTail, relayed };
+  return { rank, child, running: true, status: null, stderrTail, relayed };
 }
 
 /** Sends SIGKILL to every rank still running; ranks have nothing to clean up themselves. */
@@ -232,16 +267,22 @@ function killAll(ranks: RankProcess[]): void {
   }
 }
 
-function describeFailure(
+/**
+ * The error for a job that did not finish, cause first. Of the ranks that failed on their own
+ * (before the launcher stopped the rest), the cause is, in order: one that died without a
+ * report (a signal, a crash, an exit code of its own); one that reported a failure of its own;
+ * else the first report, which names the peer it blames.
+ */
+async function describeFailure(
   outcome: Exclude<Outcome, { kind: "done" }>,
-  stillRunning: number[],
-  timeoutMs: number,
-): LaunchError {
+  job: { ranks: RankProcess[]; stillRunning: number[]; dir: string; timeoutMs?: number },
+): Promise<LaunchError> {
+  const { stillRunning } = job;
   const running = stillRunning.length > 0 ? `ranks ${stillRunning.join(", ")}` : "no ranks";
   if (outcome.kind === "timeout") {
     return new LaunchError(
       `Job timed out after ${
-        formatSeconds(timeoutMs)
+        formatSeconds(job.timeoutMs!)
       } with ${running} still running; all were killed`,
       { rank: null, code: null, signal: null, stderrTail: [] },
     );
@@ -254,18 +295,50 @@ function describeFailure(
       stderrTail: [],
     });
   }
-  const { rank, status } = outcome;
+  const failed = job.ranks.filter((r) =>
+    r.status && !r.status.success && !stillRunning.includes(r.rank)
+  );
+  const withReports = await Promise.all(
+    failed.map(async (r) => ({ r, report: await readFailure(job.dir, r.rank) })),
+  );
+  const cause = withReports.find(({ report }) => report === null) ??
+    withReports.find(({ r, report }) => report!.culprit === r.rank) ?? withReports[0];
+  const { r: rank, report } = cause;
+  const status = rank.status!;
   const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
-  const tail = rank.stderrTail.length > 0
-    ? `; last lines of its stderr:\n${rank.stderrTail.map((line) => `  ${line}`).join("\n")}`
-    : "; its stderr was empty";
-  const stopped = stillRunning.length > 0 ? ` (stopped ${running})` : "";
-  return new LaunchError(`Rank ${rank.rank} ${how}${stopped}${tail}`, {
+  const stopped = stillRunning.length > 0 ? `; stopped ${running}` : "";
+  const details = {
     rank: rank.rank,
     code: status.signal ? null : status.code,
     signal: status.signal,
     stderrTail: [...rank.stderrTail],
-  });
+  };
+  if (report) {
+    const blamesPeer = report.culprit !== rank.rank;
+    const message = blamesPeer
+      ? `${report.message} (seen by rank ${rank.rank}, which ${how}${stopped})`
+      : `Rank ${rank.rank} failed: ${report.message} (it ${how}${stopped})`;
+    return new LaunchError(message, {
+      ...details,
+      culprit: report.culprit,
+      reported: report.message,
+    });
+  }
+  const tail = rank.stderrTail.length > 0
+    ? `; last lines of its stderr:\n${rank.stderrTail.map((line) => `  ${line}`).join("\n")}`
+    : "; its stderr was empty";
+  return new LaunchError(
+    `Rank ${rank.rank} ${how}${stillRunning.length > 0 ? ` (stopped ${running})` : ""}${tail}`,
+    details,
+  );
+}
+
+async function readFailure(dir: string, rank: number): Promise<RankFailure | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(failurePath(dir, rank))) as RankFailure;
+  } catch {
+    return null;
+  }
 }
 
 async function readResult<T>(dir: string, rank: number): Promise<T | null> {

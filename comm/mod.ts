@@ -42,7 +42,6 @@ export {
 } from "./process_group.ts";
 export { CallMismatchError, CommError } from "./_ring.ts";
 export {
-  DEFAULT_LAUNCH_TIMEOUT_MS,
   launch,
   LaunchError,
   type LaunchOptions,
@@ -51,4 +50,5 @@ export {
 } from "./launcher.ts";
 export { ENV_NAMES, type RankEnv, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
 export { reportResult, type ReportResultOptions } from "./report_result.ts";
+export { type RankFailure, runRank } from "./rank_main.ts";
 export { createRendezvous, type Rendezvous } from "./rendezvous.ts";

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { MAX_TIMER_MS } from "../core/durations.ts";
+import { quote } from "../core/errors.ts";
 
 /** Environment variable names, shared by the launcher (which sets them) and the ranks. */
 export const ENV_NAMES = {
@@ -84,11 +86,16 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
     token: readString(env, ENV_NAMES.token),
     collectiveTimeoutMs: timeout === undefined
       ? null
-      : readInteger(env, ENV_NAMES.collectiveTimeoutMs, 1),
+      : readInteger(env, ENV_NAMES.collectiveTimeoutMs, 1, MAX_TIMER_MS),
   };
 }
 
-function readInteger(env: Record<string, string | undefined>, name: string, min: number): number {
+function readInteger(
+  env: Record<string, string | undefined>,
+  name: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const text = env[name];
   if (text === undefined) {
     throw new Error(
@@ -96,9 +103,10 @@ function readInteger(env: Record<string, string | undefined>, name: string, min:
     );
   }
   const value = Number(text);
-  if (text.trim() === "" || !Number.isInteger(value) || value < min) {
+  if (text.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
     throw new Error(
-      `Invalid environment variable ${name}: expected an integer ≥ ${min}, got "${text}"`,
+      `Invalid environment variable ${name}: expected an integer ${range}, got ${quote(text)}`,
     );
   }
   return value;

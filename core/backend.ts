@@ -13,6 +13,7 @@ import "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
+import { quote, UsageError } from "./errors.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
 export const BACKENDS = {
@@ -65,7 +66,7 @@ let wasmPathsSet = false;
 export function parseBackend(name: string): BackendName {
   if (!(name in BACKENDS)) {
     throw new UsageError(
-      `Unknown backend "${name}": choose one of ${Object.keys(BACKENDS).join(", ")}`,
+      `Unknown backend ${quote(name)}: choose one of ${Object.keys(BACKENDS).join(", ")}`,
     );
   }
   if (!SUPPORTED_BACKENDS.includes(name as BackendName)) {
@@ -74,11 +75,6 @@ export function parseBackend(name: string): BackendName {
     );
   }
   return name as BackendName;
-}
-
-/** An error in what the user asked for: the CLI prints its message and exits 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
 }
 
 /**

@@ -7,8 +7,9 @@
  */
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 import type { FlatLayout } from "./flat_layout.ts";
-import { UsageError } from "./backend.ts";
+import { UsageError } from "./errors.ts";
 import { writeAtomic } from "./write_atomic.ts";
+import { firstNonFinite } from "./trainer.ts";
 
 /** The checkpoint format identifier. */
 export const CHECKPOINT_SCHEMA = "paratrain/checkpoint@1";
@@ -35,6 +36,12 @@ export interface Checkpoint {
  */
 export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
   const { params, ...rest } = checkpoint;
+  const bad = firstNonFinite(params);
+  if (bad >= 0) {
+    throw new Error(
+      `Refusing to write checkpoint ${path}: parameter ${bad} is ${params[bad]} (not finite)`,
+    );
+  }
   const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
   const text = JSON.stringify({ ...rest, params: encodeBase64(bytes) });
   await writeAtomic(path, text);
@@ -82,6 +89,14 @@ export async function readCheckpoint(
     throw new UsageError(`Checkpoint ${path} is truncated: expected ${layout.totalSize} floats`);
   }
   const params = new Float32Array(bytes.buffer, bytes.byteOffset, layout.totalSize).slice();
+  const bad = firstNonFinite(params);
+  if (bad >= 0) {
+    throw new UsageError(
+      `Checkpoint ${path} holds a non-finite parameter (index ${bad} is ${
+        params[bad]
+      }): refusing to resume from it`,
+    );
+  }
   return {
     schema: CHECKPOINT_SCHEMA,
     workload: expected.workload,

@@ -33,8 +33,13 @@ export interface RunSpec {
   resumePath?: string;
   /** After training, the main replica / rank 0 writes the parameters here. */
   checkpointPath?: string;
-  /** DDP: how long a collective waits for a peer before the run fails (default 60 s). */
+  /**
+   * DP and DDP: how long a collective (DDP) or a replica's answer (DP) may take before the run
+   * fails, ms (default 60 s).
+   */
   collectiveTimeoutMs?: number;
+  /** DDP: a deadline for the whole job, ms; none by default. */
+  jobTimeoutMs?: number;
 }
 
 /** One worker's memory, as CONTRACT.md defines the row. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ExpectedError } from "./errors.ts";
 import { PeakMemory } from "./memory.ts";
 import type { Batch, GradientResult, Trainer } from "./trainer.ts";
 
@@ -34,6 +35,11 @@ export async function timed<T>(
   } finally {
     phases[name] = (phases[name] ?? 0) + performance.now() - t0;
   }
+}
+
+/** Training diverged: a parameter became NaN or infinite. */
+export class DivergedError extends ExpectedError {
+  override name = "DivergedError";
 }
 
 /** What a strategy contributes: the gradient to apply for this step's batch. */
@@ -97,6 +103,16 @@ export async function trainLoop(
     const { loss, grads } = await gradients(batch, phases);
     await timed(phases, "update", () => trainer.applyGradients(grads));
     const elapsed = performance.now() - t0;
+    // Outside the timed step: a run whose parameters stop being numbers fails here, naming
+    // the step, rather than training on (and checkpointing) NaN.
+    const bad = trainer.firstNonFinite();
+    if (bad >= 0) {
+      throw new DivergedError(
+        `Parameters became non-finite at step ${
+          i + 1
+        } (parameter ${bad}; loss ${loss}): lower the learning rate or check the data`,
+      );
+    }
     memory.sample();
     losses.push(loss);
     if (i >= warmup) {

@@ -49,6 +49,24 @@ export function initialParams(model: ModelDef, seed: number): Float32Array {
   return flat;
 }
 
+/**
+ * The first element of `values` that is NaN or ±Infinity.
+ *
+ * @param values flat parameters (or gradients)
+ * @returns its index, or −1 when every element is finite
+ * @example
+ * ```ts
+ * firstNonFinite(new Float32Array([1, NaN])); // 1
+ * ```
+ */
+export function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) {
+    // x − x is 0 for finite x and NaN for NaN and ±Infinity: one test, no branches.
+    if (values[i] - values[i] !== 0) return i;
+  }
+  return -1;
+}
+
 /** Options for {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** Initialisation seed (default 0); ignored when `params` is given. */
@@ -140,6 +158,11 @@ export class Trainer {
     this.#checkLength(flat, "gradients");
     this.#optimizer.step(this.#params, flat);
     this.#syncVariables();
+  }
+
+  /** @returns the index of the first parameter that is NaN or infinite, or −1 when all are finite */
+  firstNonFinite(): number {
+    return firstNonFinite(this.#params);
   }
 
   /**

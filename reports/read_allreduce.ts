@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { ALLREDUCE_SCHEMA, type AllreduceResult } from "../bench/allreduce.ts";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 
 function isRow(row: unknown): boolean {
   const r = row as Record<string, unknown>;

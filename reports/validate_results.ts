@@ -6,7 +6,7 @@
  */
 import { Ajv } from "ajv";
 import type { Results } from "../bench/results.ts";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import schema from "./results.schema.json" with { type: "json" };
 
 const validate = new Ajv({ allErrors: false }).compile(schema);

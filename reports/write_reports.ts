@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../bench/results.ts";
 import type { Lang } from "./_labels.ts";
@@ -11,7 +10,7 @@ import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { readAllreduce } from "./read_allreduce.ts";
 import { validateResults } from "./validate_results.ts";
-import { writeAtomic } from "../core/write_atomic.ts";
+import { writeFileSet } from "../core/write_atomic.ts";
 
 /** What every renderer gets besides the results. */
 export interface RenderContext {
@@ -40,7 +39,8 @@ export interface WriteReportsOptions {
 }
 
 /**
- * Validate `results`, then write every report into `dir` atomically.
+ * Validate `results`, render every report, then put them all into `dir` as one set
+ * ({@linkcode writeFileSet}).
  *
  * @param results the results
  * @param dir output folder (created if missing)
@@ -60,11 +60,11 @@ export async function writeReports(
   await Deno.mkdir(dir, { recursive: true });
   const { lang = "en" } = options;
   const allreduce = options.allreduce !== undefined ? options.allreduce : await readAllreduce(dir);
-  const written: string[] = [];
+  // Render everything first (the slow part), then put the set in place at once: the files in
+  // a folder are always one run's, even when the write is interrupted.
+  const files: [string, string][] = [];
   for (const [name, render] of Object.entries(RENDERERS)) {
-    const path = join(dir, name);
-    await writeAtomic(path, await render(results, { lang, allreduce }));
-    written.push(path);
+    files.push([name, await render(results, { lang, allreduce })]);
   }
-  return written;
+  return await writeFileSet(dir, files);
 }

@@ -5,8 +5,10 @@
  * @module
  */
 
+import { ExpectedError } from "../core/errors.ts";
+
 /** A replica (0 is the main thread) failed during set-up (step 0) or at a step. */
-export class ReplicaError extends Error {
+export class ReplicaError extends ExpectedError {
   override name = "ReplicaError";
   /** The replica that failed. */
   readonly replica: number;

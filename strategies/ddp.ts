@@ -18,7 +18,7 @@ export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 export interface DdpOptions {
   /** Gradient bucket cap in bytes (default {@linkcode DEFAULT_BUCKET_BYTES}). */
   bucketBytes?: number;
-  /** Seconds a collective may wait for a peer before the run fails (default: the launcher's 60 s). */
+  /** ms a collective may wait for a peer before the run fails (default: the ranks' 60 s). */
   collectiveTimeoutMs?: number;
   /**
    * Measure the ceiling instead: the same ranks, shards and per-rank work, with no
@@ -61,6 +61,7 @@ export async function runDdp(
     worldSize: spec.worldSize,
     args: [JSON.stringify({ ...spec, strategy: "ddp", bucketBytes, ceiling })],
     collectiveTimeoutMs,
+    timeoutMs: spec.jobTimeoutMs,
     onLine: ({ rank, stream, line }) => {
       if (stream === "stdout" && readProgress(line, onStep)) return;
       (stream === "stdout" ? console.log : console.error)(`[rank ${rank}] ${line}`);

@@ -74,7 +74,8 @@ export async function runDp(
   onStep?: StepProgress,
   options: DpOptions = {},
 ): Promise<RunMeasurement> {
-  const { stepTimeoutMs = STEP_TIMEOUT_MS, failReplicaAtStep } = options;
+  const { stepTimeoutMs = spec.collectiveTimeoutMs ?? STEP_TIMEOUT_MS, failReplicaAtStep } =
+    options;
   checkSpec(spec, failReplicaAtStep);
   // Started first, so their module loading overlaps the main thread's set-up.
   const workers = startWorkers(1, spec.worldSize);
@@ -126,7 +127,7 @@ export async function measureDpCeiling(
   spec: RunSpec,
   options: DpOptions = {},
 ): Promise<{ samplesPerSec: number }> {
-  const { stepTimeoutMs = STEP_TIMEOUT_MS } = options;
+  const { stepTimeoutMs = spec.collectiveTimeoutMs ?? STEP_TIMEOUT_MS } = options;
   checkSpec(spec);
   const workers = startWorkers(0, spec.worldSize);
   try {

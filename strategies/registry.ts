@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { UsageError } from "../core/errors.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import { runDdp } from "./ddp.ts";
@@ -21,7 +22,15 @@ export interface StrategyEntry {
    * once with no communication — what this machine can give at all. Absent for single.
    */
   ceiling?: (spec: RunSpec) => Promise<{ samplesPerSec: number }>;
+  /**
+   * Throws a {@linkcode UsageError} when `spec` cannot run under this strategy; checked
+   * before any process, worker or file is made.
+   */
+  check?: (spec: RunShape) => void;
 }
+
+/** What the checks look at. */
+export type RunShape = Pick<RunSpec, "workload" | "strategy" | "worldSize" | "globalBatch">;
 
 /** Every strategy paratrain knows, in report order. */
 export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
@@ -34,13 +43,72 @@ export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
       "DataParallel: one process, replicas in Web Workers; the main replica gathers, reduces and updates",
     run: runDp,
     ceiling: (spec) => measureDpCeiling(spec),
+    check: ({ workload, worldSize, globalBatch }) => {
+      if (globalBatch < worldSize) {
+        throw new UsageError(
+          `Global batch ${globalBatch} of ${workload} is smaller than ${worldSize} DP replicas: each needs a sample; use a larger --batch or fewer replicas`,
+        );
+      }
+    },
   },
   ddp: {
     description: "DistributedDataParallel: one process per rank, ring all-reduce over Unix sockets",
     run: runDdp,
     ceiling: (spec) => runDdp(spec, undefined, { ceiling: true }),
+    check: ({ workload, worldSize, globalBatch }) => {
+      if (globalBatch % worldSize !== 0) {
+        throw new UsageError(
+          `Global batch ${globalBatch} of ${workload} does not divide across ${worldSize} DDP ranks: choose world sizes that divide it`,
+        );
+      }
+    },
   },
 };
 
 /** Strategy names in report order. */
 export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
+
+/** Workers (ranks, replicas) started per logical CPU at most: beyond that, runs measure the OS scheduler. */
+const WORKERS_PER_CPU = 4;
+/** Memory a worker may need (a rank's RSS measured here: 110–410 MiB), for the upper bound. */
+const WORKER_MEMORY_BYTES = 512 * 1024 * 1024;
+
+/**
+ * The most workers this machine can start for one run: {@linkcode WORKERS_PER_CPU} per
+ * logical CPU, and no more than the available memory holds at
+ * {@linkcode WORKER_MEMORY_BYTES} each.
+ *
+ * @returns the bound (at least 1)
+ * @example
+ * ```ts
+ * maxWorldSize(); // 8 on a 2-vCPU machine with 24 GiB
+ * ```
+ */
+export function maxWorldSize(): number {
+  const byCpu = WORKERS_PER_CPU * navigator.hardwareConcurrency;
+  const byMemory = Math.floor(Deno.systemMemoryInfo().available / WORKER_MEMORY_BYTES);
+  return Math.max(1, Math.min(byCpu, byMemory));
+}
+
+/**
+ * Checks a run before anything starts: its world size against what the machine can start,
+ * then the strategy's own conditions (DP: a sample per replica; DDP: the batch divides).
+ *
+ * @param spec the run
+ * @throws UsageError naming the problem
+ * @example
+ * ```ts
+ * checkRun({ workload: "mnist-mlp", strategy: "ddp", worldSize: 3, globalBatch: 256 }); // throws
+ * ```
+ */
+export function checkRun(spec: RunShape): void {
+  const max = maxWorldSize();
+  if (spec.strategy !== "single" && spec.worldSize > max) {
+    throw new UsageError(
+      `World size ${spec.worldSize} is more than this machine can start: at most ${max} (${WORKERS_PER_CPU} per logical CPU, ${
+        WORKER_MEMORY_BYTES / 2 ** 20
+      } MiB of available memory each)`,
+    );
+  }
+  STRATEGIES[spec.strategy].check?.(spec);
+}

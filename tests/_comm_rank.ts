@@ -8,6 +8,7 @@ import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
 import { launch } from "../comm/launcher.ts";
 import { readRankEnv } from "../comm/rank_env.ts";
 import { reportResult } from "../comm/report_result.ts";
+import { runRank } from "../comm/rank_main.ts";
 import type { ProcessGroup } from "../comm/process_group.ts";
 import {
   type Case,
@@ -32,15 +33,19 @@ if (scenario.kind === "launch") {
     args: [JSON.stringify(scenario.inner)],
   });
 } else {
-  console.log(`pid ${Deno.pid} dir ${readRankEnv().rendezvousDir}`);
-  const pg = await initProcessGroupFromEnv();
-  if (scenario.kind === "cases") await reportResult(await runCases(pg, scenario.cases));
-  else if (scenario.kind === "die") await allReduceUntilDeath(pg, scenario);
-  else if (scenario.kind === "stall") {
-    if (pg.rank === scenario.victim) await new Promise((resolve) => setTimeout(resolve, STALL_MS));
-    await pg.allReduce(new Float32Array(FAULT_LENGTH));
-  }
-  pg.close();
+  await runRank(async () => {
+    console.log(`pid ${Deno.pid} dir ${readRankEnv().rendezvousDir}`);
+    const pg = await initProcessGroupFromEnv();
+    if (scenario.kind === "cases") await reportResult(await runCases(pg, scenario.cases));
+    else if (scenario.kind === "die") await allReduceUntilDeath(pg, scenario);
+    else if (scenario.kind === "stall") {
+      if (pg.rank === scenario.victim) {
+        await new Promise((resolve) => setTimeout(resolve, STALL_MS));
+      }
+      await pg.allReduce(new Float32Array(FAULT_LENGTH));
+    }
+    pg.close();
+  });
 }
 
 async function runCases(pg: ProcessGroup, cases: Case[]): Promise<CasesReport> {

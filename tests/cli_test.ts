@@ -38,11 +38,39 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Cannot read checkpoint \/nonexistent\/ckpt.json/,
   ],
   [["allreduce", "--world-sizes", "1"], /an all-reduce needs at least 2 ranks/],
+  [
+    ["train", "--collective-timeout", "3000000"],
+    /Invalid --collective-timeout "3000000": at most 2147483 s .*the longest a timer can wait/,
+  ],
+  [["train", "--job-timeout", "0"], /Invalid --job-timeout "0": expected a positive integer/],
+  [
+    ["train", "--strategy", "ddp", "--world-size", "3"],
+    /Global batch 256 of mnist-mlp does not divide across 3 DDP ranks/,
+  ],
+  [
+    ["train", "--strategy", "dp", "--world-size", "4", "--batch", "2"],
+    /Global batch 2 of mnist-mlp is smaller than 4 DP replicas/,
+  ],
+  [
+    ["train", "--strategy", "ddp", "--world-size", "4096"],
+    /World size 4096 is more than this machine can start: at most \d+/,
+  ],
+  [["bench", "--world-sizes", "4096"], /World size 4096 is more than this machine can start/],
+  [
+    ["bench", "--workloads", "x".repeat(100_000)],
+    /Unknown workload "x{80}… \(100000 characters\)" in --workloads/,
+  ],
+  [
+    ["bench", "--workloads", "\u001b[2J\u001b[31mred"],
+    /Unknown workload "\\u001b\[2J\\u001b\[31mred"/,
+  ],
   [["report", "--in", "/nonexistent/results.json"], /Cannot read \/nonexistent\/results.json/],
 ];
 
 for (const [args, message] of BAD_INPUTS) {
-  Deno.test(`bad input exits 2 with one line: ${args.join(" ")}`, async () => {
+  const shown = JSON.stringify(args.join(" ")).slice(1, -1);
+  const name = shown.length > 80 ? `${shown.slice(0, 60)}… (${shown.length} characters)` : shown;
+  Deno.test(`bad input exits 2 with one line: ${name}`, async () => {
     const dir = await Deno.makeTempDir();
     const out = join(dir, "out");
     const r = await cli(
@@ -53,6 +81,8 @@ for (const [args, message] of BAD_INPUTS) {
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, `one line expected, got: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+    assert.ok(!r.stderr.includes("\u001b"), "no raw escape code");
+    assert.ok(r.stderr.length < 2_000, `a short line, not ${r.stderr.length} characters`);
     await assert.rejects(Deno.stat(out), "nothing written");
     await Deno.remove(dir, { recursive: true });
   });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gate, renderGateTable } from "../bench/gate.ts";
 import { compareResults, renderCompareMarkdown } from "../bench/compare.ts";
 import type { Results } from "../bench/results.ts";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 import { readResults } from "../reports/validate_results.ts";
 import { FULL_SHAPES, makeResults, type RunShape } from "./_results_fixture.ts";
 
@@ -137,5 +137,40 @@ Deno.test("compare: shared runs with both files' figures and B/A", () => {
         makeResults([{ workload: "z", strategy: "single" }]),
       ),
     /No common runs/,
+  );
+});
+
+Deno.test("gate: a run missing from the current results fails, naming it", () => {
+  const current = makeResults(FULL_SHAPES);
+  current.runs = current.runs.filter((r) => !(r.workload === "mnist-cnn" && r.strategy === "dp"));
+  const result = gate(makeResults(FULL_SHAPES), current);
+  const missing = result.regressions.filter((c) => c.missing).map((c) =>
+    `${c.workload} ${c.strategy}-${c.worldSize} ${c.metric}`
+  );
+  assert.deepEqual(missing, ["mnist-cnn dp-2 run", "mnist-cnn dp-4 run"]);
+  assert.match(result.table, /^Gate failed: 2 of \d+ checks regressed or are missing/);
+  assert.match(result.table, /- dp-2 on mnist-cnn: the run is missing from the current results/);
+  const allowed = gate(makeResults(FULL_SHAPES), current, { allowMissing: true });
+  assert.deepEqual(allowed.regressions, []);
+  assert.match(
+    allowed.table,
+    /> Missing from the current results \(allowed by --allow-missing\): dp-2 on mnist-cnn; dp-4 on mnist-cnn\./,
+  );
+});
+
+Deno.test("gate: a gated figure that became null fails, naming the figure", () => {
+  const current = makeResults(FULL_SHAPES);
+  const run = current.runs.find((r) => r.workload === "iris-logreg" && r.strategy === "ddp")!;
+  run.ceiling = null;
+  run.efficiencyVsCeiling = null;
+  (run as { paramMaxAbsDiffVsSingle: number | null }).paramMaxAbsDiffVsSingle = null;
+  const result = gate(makeResults(FULL_SHAPES), current);
+  assert.deepEqual(
+    result.regressions.map((c) => `${c.strategy}-${c.worldSize} ${c.metric}`),
+    ["ddp-2 efficiencyVsCeiling", "ddp-2 paramMaxAbsDiffVsSingle"],
+  );
+  assert.match(
+    result.table,
+    /- ddp-2 on iris-logreg: efficiencyVsCeiling is missing from the current results \(baseline/,
   );
 });

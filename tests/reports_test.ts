@@ -5,7 +5,7 @@ import { runBench } from "../bench/run_bench.ts";
 import type { Results } from "../bench/results.ts";
 import { readResults, validateResults } from "../reports/validate_results.ts";
 import { writeReports } from "../reports/write_reports.ts";
-import { UsageError } from "../core/backend.ts";
+import { UsageError } from "../core/errors.ts";
 
 let cached: Results | undefined;
 async function quickResults(): Promise<Results> {

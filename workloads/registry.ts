@@ -1,4 +1,4 @@
-import { UsageError } from "../core/backend.ts";
+import { quote, UsageError } from "../core/errors.ts";
 import type { Workload } from "../core/workload.ts";
 import { irisLogreg } from "./iris_logreg.ts";
 import { mnistCnn } from "./mnist_cnn.ts";
@@ -42,7 +42,7 @@ export function getWorkload(name: string): Workload {
   const found = WORKLOADS.find((w) => w.name === name) ?? registered.get(name);
   if (!found) {
     throw new UsageError(
-      `Unknown workload "${name}": choose from ${WORKLOADS.map((w) => w.name).join(", ")}`,
+      `Unknown workload ${quote(name)}: choose from ${WORKLOADS.map((w) => w.name).join(", ")}`,
     );
   }
   return found;

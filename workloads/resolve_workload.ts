@@ -1,4 +1,4 @@
-import { UsageError } from "../core/backend.ts";
+import { quote, UsageError } from "../core/errors.ts";
 import type { Workload } from "../core/workload.ts";
 import { getWorkload } from "./registry.ts";
 
@@ -23,12 +23,14 @@ export async function resolveWorkload(ref: string): Promise<Workload> {
     module = await import(url);
   } catch (error) {
     throw new UsageError(
-      `Cannot load workload module ${url}: ${(error as Error).message.split("\n")[0]}`,
+      `Cannot load workload module ${quote(url)}: ${(error as Error).message.split("\n")[0]}`,
     );
   }
   const workload = module[name] as Workload | undefined;
   if (!workload || typeof workload.createModel !== "function") {
-    throw new UsageError(`Workload module ${url} has no workload export named "${name}"`);
+    throw new UsageError(
+      `Workload module ${quote(url)} has no workload export named ${quote(name)}`,
+    );
   }
   return workload;
 }
