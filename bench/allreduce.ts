@@ -4,14 +4,11 @@
  * bandwidth (algbw · 2(n−1)/n, comparable across world sizes), next to the raw point-to-point
  * throughput of the same transport measured in the same run: the ceiling a ring approaches.
  *
- * Measuring ({@linkcode runAllreduceBench}) and presenting ({@linkcode renderAllreduceMarkdown},
- * {@linkcode writeAllreduceReport}) are separate.
+ * This module measures; `reports/allreduce_markdown.ts` presents.
  *
  * @module
  */
 import { median } from "../core/stats.ts";
-import { writeFileSet } from "../core/write_atomic.ts";
-import { markdownTable } from "markdown-table";
 import { launch } from "../comm/launcher.ts";
 import type { RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
 
@@ -98,8 +95,6 @@ export interface AllreduceBenchOptions {
   worldSizes?: number[];
   /** Fewer sizes and iterations: finishes in well under a minute (default false). */
   quick?: boolean;
-  /** When set, also writes `allreduce.json` and `allreduce.md` there. */
-  outDir?: string;
   /** A deadline for each launched job, ms (default: none; a hung rank fails at the collective timeout). */
   timeoutMs?: number;
   /** Called before each measurement. */
@@ -115,7 +110,7 @@ export interface AllreduceBenchOptions {
  * @example
  * ```ts
  * const result = await runAllreduceBench({ worldSizes: [2], quick: true });
- * console.log(renderAllreduceMarkdown(result));
+ * console.log(result.rows.map((r) => `${r.bytes} B: ${r.busbwGBps} GB/s`).join("\n"));
  * ```
  */
 export async function runAllreduceBench(
@@ -124,7 +119,6 @@ export async function runAllreduceBench(
   const {
     worldSizes = [2, 4],
     quick = false,
-    outDir,
     timeoutMs,
     onProgress = () => {},
   } = options;
@@ -150,7 +144,7 @@ export async function runAllreduceBench(
     onProgress({
       phase: "raw",
       worldSize: 2,
-      message: `raw unix socket, ${RAW_BYTES >> 20} MiB each way (${when})`,
+      message: `raw unix socket, ${RAW_BYTES / 2 ** 20} MiB each way (${when})`,
     });
     const [rawUs] = slowestMedians(await runRanks(rawPlan, 2, timeoutMs));
     return RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB;
@@ -201,84 +195,7 @@ export async function runAllreduceBench(
       startedAt,
     },
   };
-  if (outDir !== undefined) await writeAllreduceReport(result, outDir);
   return result;
-}
-
-/**
- * Renders the result as Markdown: the raw ceiling, then one table row per world size and
- * buffer size, with bus bandwidth as a fraction of the raw throughput.
- *
- * @param result What {@linkcode runAllreduceBench} returned.
- * @returns A Markdown document.
- * @example
- * ```ts
- * await Deno.writeTextFile("allreduce.md", renderAllreduceMarkdown(result));
- * ```
- */
-export function renderAllreduceMarkdown(result: AllreduceResult): string {
-  const table = markdownTable(
-    [
-      ["transport", "ranks", "size", "time (µs)", "algbw (GB/s)", "busbw (GB/s)", "busbw / raw"],
-      ...result.rows.map((row) => [
-        row.transport,
-        String(row.worldSize),
-        formatBytes(row.bytes),
-        row.usPerOp.toFixed(1),
-        row.algbwGBps.toFixed(3),
-        row.busbwGBps.toFixed(3),
-        `${((100 * row.busbwGBps) / result.raw.GBps).toFixed(0)} %`,
-      ]),
-    ],
-    { align: ["l", "r", "r", "r", "r", "r", "r"] },
-  );
-  return [
-    "# All-reduce (ring, in place, float32 sum)",
-    "",
-    `Raw ${result.raw.transport} socket throughput between two Deno processes, both directions ` +
-    `at once (${formatBytes(result.raw.bytes)}): **${
-      result.raw.GBps.toFixed(3)
-    } GB/s** per direction${
-      result.raw.samplesGBps
-        ? ` (the better of ${
-          result.raw.samplesGBps.map((g) => g.toFixed(3)).join(" and ")
-        }, measured before and after the all-reduce runs)`
-        : ""
-    }.`,
-    "",
-    "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare " +
-    "with the raw throughput. Time is the median over iterations of the slowest rank.",
-    "",
-    table,
-    "",
-    `Deno ${result.env.deno}, ${result.env.os}/${result.env.arch}, ${result.env.logicalCpus} logical CPUs` +
-    `${result.env.quick ? ", quick preset" : ""}, started ${result.env.startedAt}.`,
-    "",
-  ].join("\n");
-}
-
-/**
- * Writes `allreduce.json` and `allreduce.md` into `outDir` (created if needed), each through a
- * temporary file renamed into place, so a reader never sees half a file.
- *
- * @param result What {@linkcode runAllreduceBench} returned.
- * @param outDir The output directory.
- * @returns The paths written.
- * @example
- * ```ts
- * await writeAllreduceReport(result, "results/latest");
- * ```
- */
-export async function writeAllreduceReport(
-  result: AllreduceResult,
-  outDir: string,
-): Promise<{ json: string; markdown: string }> {
-  await Deno.mkdir(outDir, { recursive: true });
-  const [json, markdown] = await writeFileSet(outDir, [
-    ["allreduce.json", JSON.stringify(result, null, 2) + "\n"],
-    ["allreduce.md", renderAllreduceMarkdown(result)],
-  ]);
-  return { json, markdown };
 }
 
 /** Sizes from MIN_BYTES to MAX_BYTES with repetition counts. */
@@ -325,10 +242,4 @@ function slowestMedians(ranks: RankTimings[]): number[] {
     );
     return median(slowest);
   });
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1 << 20) return `${bytes / (1 << 20)} MiB`;
-  if (bytes >= 1 << 10) return `${bytes / (1 << 10)} KiB`;
-  return `${bytes} B`;
 }

@@ -1,25 +1,21 @@
 /**
  * `bench`: every workload × strategy × world size × repeat, interleaved so that every
- * strategy sees the same machine, then merged into `results.json` and the reports.
+ * strategy sees the same machine. This module measures; `analysis/results.ts` turns what it
+ * measured into `results.json`.
  *
  * @module
  */
-import { type BackendName } from "../core/backend.ts";
-import { UsageError } from "../core/errors.ts";
-import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
+import type { BackendName } from "../core/backend.ts";
+import {
+  runLabel,
+  type RunMeasurement,
+  type RunSpec,
+  type StrategyName,
+} from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
-import { buildMatrix } from "../reports/matrix.ts";
-import { measureCeilingIsolated, runIsolated } from "./run_isolated.ts";
-import { describeEnvironment } from "./environment.ts";
-import { createProgress } from "./progress.ts";
-import {
-  buildRunRecords,
-  type CeilingMeasurement,
-  type Results,
-  RESULTS_SCHEMA,
-  type Skipped,
-} from "./results.ts";
+import { runIsolated } from "./run_isolated.ts";
+import { describeEnvironment, type Environment } from "./environment.ts";
 
 /** Steps after which parameters are compared with single's (CONTRACT.md). */
 export const EQUIVALENCE_STEPS = 20;
@@ -63,18 +59,12 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   };
 }
 
-/** One planned run: the strategy itself, or its no-communication ceiling. */
-interface PlannedRun {
-  spec: RunSpec;
-  ceiling: boolean;
-}
-
 /**
  * The runs a bench will do, one per (workload, strategy, world size) and repeat, each
  * parallel run followed at once by its ceiling so both see the same machine.
  */
-async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
-  const specs: PlannedRun[] = [];
+async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
+  const specs: RunSpec[] = [];
   for (let repeat = 0; repeat < config.repeats; repeat++) {
     for (const name of config.workloads) {
       const workload = await resolveWorkload(name);
@@ -90,13 +80,13 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
         globalBatch: workload.defaults.batchSize,
         snapshotStep: EQUIVALENCE_STEPS,
       };
-      specs.push({ spec: base, ceiling: false });
+      specs.push(base);
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
           const spec = { ...base, strategy, worldSize };
           checkRun(spec);
-          specs.push({ spec, ceiling: false });
-          if (STRATEGIES[strategy].ceiling) specs.push({ spec, ceiling: true });
+          specs.push(spec);
+          if (STRATEGIES[strategy].hasCeiling) specs.push({ ...spec, ceiling: true });
         }
       }
     }
@@ -105,7 +95,8 @@ async function planRuns(config: BenchConfig): Promise<PlannedRun[]> {
 }
 
 /**
- * Check a bench can run as asked (names, world sizes against batch sizes) without running it.
+ * Check a bench can run as asked (names, world sizes against batch sizes and the machine)
+ * without running it.
  *
  * @param options see {@linkcode BenchOptions}
  * @returns how many runs it will do
@@ -115,69 +106,79 @@ export async function checkBench(options: BenchOptions): Promise<number> {
   return (await planRuns(resolveConfig(options))).length;
 }
 
-/**
- * Split the requested strategies into runnable ones and skipped ones (with the reason).
- *
- * @param requested strategies asked for
- * @param explicit true when the user named them (then an unimplemented one is an error)
- * @returns runnable strategies and the skipped ones
- * @throws UsageError when an explicitly requested strategy is not implemented
- */
-export function selectStrategies(
-  requested: StrategyName[],
-  explicit: boolean,
-): { run: StrategyName[]; skipped: Skipped[] } {
-  const skipped = requested
-    .filter((s) => !STRATEGIES[s].run)
-    .map((strategy) => ({ strategy, reason: "not implemented yet" }));
-  if (explicit && skipped.length > 0) {
-    const names = skipped.map((s) => `"${s.strategy}"`).join(", ");
-    const ready = (Object.keys(STRATEGIES) as StrategyName[]).filter((s) => STRATEGIES[s].run);
-    throw new UsageError(
-      `Strategy ${names} is not implemented yet: choose from ${ready.join(", ")}`,
-    );
-  }
-  return { run: requested.filter((s) => STRATEGIES[s].run), skipped };
+/** Reports a bench's progress, run by run (the command line draws it). */
+export interface BenchProgress {
+  /** A run starts: `label` names it, `total` counts its steps (warm-up included). */
+  startRun(label: string, total: number): void;
+  /** `done` steps of the current run are finished. */
+  step(done: number): void;
+  /** The current run ended, with a one-line summary. */
+  endRun(summary: string): void;
+}
+
+/** The settings a bench ran with, as `results.json` records them. */
+export interface BenchConfigRecord {
+  workloads: string[];
+  strategies: StrategyName[];
+  worldSizes: number[];
+  /** Timed steps per run, or null for each workload's own. */
+  steps: number | null;
+  warmup: number;
+  repeats: number;
+  seed: number;
+  quick: boolean;
+}
+
+/** Everything a bench measured, in run order: plain data, with the environment. */
+export interface BenchMeasurement {
+  env: Environment;
+  config: BenchConfigRecord;
+  /** Every repeat of every run (single included). */
+  runs: RunMeasurement[];
+  /** Every repeat of every ceiling run. */
+  ceilings: RunMeasurement[];
 }
 
 /**
- * Run the bench and return the results (not yet written).
+ * Run the bench.
  *
  * @param options see {@linkcode BenchOptions}
- * @param skipped strategies left out, recorded in the results
- * @returns the results
+ * @param progress where progress goes (default: nowhere)
+ * @returns what was measured, for `buildResults`
+ * @example
+ * ```ts
+ * const measured = await runBench({
+ *   workloads: ["iris-logreg"], strategies: ["single"], worldSizes: [2], quick: true,
+ * });
+ * console.log(measured.runs[0].samplesPerSec);
+ * ```
  */
-export async function runBench(options: BenchOptions, skipped: Skipped[] = []): Promise<Results> {
+export async function runBench(
+  options: BenchOptions,
+  progress?: BenchProgress,
+): Promise<BenchMeasurement> {
   const config = resolveConfig(options);
   const env = await describeEnvironment(config.backend, config.fastKernels);
   const plan = await planRuns(config);
-  const progress = createProgress(plan.length);
-  const measurements: RunMeasurement[] = [];
-  const ceilings: CeilingMeasurement[] = [];
-  try {
-    for (const { spec, ceiling } of plan) {
-      const name = (spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`) +
-        (ceiling ? " ceiling" : "");
-      progress.startRun(`${spec.workload} ${name}`, spec.warmup + spec.steps);
-      if (ceiling) {
-        const { samplesPerSec } = await measureCeilingIsolated(spec);
-        ceilings.push({ spec, samplesPerSec });
-        progress.endRun(`${spec.workload} ${name}: ${samplesPerSec.toFixed(0)} samples/s`);
-        continue;
-      }
-      const m = await runIsolated(spec, (done) => progress.step(done));
-      measurements.push(m);
-      progress.endRun(
-        `${spec.workload} ${name}: ${m.samplesPerSec.toFixed(0)} samples/s, step p50 ${
-          m.stepMs.p50.toFixed(1)
-        } ms, loss ${m.finalLoss.toFixed(3)}, accuracy ${m.accuracy.toFixed(3)}`,
-      );
+  const runs: RunMeasurement[] = [];
+  const ceilings: RunMeasurement[] = [];
+  for (const spec of plan) {
+    const name = `${spec.workload} ${runLabel(spec)}${spec.ceiling ? " ceiling" : ""}`;
+    progress?.startRun(name, spec.warmup + spec.steps);
+    const m = await runIsolated(spec, (done) => progress?.step(done));
+    if (spec.ceiling) {
+      ceilings.push(m);
+      progress?.endRun(`${name}: ${m.samplesPerSec.toFixed(0)} samples/s`);
+      continue;
     }
-  } finally {
-    progress.stop();
+    runs.push(m);
+    progress?.endRun(
+      `${name}: ${m.samplesPerSec.toFixed(0)} samples/s, step p50 ${
+        m.stepMs.p50.toFixed(1)
+      } ms, loss ${m.finalLoss.toFixed(3)}, accuracy ${m.accuracy.toFixed(3)}`,
+    );
   }
-  const results: Results = {
-    schema: RESULTS_SCHEMA,
+  return {
     env,
     config: {
       workloads: config.workloads,
@@ -189,10 +190,7 @@ export async function runBench(options: BenchOptions, skipped: Skipped[] = []): 
       seed: config.seed,
       quick: config.quick,
     },
-    skipped,
-    runs: buildRunRecords(measurements, ceilings),
-    matrix: [],
+    runs,
+    ceilings,
   };
-  results.matrix = buildMatrix(results);
-  return results;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { median } from "../core/stats.ts";
+import { median } from "./stats.ts";
 
 /** GEMM shape `[M, K] · [K, N]`: the first layer of mnist-mlp at batch 256. */
 const GEMM_SHAPE = { m: 256, k: 784, n: 256 } as const;

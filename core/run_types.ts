@@ -6,10 +6,13 @@
  */
 import type { BackendName } from "./backend.ts";
 import type { Percentiles } from "./stats.ts";
-import type { PhaseTimes } from "./train_loop.ts";
+import type { StepPhases } from "./phases.ts";
 
-/** The strategies paratrain compares. */
-export type StrategyName = "single" | "dp" | "ddp";
+/** The strategies paratrain compares, in report order. */
+export const STRATEGY_NAMES = ["single", "dp", "ddp"] as const;
+
+/** One of {@linkcode STRATEGY_NAMES}. */
+export type StrategyName = typeof STRATEGY_NAMES[number];
 
 /** Everything a replica needs to reproduce a run, in plain data (it crosses processes). */
 export interface RunSpec {
@@ -40,6 +43,11 @@ export interface RunSpec {
   collectiveTimeoutMs?: number;
   /** DDP: a deadline for the whole job, ms; none by default. */
   jobTimeoutMs?: number;
+  /**
+   * Measure this run's ceiling instead: the same workers doing the same per-worker work in
+   * lock-step, through the same loop, with the communication removed (dp and ddp only).
+   */
+  ceiling?: boolean;
 }
 
 /** One worker's memory, as CONTRACT.md defines the row. */
@@ -72,7 +80,7 @@ export interface RunMeasurement {
   stepSamples: number[];
   samplesPerSec: number;
   /** Mean ms per step in each phase. */
-  phaseMs: PhaseTimes;
+  phaseMs: StepPhases;
   finalLoss: number;
   accuracy: number;
   workers: WorkerMemory[];
@@ -85,4 +93,18 @@ export interface RunMeasurement {
   peakGflops: number;
   /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
   snapshot: Float32Array;
+}
+
+/**
+ * How tables and messages name a run.
+ *
+ * @param run its strategy and world size
+ * @returns `single`, `dp-2`, `ddp-4`
+ * @example
+ * ```ts
+ * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
+ * ```
+ */
+export function runLabel(run: { strategy: StrategyName; worldSize: number }): string {
+  return run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
 }

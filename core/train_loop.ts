@@ -1,49 +1,33 @@
 /**
  * The one training loop. Strategies differ only in how they turn a batch into the averaged
- * gradient ({@linkcode GradientFn}); the loop times every step and its phases, samples
- * memory, and applies the update.
+ * gradient ({@linkcode GradientFn}); the loop times every step and its phases, adds up the
+ * communication, samples memory, and applies the update.
  *
  * @module
  */
 import { ExpectedError } from "./errors.ts";
 import { PeakMemory } from "./memory.ts";
+import {
+  communicationMs,
+  emptyTiming,
+  PHASES,
+  type StepPhases,
+  type StepTiming,
+  timed,
+} from "./phases.ts";
+
 import type { Batch, GradientResult, Trainer } from "./trainer.ts";
-
-/** Milliseconds spent in each named phase of a step (compute, comm, replicate, ...). */
-export type PhaseTimes = Record<string, number>;
-
-/**
- * Run `fn` and add its wall time to `phases[name]`.
- *
- * @param phases accumulator
- * @param name phase name
- * @param fn the work
- * @returns what `fn` returned
- * @example
- * ```ts
- * const g = await timed(phases, "compute", () => trainer.computeGradients(batch));
- * ```
- */
-export async function timed<T>(
-  phases: PhaseTimes,
-  name: string,
-  fn: () => T | Promise<T>,
-): Promise<T> {
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    phases[name] = (phases[name] ?? 0) + performance.now() - t0;
-  }
-}
 
 /** Training diverged: a parameter became NaN or infinite. */
 export class DivergedError extends ExpectedError {
   override name = "DivergedError";
 }
 
-/** What a strategy contributes: the gradient to apply for this step's batch. */
-export type GradientFn = (batch: Batch, phases: PhaseTimes) => Promise<GradientResult>;
+/**
+ * What a strategy contributes: the averaged gradient to apply for this step's batch, with the
+ * time of each phase it went through and the bytes it moved recorded in `step`.
+ */
+export type GradientFn = (batch: Batch, step: StepTiming) => Promise<GradientResult>;
 
 /** Progress callback: step index (from 1), total steps, and whether it is warm-up. */
 export type StepProgress = (step: number, total: number, warmup: boolean) => void;
@@ -57,12 +41,25 @@ export interface TrainLoopOptions {
   snapshotStep?: number;
 }
 
+/** Communication per timed step (means), as a run reports it. */
+export interface LoopComm {
+  bytesPerStep: number;
+  /** The communication phases together. */
+  msPerStep: number;
+  /** Of that, waiting for the slowest worker to arrive. */
+  waitMsPerStep: number;
+  /** Of that, moving bytes: the rest. */
+  transferMsPerStep: number;
+}
+
 /** What the loop measured. */
 export interface TrainLoopResult {
   /** Wall time of each timed step, ms. */
   stepMs: number[];
-  /** Mean ms per timed step in each phase (plus `update`). */
-  phaseMs: PhaseTimes;
+  /** Mean ms per timed step in each phase. */
+  phaseMs: StepPhases;
+  /** Mean communication per timed step. */
+  comm: LoopComm;
   /** Loss of each step, warm-up included. */
   losses: number[];
   peakBytes: number;
@@ -80,6 +77,16 @@ export interface TrainLoopResult {
  * @param steps timed steps
  * @param options see {@linkcode TrainLoopOptions}
  * @returns the measurements
+ * @example
+ * ```ts
+ * import { timed } from "./phases.ts";
+ * import type { Batch, Trainer } from "./trainer.ts";
+ * declare const trainer: Trainer;
+ * declare const nextBatch: () => Batch;
+ * const loop = await trainLoop(trainer, nextBatch, (batch, step) =>
+ *   timed(step.phases, "compute", () => trainer.computeGradients(batch)), 10);
+ * console.log(loop.phaseMs.compute);
+ * ```
  */
 export async function trainLoop(
   trainer: Trainer,
@@ -92,16 +99,16 @@ export async function trainLoop(
   const memory = new PeakMemory();
   const stepMs: number[] = [];
   const losses: number[] = [];
-  const totals: PhaseTimes = {};
+  const totals = emptyTiming();
   const total = warmup + steps;
   let snapshot: Float32Array | undefined;
   memory.sample();
   for (let i = 0; i < total; i++) {
     const batch = nextBatch(); // data loading is kept out of the step time
-    const phases: PhaseTimes = {};
+    const step = emptyTiming();
     const t0 = performance.now();
-    const { loss, grads } = await gradients(batch, phases);
-    await timed(phases, "update", () => trainer.applyGradients(grads));
+    const { loss, grads } = await gradients(batch, step);
+    await timed(step.phases, "update", () => trainer.applyGradients(grads));
     const elapsed = performance.now() - t0;
     // Outside the timed step: a run whose parameters stop being numbers fails here, naming
     // the step, rather than training on (and checkpointing) NaN.
@@ -117,16 +124,27 @@ export async function trainLoop(
     losses.push(loss);
     if (i >= warmup) {
       stepMs.push(elapsed);
-      for (const [name, ms] of Object.entries(phases)) totals[name] = (totals[name] ?? 0) + ms;
+      for (const p of PHASES) totals.phases[p] += step.phases[p];
+      totals.comm.bytes += step.comm.bytes;
+      totals.comm.waitMs += step.comm.waitMs;
     }
     if (i + 1 === Math.min(snapshotStep, total)) snapshot = trainer.getParams();
     onStep?.(i + 1, total, i < warmup);
   }
-  const phaseMs: PhaseTimes = {};
-  for (const [name, ms] of Object.entries(totals)) phaseMs[name] = ms / Math.max(1, steps);
+  const mean = (ms: number) => ms / Math.max(1, steps);
+  const phaseMs = { ...totals.phases };
+  for (const p of PHASES) phaseMs[p] = mean(totals.phases[p]);
+  const msPerStep = communicationMs(phaseMs);
+  const waitMsPerStep = mean(totals.comm.waitMs);
   return {
     stepMs,
     phaseMs,
+    comm: {
+      bytesPerStep: mean(totals.comm.bytes),
+      msPerStep,
+      waitMsPerStep,
+      transferMsPerStep: msPerStep - waitMsPerStep,
+    },
     losses,
     peakBytes: memory.bytes,
     peakRssBytes: memory.rssBytes,

@@ -7,10 +7,10 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results, RunRecord } from "../bench/results.ts";
+import type { Results, RunRecord } from "../analysis/results.ts";
 import type { StrategyName } from "../core/run_types.ts";
-import { runLabel } from "./_labels.ts";
-import { fixed } from "./_format.ts";
+import { runLabel } from "../core/run_types.ts";
+import { fixed } from "../analysis/format.ts";
 import { byWorkload } from "./_tables.ts";
 
 /** Size of one facet panel, px. */

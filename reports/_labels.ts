@@ -5,24 +5,13 @@
  * @module
  */
 import type { StrategyName } from "../core/run_types.ts";
+import type { Aspect } from "../analysis/matrix.ts";
 
 /** Report languages. */
 export type Lang = "en" | "zh";
 
 /** Every report language, for the CLI's choices. */
 export const LANGS: readonly Lang[] = ["en", "zh"];
-
-/** The article's five rows, in its order. */
-export const ASPECTS = [
-  "useCase",
-  "memoryPerDevice",
-  "parallelEfficiency",
-  "implementationComplexity",
-  "scalability",
-] as const;
-
-/** One of {@linkcode ASPECTS}. */
-export type Aspect = typeof ASPECTS[number];
 
 /** Matrix headings in one language. */
 export interface MatrixLabels {
@@ -66,8 +55,3 @@ export const MATRIX_LABELS: Record<Lang, MatrixLabels> = {
     recommendations: "选择建议",
   },
 };
-
-/** `single`, `dp-2`, `ddp-4`: how tables name a run. */
-export function runLabel(run: { strategy: StrategyName; worldSize: number }): string {
-  return run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
-}

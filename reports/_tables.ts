@@ -5,11 +5,14 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results, RunRecord } from "../bench/results.ts";
-import { type Lang, MATRIX_LABELS, runLabel } from "./_labels.ts";
-import { bytes, fixed, percent, sci } from "./_format.ts";
-import type { AspectRow, MatrixEntry, Recommendation } from "./matrix.ts";
-import { MATRIX_STRATEGIES, RECOMMENDATION_RULES } from "./matrix.ts";
+import { phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
+import { PHASES, type StepPhases } from "../core/phases.ts";
+import { type Lang, MATRIX_LABELS } from "./_labels.ts";
+import { runLabel } from "../core/run_types.ts";
+import { bytes, fixed, percent, sci } from "../analysis/format.ts";
+import type { AspectRow, MatrixEntry, Recommendation } from "../analysis/matrix.ts";
+import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
+import { STRATEGY_NAMES } from "../core/run_types.ts";
 
 /** A table: header row, then body rows; `align` per column (`l` or `r`). */
 export interface Table {
@@ -78,21 +81,45 @@ export function workloadTable(runs: RunRecord[]): Table {
   };
 }
 
-/** Where a step's time goes, per run. */
+/** How the phase table names each phase. */
+const PHASE_LABELS: Record<keyof StepPhases, string> = {
+  compute: "compute",
+  replicate: "replicate",
+  scatter: "scatter",
+  gather: "gather",
+  allReduce: "all-reduce",
+  update: "update",
+};
+
+/**
+ * Where a step's time goes, per run: the phases that add up to the step (those any run has),
+ * then how communication splits into waiting for the slowest worker and moving bytes.
+ */
 export function phaseTable(runs: RunRecord[]): Table {
-  const phases = [...new Set(runs.flatMap((r) => Object.keys(r.phaseMs)))];
+  const phases = runs.map(phasesOf);
+  const shown = PHASES.filter((p) => phases.some((ph) => ph[p] > 0));
   return {
     rows: [
-      ["strategy", "step p50 ms", ...phases.map((p) => `${p} ms`), "comm bytes/step", "comm share"],
-      ...runs.map((r) => [
+      [
+        "strategy",
+        "step p50 ms",
+        ...shown.map((p) => `${PHASE_LABELS[p]} ms`),
+        "of comm: waiting ms",
+        "of comm: moving bytes ms",
+        "comm bytes/step",
+        "comm share",
+      ],
+      ...runs.map((r, i) => [
         runLabel(r),
         fixed(r.stepMs.p50, 1),
-        ...phases.map((p) => fixed(r.phaseMs[p], 2)),
+        ...shown.map((p) => phases[i][p] > 0 ? fixed(phases[i][p], 2) : "–"),
+        fixed(r.comm.waitMsPerStep, 2),
+        fixed(r.comm.transferMsPerStep, 2),
         bytes(r.comm.bytesPerStep),
         percent(r.comm.share),
       ]),
     ],
-    align: ["l", ...Array<"r">(phases.length + 3).fill("r")],
+    align: ["l", ...Array<"r">(shown.length + 5).fill("r")],
   };
 }
 
@@ -113,10 +140,10 @@ export function matrixTable(aspects: AspectRow[], lang: Lang): Table {
   const labels = MATRIX_LABELS[lang];
   return {
     rows: [
-      [labels.corner, ...MATRIX_STRATEGIES.map((s) => labels.strategies[s])],
+      [labels.corner, ...STRATEGY_NAMES.map((s) => labels.strategies[s])],
       ...aspects.map((row) => [
         labels.aspects[row.aspect],
-        ...MATRIX_STRATEGIES.map((s) => row.cells.find((c) => c.strategy === s)?.text ?? "n/a"),
+        ...STRATEGY_NAMES.map((s) => row.cells.find((c) => c.strategy === s)?.text ?? "n/a"),
       ]),
     ],
     align: ["l", "l", "l", "l"],
@@ -158,13 +185,19 @@ export function allreduceTable(result: AllreduceResult): Table {
   };
 }
 
-/** The all-reduce section's text above its table. */
+/** The all-reduce section's text above its table: the raw ceiling, and what busbw is. */
 export function allreduceLines(result: AllreduceResult): string[] {
+  const { raw } = result;
+  const samples = raw.samplesGBps
+    ? ` (the better of ${
+      raw.samplesGBps.map((g) => fixed(g, 3)).join(" and ")
+    }, measured before and after the all-reduce runs)`
+    : "";
   return [
-    `Raw ${result.raw.transport} socket throughput between two Deno processes, both directions at once: **${
-      fixed(result.raw.GBps, 3)
-    } GB/s** per direction.`,
-    "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput.",
+    `Raw ${raw.transport} socket throughput between two Deno processes, both directions at once (${
+      raw.bytes / 2 ** 20
+    } MiB): **${fixed(raw.GBps, 3)} GB/s** per direction${samples}.`,
+    "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput. Time is the median over iterations of the slowest rank.",
   ];
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results } from "../bench/results.ts";
+import type { Results } from "../analysis/results.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import { allreduceChart, efficiencyChart, memoryChart, throughputChart } from "./_charts.ts";
 import { renderSvg } from "./_svg.ts";
@@ -122,9 +122,6 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     "<body>",
     "<h1>paratrain report</h1>",
     list(environmentLines(results)),
-    ...results.skipped.map((s) =>
-      `<p>Skipped <code>${escapeHtml(s.strategy)}</code>: ${escapeHtml(s.reason)}</p>`
-    ),
     ...matrixSection(results, lang),
     "<h2>Charts</h2>",
     await figure(throughputChart(results), "chart-throughput"),

@@ -8,7 +8,7 @@
  */
 import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results } from "../bench/results.ts";
+import type { Results } from "../analysis/results.ts";
 import type { Lang } from "./_labels.ts";
 import {
   allreduceLines,
@@ -49,7 +49,6 @@ const md = (table: Table) =>
 export function renderMarkdown(results: Results, options: MarkdownOptions = {}): string {
   const { lang = "en", allreduce = null } = options;
   const out = ["# paratrain report", "", ...environmentLines(results).map((l) => `- ${l}`), ""];
-  for (const s of results.skipped) out.push(`> Skipped \`${s.strategy}\`: ${s.reason}`, "");
   const matrix = renderMatrixMarkdown(results, lang);
   if (matrix) out.push(matrix);
   for (const [workload, runs] of byWorkload(results)) {

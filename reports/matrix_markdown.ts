@@ -5,7 +5,7 @@
  * @module
  */
 import { markdownTable } from "markdown-table";
-import type { Results } from "../bench/results.ts";
+import type { Results } from "../analysis/results.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import { MATRIX_NOTES, matrixParts, matrixTable, RULE_LINES, sentence } from "./_tables.ts";
 

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import type { RunMeasurement } from "../core/run_types.ts";
-import { bytes, fixed } from "./_format.ts";
+import { PHASES } from "../core/phases.ts";
+import { runLabel, type RunMeasurement } from "../core/run_types.ts";
+import { bytes, fixed } from "../analysis/format.ts";
 
 /**
  * Render one run's measurement as a few plain lines.
@@ -19,10 +20,10 @@ import { bytes, fixed } from "./_format.ts";
  */
 export function renderTrainSummary(m: RunMeasurement): string {
   const { spec } = m;
-  const name = spec.strategy === "single" ? "single" : `${spec.strategy}-${spec.worldSize}`;
-  const phases = Object.entries(m.phaseMs)
-    .filter(([p]) => p !== "commWait" && p !== "commTransfer")
-    .map(([p, ms]) => `${p} ${fixed(ms, 2)} ms`);
+  const name = runLabel(spec);
+  const phases = PHASES.filter((p) => m.phaseMs[p] > 0).map((p) =>
+    `${p} ${fixed(m.phaseMs[p], 2)} ms`
+  );
   const memory = m.workers.map((w) =>
     `${w.role} ${w.index}: ${bytes(w.peakBytes)}` +
     (w.peakRssBytes === null ? "" : ` (process RSS ${bytes(w.peakRssBytes)})`)

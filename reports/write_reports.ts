@@ -4,12 +4,12 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results } from "../bench/results.ts";
+import type { Results } from "../analysis/results.ts";
 import type { Lang } from "./_labels.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { readAllreduce } from "./read_allreduce.ts";
-import { validateResults } from "./validate_results.ts";
+import { readAllreduce } from "../analysis/read_allreduce.ts";
+import { validateResults } from "../analysis/validate_results.ts";
 import { writeFileSet } from "../core/write_atomic.ts";
 
 /** What every renderer gets besides the results. */

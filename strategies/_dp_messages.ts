@@ -17,7 +17,7 @@ export type FaultMode =
 
 /** What a worker replica needs to build its engine and model. */
 export interface ReplicaInit {
-  /** This replica's index (1..N−1 in DP, 0..N−1 in the ceiling). */
+  /** This replica's index, 1..N−1 (the main thread is 0). */
   index: number;
   workload: string;
   backend: BackendName;
@@ -37,10 +37,10 @@ export type ToReplica =
   | { kind: "params"; step: number; params: Float32Array }
   /** Forward and backward on this replica's slice; answered with `grads`. */
   | { kind: "compute"; step: number; batch: Batch }
-  /** Keep `batch` as this replica's own data for `localStep`; not answered. */
+  /** The ceiling: keep `batch` as this replica's own data for `computeOwn`; not answered. */
   | { kind: "data"; batch: Batch }
-  /** Forward, backward and update on the replica's own data; answered with `stepped`. */
-  | { kind: "localStep"; step: number };
+  /** The ceiling: forward and backward on the replica's own data; answered with `computed`. */
+  | { kind: "computeOwn"; step: number };
 
 /** Worker → main. */
 export type FromReplica =
@@ -54,6 +54,7 @@ export type FromReplica =
     doneAt: number;
     peakBytes: number;
   }
-  | { kind: "stepped"; step: number; peakBytes: number }
+  /** The ceiling's answer: the gradient exists, and stays with the replica. */
+  | { kind: "computed"; step: number; peakBytes: number }
   /** The message being handled failed (`step` 0: during set-up). */
   | { kind: "error"; step: number; message: string };

@@ -50,3 +50,22 @@ export function scatter(batch: Batch, parts: number): Batch[] {
     return k === 0 ? { x, y, size } : { x: x.slice(), y: y.slice(), size };
   });
 }
+
+/**
+ * Slice 0 of {@linkcode scatter}, as a view, without copying the others: what the main
+ * replica computes on.
+ *
+ * @param batch the global batch
+ * @param parts replicas
+ * @returns the first slice
+ * @example
+ * ```ts
+ * const batch = { x: new Float32Array(10), y: new Int32Array(5), size: 5 };
+ * mainSlice(batch, 2).size; // 3
+ * ```
+ */
+export function mainSlice(batch: Batch, parts: number): Batch {
+  const size = sliceSizes(batch.size, parts)[0];
+  const width = batch.x.length / batch.size;
+  return { x: batch.x.subarray(0, size * width), y: batch.y.subarray(0, size), size };
+}

@@ -2,7 +2,8 @@
  * A DP worker replica: a Web Worker with its own TensorFlow.js engine. It builds its model
  * once, then per step loads the parameters the main thread replicates to it and computes the
  * gradient of its slice; it never updates (the main thread holds the only optimizer). For the
- * ceiling it instead trains on its own data with its own optimizer.
+ * ceiling it instead computes the gradient of its own slice, kept from before the first step,
+ * and keeps it.
  *
  * @module
  */
@@ -70,12 +71,11 @@ async function handle(message: ToReplica): Promise<void> {
     case "data":
       ownBatch = message.batch;
       return;
-    case "localStep": {
+    case "computeOwn": {
       if (!ownBatch) throw new Error("Replica has no data: no data message received");
-      const { grads } = ready().computeGradients(ownBatch);
-      ready().applyGradients(grads);
+      ready().computeGradients(ownBatch);
       memory.sample();
-      return scope.postMessage({ kind: "stepped", step: message.step, peakBytes: memory.bytes });
+      return scope.postMessage({ kind: "computed", step: message.step, peakBytes: memory.bytes });
     }
   }
 }

@@ -14,25 +14,23 @@
  * It sees the same batches as `single` and, up to float summation order, reaches the same
  * parameters. Phases: `compute` is the main thread's part of the parallel apply (its own
  * slice, while the workers compute theirs); `replicate`, `scatter` and `gather` are the
- * communication, and `gather` includes `commWait`, the time the main thread waited for the
- * slowest replica after finishing its own slice (`commTransfer` is the rest).
+ * communication, and `gather` includes the wait for the slowest replica after the main
+ * finished its own slice (reported as communication's `waitMs`).
  *
  * @module
  */
 import { BatchStream } from "../core/batch_stream.ts";
-import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
-import { batchStream, finishRun, setupReplica } from "../core/replica.ts";
+import { timed } from "../core/phases.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
-import { median } from "../core/stats.ts";
-import { type GradientFn, type StepProgress, timed, trainLoop } from "../core/train_loop.ts";
+import type { StepProgress } from "../core/train_loop.ts";
 import type { Trainer } from "../core/trainer.ts";
 import type { Dataset } from "../core/workload.ts";
-import { resolveWorkload } from "../workloads/resolve_workload.ts";
+import { type Participation, type Replica, runReplica } from "./_run_replica.ts";
 import { gather } from "./_dp_gather.ts";
 import type { FaultMode } from "./_dp_messages.ts";
 import { parallelApply } from "./_dp_parallel_apply.ts";
 import { replicate } from "./_dp_replicate.ts";
-import { scatter } from "./_dp_scatter.ts";
+import { mainSlice, scatter } from "./_dp_scatter.ts";
 import { WorkerReplica } from "./_dp_worker_replica.ts";
 import { DistributedSampler } from "./distributed_sampler.ts";
 
@@ -57,8 +55,10 @@ export interface DpOptions {
 
 /**
  * Train `spec` with DataParallel: `spec.worldSize` replicas in one process, the main thread
- * and `worldSize − 1` Web Workers. A replica that fails fails the run with a
- * {@linkcode ReplicaError} naming it; every worker is terminated on every exit path.
+ * and `worldSize − 1` Web Workers. With `spec.ceiling`, measure its ceiling instead: the same
+ * replicas computing their slices in lock-step through the same loop, with no replicate,
+ * scatter or gather. A replica that fails fails the run with a {@linkcode ReplicaError}
+ * naming it; every worker is terminated on every exit path.
  *
  * @param spec the run (`globalBatch` ≥ `worldSize`; it need not divide evenly)
  * @param onStep progress callback
@@ -66,7 +66,11 @@ export interface DpOptions {
  * @returns the measurement: one `main` memory row and one `replica` row per worker
  * @example
  * ```ts
- * const m = await runDp({ ...spec, strategy: "dp", worldSize: 2 });
+ * const m = await runDp({
+ *   workload: "iris-logreg", strategy: "dp", worldSize: 2, backend: "wasm",
+ *   fastKernels: true, seed: 0, steps: 5, warmup: 0, globalBatch: 32, snapshotStep: 5,
+ * });
+ * console.log(m.phaseMs.gather);
  * ```
  */
 export async function runDp(
@@ -78,119 +82,123 @@ export async function runDp(
     options;
   checkSpec(spec, failReplicaAtStep);
   // Started first, so their module loading overlaps the main thread's set-up.
-  const workers = startWorkers(1, spec.worldSize);
+  const workers = startWorkers(spec.worldSize);
   try {
-    const replica = await setupReplica(spec);
-    replica.trainer.setParams(await startingParams(spec, replica.trainer));
-    await initWorkers(workers, spec, replica.data, failReplicaAtStep);
-    // The global batch is drawn exactly as `single` draws it.
-    const sampler = new DistributedSampler(replica.data.train.size, { seed: spec.seed });
-    const batches = batchStream(replica, sampler, spec.globalBatch);
-    const traffic = { bytes: 0, hostPeakBytes: 0 };
-    const loop = await trainLoop(
-      replica.trainer,
-      () => batches.next(),
-      dataParallel(replica.trainer, workers, { timeoutMs: stepTimeoutMs, traffic }),
-      spec.steps,
-      { warmup: spec.warmup, onStep, snapshotStep: spec.snapshotStep },
-    );
-    await saveCheckpoint(spec, replica.trainer, spec.warmup + spec.steps);
-    const ms = (phase: string) => loop.phaseMs[phase] ?? 0;
-    return finishRun(replica, spec, loop, {
-      workers: memoryRows(loop.peakBytes + traffic.hostPeakBytes, loop.peakRssBytes, workers),
-      comm: {
-        bytesPerStep: traffic.bytes / (spec.warmup + spec.steps),
-        msPerStep: ms("replicate") + ms("scatter") + ms("gather"),
-        waitMsPerStep: ms("commWait"),
-        transferMsPerStep: ms("commTransfer"),
-      },
-    });
+    return await runReplica(spec, async (replica) => {
+      await initWorkers(workers, spec, replica.data, failReplicaAtStep);
+      const options = { timeoutMs: stepTimeoutMs, replicas: spec.worldSize };
+      return spec.ceiling
+        ? computeAlongside(replica, workers, spec, options)
+        : dataParallel(replica.trainer, workers, options);
+    }, onStep);
   } finally {
     workers.forEach((w) => w.terminate());
   }
 }
 
 /**
- * What this machine's cores can give at all: `spec.worldSize` Web Workers in one process
- * each training (forward, backward, update) on its own slice-sized batch at the same time,
- * with no replicate, scatter or gather. A step ends when all have finished.
+ * DP's ceiling, measured by the same loop as the runs it bounds.
  *
- * @param spec the run whose per-replica work to reproduce (workload, backend, batch, steps)
- * @param options see {@linkcode DpOptions} (`failReplicaAtStep` is ignored)
- * @returns aggregate samples per second: global batch / median step wall time
+ * @param spec the run whose ceiling to measure
+ * @param options see {@linkcode DpOptions}
+ * @returns the ceiling run's measurement (its `samplesPerSec` is the ceiling)
  * @example
  * ```ts
- * const { samplesPerSec } = await measureDpCeiling({ ...spec, strategy: "dp", worldSize: 2 });
+ * const { samplesPerSec } = await measureDpCeiling({
+ *   workload: "iris-logreg", strategy: "dp", worldSize: 2, backend: "wasm",
+ *   fastKernels: true, seed: 0, steps: 5, warmup: 0, globalBatch: 32, snapshotStep: 5,
+ * });
  * ```
  */
-export async function measureDpCeiling(
-  spec: RunSpec,
-  options: DpOptions = {},
-): Promise<{ samplesPerSec: number }> {
-  const { stepTimeoutMs = spec.collectiveTimeoutMs ?? STEP_TIMEOUT_MS } = options;
-  checkSpec(spec);
-  const workers = startWorkers(0, spec.worldSize);
-  try {
-    const workload = await resolveWorkload(spec.workload);
-    const data = await workload.loadData(spec.seed);
-    await initWorkers(workers, spec, data);
-    const sampler = new DistributedSampler(data.train.size, { seed: spec.seed });
-    const batch = new BatchStream(data.train, sampler, spec.globalBatch).next();
-    scatter(batch, spec.worldSize).forEach((slice, k) => {
-      const own = { x: slice.x.slice(), y: slice.y.slice(), size: slice.size };
-      workers[k].post({ kind: "data", batch: own }, [
-        own.x.buffer as ArrayBuffer,
-        own.y.buffer as ArrayBuffer,
-      ]);
-    });
-    const stepMs: number[] = [];
-    for (let step = 1; step <= spec.warmup + spec.steps; step++) {
-      const t0 = performance.now();
-      await Promise.all(
-        workers.map((w) => w.request({ kind: "localStep", step }, [], stepTimeoutMs)),
-      );
-      if (step > spec.warmup) stepMs.push(performance.now() - t0);
-    }
-    return { samplesPerSec: spec.globalBatch / (median(stepMs) / 1000) };
-  } finally {
-    workers.forEach((w) => w.terminate());
-  }
+export function measureDpCeiling(spec: RunSpec, options: DpOptions = {}): Promise<RunMeasurement> {
+  return runDp({ ...spec, ceiling: true }, undefined, options);
 }
 
-/** Bytes DP moves, and the most host memory its buffers hold on the main thread. */
-interface Traffic {
-  bytes: number;
-  hostPeakBytes: number;
+/** How DP's steps are run: the step timeout and the number of replicas. */
+interface DpStepOptions {
+  timeoutMs: number;
+  replicas: number;
 }
 
 /**
- * DP's gradient step: replicate → scatter → parallel apply → gather. The loop then applies
- * the result with the main thread's optimizer (its `update` phase).
+ * DP's participation: the main thread takes the whole global batch (as `single` does) and
+ * turns it into the averaged gradient by replicate → scatter → parallel apply → gather. The
+ * loop then applies it with the main thread's optimizer, the only one (its `update` phase).
  */
 function dataParallel(
   trainer: Trainer,
   workers: WorkerReplica[],
-  options: { timeoutMs: number; traffic: Traffic },
-): GradientFn {
-  const { timeoutMs, traffic } = options;
+  options: DpStepOptions,
+): Participation {
+  const { timeoutMs, replicas } = options;
   let step = 0;
-  return async (batch, phases) => {
-    step++;
-    const sent = await timed(phases, "replicate", () => replicate(trainer, workers, step));
-    const slices = await timed(phases, "scatter", () => scatter(batch, workers.length + 1));
-    const applied = await timed(
-      phases,
-      "compute",
-      () => parallelApply(trainer, workers, slices, { step, timeoutMs }),
-    );
-    const gathered = await timed(phases, "gather", () => gather(applied));
-    phases.commWait = gathered.waitMs;
-    phases.commTransfer = phases.replicate + phases.scatter + phases.gather - gathered.waitMs;
-    traffic.bytes += sent + applied.bytesSent + gathered.bytesReceived;
-    traffic.hostPeakBytes = Math.max(traffic.hostPeakBytes, sent, gathered.heldBytes);
-    return { loss: gathered.loss, grads: gathered.grads };
+  let hostPeakBytes = 0;
+  return {
+    ...wholeBatch,
+    gradients: async (batch, { phases, comm }) => {
+      step++;
+      const sent = await timed(phases, "replicate", () => replicate(trainer, workers, step));
+      const slices = await timed(phases, "scatter", () => scatter(batch, replicas));
+      const applied = await timed(
+        phases,
+        "compute",
+        () => parallelApply(trainer, workers, slices, { step, timeoutMs }),
+      );
+      const gathered = await timed(phases, "gather", () => gather(applied));
+      comm.waitMs += gathered.waitMs;
+      comm.bytes += sent + applied.bytesSent + gathered.bytesReceived;
+      hostPeakBytes = Math.max(hostPeakBytes, sent, gathered.heldBytes);
+      return { loss: gathered.loss, grads: gathered.grads };
+    },
+    memory: (loop) => memoryRows(loop.peakBytes + hostPeakBytes, loop.peakRssBytes, workers),
   };
 }
+
+/**
+ * DP with the communication removed: each worker keeps one slice of its own, sent once
+ * before the first step, and every step all replicas compute a slice's gradient at the same
+ * time — the main thread its slice of the step's batch — and the step ends when the slowest
+ * has finished. No parameters go out, no gradients come back; the main applies its own.
+ */
+function computeAlongside(
+  replica: Replica,
+  workers: WorkerReplica[],
+  spec: RunSpec,
+  options: DpStepOptions,
+): Participation {
+  const { timeoutMs, replicas } = options;
+  const sampler = new DistributedSampler(replica.data.train.size, { seed: spec.seed });
+  const first = new BatchStream(replica.data.train, sampler, spec.globalBatch).next();
+  scatter(first, replicas).slice(1).forEach((own, k) => {
+    workers[k].post({ kind: "data", batch: own }, [
+      own.x.buffer as ArrayBuffer,
+      own.y.buffer as ArrayBuffer,
+    ]);
+  });
+  let step = 0;
+  return {
+    ...wholeBatch,
+    gradients: async (batch, { phases }) => {
+      step++;
+      const mine = mainSlice(batch, replicas);
+      return await timed(phases, "compute", async () => {
+        const theirs = workers.map((w) => w.request({ kind: "computeOwn", step }, [], timeoutMs));
+        const result = replica.trainer.computeGradients(mine);
+        await Promise.all(theirs);
+        return result;
+      });
+    },
+    memory: (loop) => memoryRows(loop.peakBytes, loop.peakRssBytes, workers),
+  };
+}
+
+/** What DP's main thread shares with `single`: all the data, its own parameters and loss. */
+const wholeBatch = {
+  rank: 0,
+  shards: 1,
+  start: (params: Float32Array) => Promise.resolve(params),
+  globalLoss: (loss: number) => Promise.resolve(loss),
+};
 
 /**
  * The main thread's row (its engine — master params, optimizer state — plus DP's host
@@ -229,9 +237,9 @@ function checkSpec(spec: RunSpec, fault?: DpOptions["failReplicaAtStep"]): void 
   }
 }
 
-/** Workers `first`..`worldSize − 1`, their modules loading. */
-function startWorkers(first: number, worldSize: number): WorkerReplica[] {
-  return Array.from({ length: worldSize - first }, (_, k) => new WorkerReplica(first + k));
+/** Worker replicas 1..worldSize − 1, their modules loading. */
+function startWorkers(worldSize: number): WorkerReplica[] {
+  return Array.from({ length: worldSize - 1 }, (_, k) => new WorkerReplica(k + 1));
 }
 
 /** Build every worker's engine and model; rejects with the first worker that fails. */

@@ -1,27 +1,29 @@
 /**
- * The strategies, as a lookup table: what each is and how to run it. A strategy that is not
- * implemented yet says so instead of running.
+ * The strategies, as a lookup table: what each is, how to run it (its ceiling too, as the
+ * same run with `spec.ceiling` set), and what it needs of a run before anything starts.
  *
  * @module
  */
 import { UsageError } from "../core/errors.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
+export { STRATEGY_NAMES } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import { runDdp } from "./ddp.ts";
-import { measureDpCeiling, runDp } from "./dp.ts";
+import { runDp } from "./dp.ts";
 import { runSingle } from "./single.ts";
 
 /** One entry of {@linkcode STRATEGIES}. */
 export interface StrategyEntry {
   /** One line for `--list`. */
   description: string;
-  /** Runs the strategy; absent while it is not implemented. */
-  run?: (spec: RunSpec, onStep?: StepProgress) => Promise<RunMeasurement>;
   /**
-   * Measures the strategy's ceiling: the same N workers doing the same per-worker work at
-   * once with no communication — what this machine can give at all. Absent for single.
+   * Runs the strategy; with `spec.ceiling`, its ceiling: the same N workers doing the same
+   * per-worker work at once, through the same loop, with no communication — what this
+   * machine can give at all.
    */
-  ceiling?: (spec: RunSpec) => Promise<{ samplesPerSec: number }>;
+  run: (spec: RunSpec, onStep?: StepProgress) => Promise<RunMeasurement>;
+  /** Whether a ceiling can be measured (the parallel strategies). */
+  hasCeiling: boolean;
   /**
    * Throws a {@linkcode UsageError} when `spec` cannot run under this strategy; checked
    * before any process, worker or file is made.
@@ -37,12 +39,13 @@ export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
   single: {
     description: "one model, one engine, the plain loop; the reference for every speedup",
     run: runSingle,
+    hasCeiling: false,
   },
   dp: {
     description:
       "DataParallel: one process, replicas in Web Workers; the main replica gathers, reduces and updates",
     run: runDp,
-    ceiling: (spec) => measureDpCeiling(spec),
+    hasCeiling: true,
     check: ({ workload, worldSize, globalBatch }) => {
       if (globalBatch < worldSize) {
         throw new UsageError(
@@ -54,7 +57,7 @@ export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
   ddp: {
     description: "DistributedDataParallel: one process per rank, ring all-reduce over Unix sockets",
     run: runDdp,
-    ceiling: (spec) => runDdp(spec, undefined, { ceiling: true }),
+    hasCeiling: true,
     check: ({ workload, worldSize, globalBatch }) => {
       if (globalBatch % worldSize !== 0) {
         throw new UsageError(
@@ -64,9 +67,6 @@ export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
     },
   },
 };
-
-/** Strategy names in report order. */
-export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
 
 /** Workers (ranks, replicas) started per logical CPU at most: beyond that, runs measure the OS scheduler. */
 const WORKERS_PER_CPU = 4;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 /** The report files `report` re-renders from results.json. */
 const REPORT_FILES = ["results.json", "report.md", "report.html"];

@@ -4,7 +4,7 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results, RunRecord } from "../bench/results.ts";
+import type { Results, RunRecord } from "../analysis/results.ts";
 import type { StrategyName } from "../core/run_types.ts";
 
 const MIB = 1024 * 1024;
@@ -114,7 +114,6 @@ export function makeResults(shapes: RunShape[]): Results {
       seed: 0,
       quick: false,
     },
-    skipped: [],
     runs,
     matrix: [],
   };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 async function cli(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {

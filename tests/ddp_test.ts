@@ -16,7 +16,7 @@ const EQUIVALENCE_TOLERANCE = 1e-5;
 /** Divisible by 2 and 3 ranks. */
 const GLOBAL_BATCH = 48;
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 function spec(overrides: Partial<RunSpec> = {}): RunSpec {
   return {

@@ -83,7 +83,7 @@ Deno.test("dp reports one main and one replica memory row per worker, and what i
   const sampleBytes = 64 * 4 + 4; // 64 float features and one int32 label
   const inputBytes = workerSlices.reduce((a, b) => a + b, 0) * sampleBytes;
   assert.equal(m.comm.bytesPerStep, 2 * 2 * paramBytes + inputBytes);
-  for (const phase of ["replicate", "scatter", "compute", "gather", "update"]) {
+  for (const phase of ["replicate", "scatter", "compute", "gather", "update"] as const) {
     assert.ok(m.phaseMs[phase] > 0, `phase ${phase}`);
   }
   assert.ok(m.comm.waitMsPerStep >= 0 && m.comm.waitMsPerStep <= m.comm.msPerStep);

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { gate, renderGateTable } from "../bench/gate.ts";
-import { compareResults, renderCompareMarkdown } from "../bench/compare.ts";
-import type { Results } from "../bench/results.ts";
+import { gate } from "../analysis/gate.ts";
+import { renderGateTable } from "../reports/gate_table.ts";
+import { compareResults } from "../analysis/compare.ts";
+import { renderCompareMarkdown } from "../reports/compare_markdown.ts";
+import type { Results } from "../analysis/results.ts";
 import { UsageError } from "../core/errors.ts";
-import { readResults } from "../reports/validate_results.ts";
+import { readResults } from "../analysis/validate_results.ts";
 import { FULL_SHAPES, makeResults, type RunShape } from "./_results_fixture.ts";
 
 /** FULL_SHAPES with `change` applied to the run of (workload, strategy, worldSize). */
@@ -28,8 +30,11 @@ Deno.test("gate: an equal pair passes and says what it checked", () => {
   assert.deepEqual(result.regressions, []);
   // 8 parallel runs × (speedup, efficiency, efficiencyVsCeiling, equivalence).
   assert.equal(result.checked, 32);
-  assert.match(result.table, /^Gate passed: 32 checks, no regression \(tolerance 10%\)\./);
-  assert.match(result.table, /\| ddp-4 +\| mnist-cnn +\| efficiencyVsCeiling +\|/);
+  assert.match(
+    renderGateTable(result),
+    /^Gate passed: 32 checks, no regression \(tolerance 10%\)\./,
+  );
+  assert.match(renderGateTable(result), /\| ddp-4 +\| mnist-cnn +\| efficiencyVsCeiling +\|/);
 });
 
 Deno.test("gate: a 30% speedup drop fails, naming the run and by how much", () => {
@@ -43,13 +48,12 @@ Deno.test("gate: a 30% speedup drop fails, naming the run and by how much", () =
     "mnist-cnn ddp-2 efficiency",
     "mnist-cnn ddp-2 efficiencyVsCeiling",
   ]);
-  assert.match(result.table, /^Gate failed: 3 of 32 checks regressed/);
+  assert.match(renderGateTable(result), /^Gate failed: 3 of 32 checks regressed/);
   assert.match(
-    result.table,
+    renderGateTable(result),
     /- ddp-2 on mnist-cnn: speedup 1\.800x → 1\.260x \(−30\.0%, allowed −10\.0%\)/,
   );
-  assert.match(result.table, /REGRESSED/);
-  assert.equal(renderGateTable(result), result.table);
+  assert.match(renderGateTable(result), /REGRESSED/);
 });
 
 Deno.test("gate: drops within the tolerance pass; the tolerance is adjustable", () => {
@@ -67,7 +71,7 @@ Deno.test("gate: the equivalence diff is held to an absolute bound, not the base
   const [regression] = gate(baseline, diverged).regressions;
   assert.equal(regression.metric, "paramMaxAbsDiffVsSingle");
   assert.match(
-    gate(baseline, diverged).table,
+    renderGateTable(gate(baseline, diverged)),
     /dp-2 on iris-logreg: .* 3\.0e-3 exceeds the bound 1\.0e-4/,
   );
 });
@@ -78,7 +82,7 @@ Deno.test("gate: a different machine is noted, not failed (ratios survive the mo
   current.runs = current.runs.map((r) => ({ ...r, samplesPerSec: r.samplesPerSec * 3 }));
   const result = gate(makeResults(FULL_SHAPES), current);
   assert.equal(result.regressions.length, 0);
-  assert.match(result.table, /> Baseline ran on Test CPU.*current on Other CPU/);
+  assert.match(renderGateTable(result), /> Baseline ran on Test CPU.*current on Other CPU/);
 });
 
 Deno.test("gate: incompatible inputs are usage errors naming the problem", async () => {
@@ -148,12 +152,15 @@ Deno.test("gate: a run missing from the current results fails, naming it", () =>
     `${c.workload} ${c.strategy}-${c.worldSize} ${c.metric}`
   );
   assert.deepEqual(missing, ["mnist-cnn dp-2 run", "mnist-cnn dp-4 run"]);
-  assert.match(result.table, /^Gate failed: 2 of \d+ checks regressed or are missing/);
-  assert.match(result.table, /- dp-2 on mnist-cnn: the run is missing from the current results/);
+  assert.match(renderGateTable(result), /^Gate failed: 2 of \d+ checks regressed or are missing/);
+  assert.match(
+    renderGateTable(result),
+    /- dp-2 on mnist-cnn: the run is missing from the current results/,
+  );
   const allowed = gate(makeResults(FULL_SHAPES), current, { allowMissing: true });
   assert.deepEqual(allowed.regressions, []);
   assert.match(
-    allowed.table,
+    renderGateTable(allowed),
     /> Missing from the current results \(allowed by --allow-missing\): dp-2 on mnist-cnn; dp-4 on mnist-cnn\./,
   );
 });
@@ -170,7 +177,7 @@ Deno.test("gate: a gated figure that became null fails, naming the figure", () =
     ["ddp-2 efficiencyVsCeiling", "ddp-2 paramMaxAbsDiffVsSingle"],
   );
   assert.match(
-    result.table,
+    renderGateTable(result),
     /- ddp-2 on iris-logreg: efficiencyVsCeiling is missing from the current results \(baseline/,
   );
 });

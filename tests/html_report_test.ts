@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { renderHtml } from "../reports/html.ts";
-import { buildMatrix } from "../reports/matrix.ts";
+import { buildMatrix } from "../analysis/matrix.ts";
 import {
   CHROMIUM_ENV,
   CHROMIUM_INSTALL,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isGone, livePids } from "./_comm_helpers.ts";
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 /** The acceptance limit: no process and no rendezvous directory after this. */
 const CLEANUP_LIMIT_MS = 5_000;
 

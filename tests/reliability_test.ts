@@ -14,13 +14,13 @@ import { createLayout } from "../core/flat_layout.ts";
 import { UsageError } from "../core/errors.ts";
 import { runSingle } from "../strategies/single.ts";
 import { runDdp } from "../strategies/ddp.ts";
-import { buildMatrix } from "../reports/matrix.ts";
-import { validateResults } from "../reports/validate_results.ts";
+import { buildMatrix } from "../analysis/matrix.ts";
+import { validateResults } from "../analysis/validate_results.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { isGone, livePids, RANK_MODULE } from "./_comm_helpers.ts";
 import { FULL_SHAPES, makeResults } from "./_results_fixture.ts";
 
-const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const DIVERGING = `${new URL("./_diverging_workload.ts", import.meta.url).href}#diverging`;
 const dec = new TextDecoder();
 

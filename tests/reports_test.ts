@@ -2,19 +2,22 @@ import { assertRerendersIdentically } from "./_rerender.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runBench } from "../bench/run_bench.ts";
-import type { Results } from "../bench/results.ts";
-import { readResults, validateResults } from "../reports/validate_results.ts";
+import { buildResults } from "../analysis/build_results.ts";
+import type { Results } from "../analysis/results.ts";
+import { readResults, validateResults } from "../analysis/validate_results.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { UsageError } from "../core/errors.ts";
 
 let cached: Results | undefined;
 async function quickResults(): Promise<Results> {
-  cached ??= await runBench({
-    workloads: ["iris-logreg", "synthetic-mlp"],
-    strategies: ["single"],
-    worldSizes: [2],
-    quick: true,
-  });
+  cached ??= buildResults(
+    await runBench({
+      workloads: ["iris-logreg", "synthetic-mlp"],
+      strategies: ["single"],
+      worldSizes: [2],
+      quick: true,
+    }),
+  );
   return structuredClone(cached);
 }
 

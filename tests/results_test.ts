@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildRunRecords } from "../bench/results.ts";
+import { buildRunRecords } from "../analysis/results.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 
 function measurement(
@@ -24,7 +24,7 @@ function measurement(
     stepMs: { p50: 1, p95: 1, mean: 1 },
     stepSamples: [1, 1, 1],
     samplesPerSec,
-    phaseMs: { compute: 1 },
+    phaseMs: { compute: 1, replicate: 0, scatter: 0, gather: 0, allReduce: 0, update: 0 },
     finalLoss: 1,
     accuracy: 0.5,
     workers: [{ role: "main", index: 0, peakBytes: 10, peakRssBytes: 20 }],

@@ -6,15 +6,23 @@
  *
  * @module
  */
-import type { Results, RunRecord } from "../bench/results.ts";
-import type { StrategyName } from "../core/run_types.ts";
-import { EQUIVALENCE_BOUND } from "../bench/gate.ts";
-import { type Aspect, ASPECTS } from "./_labels.ts";
-import { measureComplexity } from "./_complexity.ts";
-import { bytes, fixed, percent, sci } from "./_format.ts";
+import { EQUIVALENCE_BOUND, type Results, type RunRecord } from "./results.ts";
+import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import { median } from "../core/stats.ts";
+import { measureComplexity } from "./complexity.ts";
+import { bytes, fixed, percent, sci } from "./format.ts";
 
-/** Strategies in matrix column order. */
-export const MATRIX_STRATEGIES: readonly StrategyName[] = ["single", "dp", "ddp"];
+/** The article's five rows, in its order. */
+export const ASPECTS = [
+  "useCase",
+  "memoryPerDevice",
+  "parallelEfficiency",
+  "implementationComplexity",
+  "scalability",
+] as const;
+
+/** One of {@linkcode ASPECTS}. */
+export type Aspect = typeof ASPECTS[number];
 
 /** A parallel run must beat single by at least this factor to be worth its extra machinery. */
 export const WORTHWHILE_SPEEDUP = 1.1;
@@ -54,7 +62,7 @@ export interface MatrixCell {
 /** One of the article's five rows. */
 export interface AspectRow {
   aspect: Aspect;
-  /** One cell per {@linkcode MATRIX_STRATEGIES}, in that order. */
+  /** One cell per strategy, in `STRATEGY_NAMES` order. */
   cells: MatrixCell[];
 }
 
@@ -96,10 +104,6 @@ const meanPeak = (run: RunRecord) =>
   run.memory.workers.reduce((s, w) => s + w.peakBytes, 0) / run.memory.workers.length;
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const medianOf = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** `lo–hi` with `format`, or one value when both format alike. */
 function range(values: number[], format: (n: number) => string): string {
@@ -187,14 +191,8 @@ function recommend(results: Results, workload: string): Recommendation {
   };
 }
 
-function notMeasured(strategy: StrategyName, results: Results, prefix = ""): MatrixCell {
-  const skipped = results.skipped.find((s) => s.strategy === strategy);
-  return {
-    strategy,
-    measured: false,
-    text: `${prefix}${NOT_MEASURED}${skipped ? ` (${skipped.reason})` : ""}`,
-    figures: {},
-  };
+function notMeasured(strategy: StrategyName, prefix = ""): MatrixCell {
+  return { strategy, measured: false, text: `${prefix}${NOT_MEASURED}`, figures: {} };
 }
 
 function useCaseCell(
@@ -333,7 +331,7 @@ function complexityCell(strategy: StrategyName, runs: RunRecord[], root?: string
 }
 
 function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
-  if (runs.length === 0) return notMeasured(strategy, results, `${SUPPORT[strategy]}; `);
+  if (runs.length === 0) return notMeasured(strategy, `${SUPPORT[strategy]}; `);
   const sizes = worldSizesOf(runs);
   const parts = [SUPPORT[strategy]];
   if (strategy !== "single") parts.push(`world sizes run: ${sizes.join(", ")}`);
@@ -346,7 +344,7 @@ function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Res
       return a && b ? [b.speedup / a.speedup] : [];
     });
     if (ratios.length) {
-      growth = medianOf(ratios);
+      growth = median(ratios);
       parts.push(`speedup N=${lo}→${hi}: ×${fixed(growth, 2)} (median over workloads)`);
     }
   }
@@ -364,11 +362,11 @@ function aspectRow(
   recs: Recommendation[],
   root?: string,
 ): AspectRow {
-  const cells = MATRIX_STRATEGIES.map((strategy) => {
+  const cells = STRATEGY_NAMES.map((strategy) => {
     const runs = results.runs.filter((r) => r.strategy === strategy);
     if (aspect === "implementationComplexity") return complexityCell(strategy, runs, root);
     if (aspect === "scalability") return scalabilityCell(strategy, runs, results);
-    if (runs.length === 0) return notMeasured(strategy, results);
+    if (runs.length === 0) return notMeasured(strategy);
     if (aspect === "useCase") return useCaseCell(strategy, runs, results, recs);
     if (aspect === "memoryPerDevice") return memoryCell(strategy, runs, results);
     return efficiencyCell(strategy, runs);

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import { UsageError } from "../core/errors.ts";
 import { RATIO_METRICS } from "./gate.ts";
 import type { Results } from "./results.ts";
@@ -64,36 +63,4 @@ export function measureNoise(results: Results[]): NoiseRow[] {
     );
   }
   return rows;
-}
-
-/**
- * The noise table, worst first, and the largest worst drop.
- *
- * @param rows from {@linkcode measureNoise}
- * @returns Markdown
- * @example
- * ```ts
- * console.log(renderNoiseMarkdown(measureNoise(files)));
- * ```
- */
-export function renderNoiseMarkdown(rows: NoiseRow[]): string {
-  const sorted = [...rows].sort((a, b) => b.worstDrop - a.worstDrop);
-  const worst = sorted[0]?.worstDrop ?? 0;
-  return [
-    markdownTable([
-      ["run", "ratio", "min", "median", "max", "worst drop"],
-      ...sorted.map((r) => [
-        r.run,
-        r.metric,
-        r.min.toFixed(3),
-        r.median.toFixed(3),
-        r.max.toFixed(3),
-        `${(100 * r.worstDrop).toFixed(1)}%`,
-      ]),
-    ], { align: ["l", "l", "r", "r", "r", "r"] }),
-    "",
-    `Largest worst drop: ${
-      (100 * worst).toFixed(1)
-    }% — a gate tolerance below it would have flaked on these runs.`,
-  ].join("\n");
 }

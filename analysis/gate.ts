@@ -2,23 +2,19 @@
  * The CI regression gate: compares two `results.json` on the figures that survive a change of
  * machine (speedup, efficiency and efficiency against the no-communication ceiling, all
  * ratios to the same run's single) and on the DP/DDP equivalence with single, which must stay
- * under an absolute bound. Absolute times are never compared. The figures in `results.json`
+ * under an absolute bound. `reports/gate_table.ts` renders what it found. Absolute times are never compared. The figures in `results.json`
  * are already medians over repeats.
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import { UsageError } from "../core/errors.ts";
 import type { StrategyName } from "../core/run_types.ts";
-import { fixed, percent, sci } from "../reports/_format.ts";
-import { runLabel } from "../reports/_labels.ts";
-import { pairRuns, runKey } from "./_common_runs.ts";
-import type { Results } from "./results.ts";
+import { pairRuns, runKey } from "./_runs.ts";
+import { runLabel } from "../core/run_types.ts";
+import { EQUIVALENCE_BOUND, type Results } from "./results.ts";
 
 /** Default tolerance: a ratio may drop by 10% before it counts as a regression. */
 export const DEFAULT_TOLERANCE = 0.1;
-/** Largest max |param − single's param| a parallel run may show (absolute, not relative). */
-export const EQUIVALENCE_BOUND = 1e-4;
 
 /** The ratios compared between baseline and current. */
 export const RATIO_METRICS = ["speedup", "efficiency", "efficiencyVsCeiling"] as const;
@@ -68,8 +64,6 @@ export interface GateResult {
   equivalenceBound: number;
   /** Differences between the two machines or configurations worth knowing, one line each. */
   notes: string[];
-  /** {@linkcode renderGateTable} of this result. */
-  table: string;
 }
 
 function environmentNotes(baseline: Results, current: Results): string[] {
@@ -95,12 +89,12 @@ function environmentNotes(baseline: Results, current: Results): string[] {
  * @param baseline the accepted results
  * @param current the results under test
  * @param options see {@linkcode GateOptions}
- * @returns the checks, the regressions among them and a table of both
+ * @returns the checks and the regressions among them (`renderGateTable` shows them)
  * @throws UsageError for a bad tolerance, a different schema, or nothing in common to check
  * @example
  * ```ts
  * const result = gate(await readResults("base.json"), await readResults("new.json"));
- * console.log(result.table);
+ * console.log(renderGateTable(result));
  * Deno.exit(result.regressions.length ? 1 : 0);
  * ```
  */
@@ -176,7 +170,7 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
       }.`,
     );
   }
-  const partial = {
+  return {
     regressions: checks.filter((c) => c.regressed),
     checked: checks.length,
     checks,
@@ -184,105 +178,10 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
     equivalenceBound,
     notes,
   };
-  return { ...partial, table: renderGateTable(partial) };
 }
 
 /** `dp-2 on mnist-mlp` or `dp-2 on mnist-mlp: efficiencyVsCeiling`. */
 function describeCheck(c: GateCheck): string {
   const name = `${runLabel(c)} on ${c.workload}`;
   return c.metric === "run" ? name : `${name}: ${c.metric}`;
-}
-
-function value(metric: GateMetric, n: number | null): string {
-  if (metric === "run") return n === null ? "" : String(n);
-  if (metric === "paramMaxAbsDiffVsSingle") return sci(n);
-  if (n === null || !Number.isFinite(n)) return "n/a";
-  return metric === "speedup" ? `${fixed(n, 3)}x` : `${(100 * n).toFixed(1)}%`;
-}
-
-function signedPercent(n: number): string {
-  if (!Number.isFinite(n)) return "n/a";
-  const p = (100 * n).toFixed(1);
-  return n >= 0 ? `+${p}%` : `−${p.slice(1)}%`;
-}
-
-/**
- * Render what the gate checked and what regressed by how much, as Markdown.
- *
- * @param result what {@linkcode gate} returned (its `table` is not needed)
- * @returns a verdict line, the regressions, and a table of every check
- * @example
- * ```ts
- * console.log(renderGateTable(gate(baseline, current)));
- * ```
- */
-export function renderGateTable(result: Omit<GateResult, "table">): string {
-  const { regressions, checked, checks, tolerance, equivalenceBound, notes } = result;
-  const name = (c: GateCheck) => `${runLabel(c)} on ${c.workload}`;
-  const verdict = regressions.length === 0
-    ? `Gate passed: ${checked} checks, no regression (tolerance ${percent(tolerance)}).`
-    : `Gate failed: ${regressions.length} of ${checked} checks regressed or are missing (tolerance ${
-      percent(tolerance)
-    }).`;
-  const lines = regressions.map((c) =>
-    c.missing
-      ? c.metric === "run"
-        ? `- ${name(c)}: the run is missing from the current results`
-        : `- ${name(c)}: ${c.metric} is missing from the current results (baseline ${
-          value(c.metric, c.baseline)
-        })`
-      : c.metric === "paramMaxAbsDiffVsSingle"
-      ? `- ${name(c)}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${
-        sci(equivalenceBound)
-      }`
-      : `- ${name(c)}: ${c.metric} ${value(c.metric, c.baseline)} → ${
-        value(c.metric, c.current)
-      } (${signedPercent(c.change!)}, allowed −${(100 * tolerance).toFixed(1)}%)`
-  );
-  const table = markdownTable([
-    ["run", "workload", "metric", "baseline", "current", "change", "limit", "status"],
-    ...checks.map((c) => [
-      runLabel(c),
-      c.workload,
-      c.metric,
-      value(c.metric, c.baseline),
-      c.missing ? "missing" : value(c.metric, c.current),
-      c.change === null ? "" : signedPercent(c.change),
-      c.limit === null
-        ? ""
-        : `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
-      c.regressed ? (c.missing ? "MISSING" : "REGRESSED") : c.missing ? "missing (allowed)" : "ok",
-    ]),
-  ], { align: ["l", "l", "l", "r", "r", "r", "r", "l"] });
-  return [
-    verdict,
-    ...(lines.length ? ["", ...lines] : []),
-    ...(notes.length ? ["", ...notes.map((n) => `> ${n}`)] : []),
-    "",
-    "Ratios against each file's own single run (machine-independent); the equivalence diff " +
-    "against an absolute bound.",
-    "",
-    table,
-    "",
-  ].join("\n");
-}
-
-/**
- * Parse a `--tolerance` value for the CLI.
- *
- * @param flag the flag, for the message
- * @param value the text given
- * @returns the tolerance, in [0, 1)
- * @throws UsageError when it is not a number in [0, 1)
- * @example
- * ```ts
- * parseTolerance("--tolerance", "0.15"); // 0.15
- * ```
- */
-export function parseTolerance(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !(n >= 0 && n < 1)) {
-    throw new UsageError(`Invalid ${flag} "${value}": expected a number in [0, 1), e.g. 0.1`);
-  }
-  return n;
 }

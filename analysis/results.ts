@@ -1,16 +1,21 @@
 /**
- * From measurements to `results.json` runs: repeats merged by their median, speedup and
- * efficiency against the single-device reference of the same workload in the same run, and
- * the parameter difference from that reference (the equivalence check).
+ * `results.json`'s types, the equivalence bound, and its run records: repeats merged by their
+ * median, speedup and efficiency against the single-device reference of the same workload in
+ * the same run, and the parameter difference from that reference (the equivalence check).
  *
  * @module
  */
-import type { RunMeasurement, RunSpec, StrategyName, WorkerMemory } from "../core/run_types.ts";
+import type { RunMeasurement, StrategyName, WorkerMemory } from "../core/run_types.ts";
+import { PHASES, type StepPhases } from "../core/phases.ts";
 import { median, type Percentiles, summarize } from "../core/stats.ts";
-import type { Environment } from "./environment.ts";
+import type { Environment } from "../bench/environment.ts";
+import type { BenchConfigRecord } from "../bench/run_bench.ts";
+import { runKey } from "./_runs.ts";
 
 /** The results schema identifier (CONTRACT.md). */
 export const RESULTS_SCHEMA = "paratrain/results@1";
+/** Largest max |param − single's param| a parallel run may show (absolute, not relative). */
+export const EQUIVALENCE_BOUND = 1e-4;
 
 /** One entry of `runs` in `results.json`. */
 export interface RunRecord {
@@ -36,7 +41,10 @@ export interface RunRecord {
   ceiling: { speedup: number } | null;
   /** Median over repeats of samples/s ÷ the ceiling's in the same repeat. */
   efficiencyVsCeiling: number | null;
-  /** Mean ms per step by phase (median over repeats). */
+  /**
+   * Mean ms per step by phase (median over repeats): the fields of `StepPhases`. Read it
+   * with {@linkcode phasesOf}, which also reads files written before the phases were typed.
+   */
   phaseMs: Record<string, number>;
   memory: { workers: WorkerMemory[]; imbalance: number };
   comm: {
@@ -56,35 +64,40 @@ export interface RunRecord {
   equivalenceSteps: number;
 }
 
-/** A ceiling run's throughput: the strategy's workers computing with no communication. */
-export interface CeilingMeasurement {
-  spec: RunSpec;
-  samplesPerSec: number;
-}
-
-/** A strategy left out of a bench, and why. */
-export interface Skipped {
-  strategy: StrategyName;
-  reason: string;
-}
-
 /** The whole `results.json`. */
 export interface Results {
   schema: typeof RESULTS_SCHEMA;
   env: Environment;
-  config: {
-    workloads: string[];
-    strategies: StrategyName[];
-    worldSizes: number[];
-    steps: number | null;
-    warmup: number;
-    repeats: number;
-    seed: number;
-    quick: boolean;
-  };
-  skipped: Skipped[];
+  config: BenchConfigRecord;
   runs: RunRecord[];
   matrix: unknown[];
+}
+
+/** DDP's all-reduce phase as files written before typed phases named it. */
+const LEGACY_ALL_REDUCE = "comm";
+
+/**
+ * A run's mean phases, every field present (0 where the strategy has no such phase). Files
+ * written before the phases were typed named DDP's all-reduce `comm` and mixed in the
+ * communication breakdown (`commWait`, `commTransfer`, now in `comm`): both are read.
+ *
+ * @param run a run record
+ * @returns its phases
+ * @example
+ * ```ts
+ * declare const run: RunRecord;
+ * phasesOf(run).allReduce;
+ * ```
+ */
+export function phasesOf(run: Pick<RunRecord, "phaseMs">): StepPhases {
+  const stored = run.phaseMs;
+  const phases = Object.fromEntries(
+    PHASES.map((p) => [p, stored[p] ?? 0]),
+  ) as unknown as StepPhases;
+  if (stored.allReduce === undefined && stored[LEGACY_ALL_REDUCE] !== undefined) {
+    phases.allReduce = stored[LEGACY_ALL_REDUCE];
+  }
+  return phases;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -104,12 +117,12 @@ function peakPerWorker(repeats: RunMeasurement[]): WorkerMemory[] {
   }));
 }
 
-const runKey = (m: { spec: RunSpec }) =>
-  `${m.spec.workload}|${m.spec.strategy}|${m.spec.worldSize}`;
-
-function groupRuns<T extends { spec: RunSpec }>(measurements: T[]): Map<string, T[]> {
+function groupRuns<T extends Pick<RunMeasurement, "spec">>(measurements: T[]): Map<string, T[]> {
   const groups = new Map<string, T[]>();
-  for (const m of measurements) groups.set(runKey(m), [...(groups.get(runKey(m)) ?? []), m]);
+  for (const m of measurements) {
+    const key = runKey(m.spec);
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
   return groups;
 }
 
@@ -128,12 +141,12 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
  * Merge the repeats of each (workload, strategy, world size) into one run record.
  *
  * @param measurements every repeat of every run, single included
- * @param ceilingRuns no-communication ceiling runs of the parallel strategies
+ * @param ceilingRuns every repeat of the parallel runs' ceilings
  * @returns the run records, in the order first seen
  */
 export function buildRunRecords(
   measurements: RunMeasurement[],
-  ceilingRuns: CeilingMeasurement[] = [],
+  ceilingRuns: Pick<RunMeasurement, "spec" | "samplesPerSec">[] = [],
 ): RunRecord[] {
   const groups = groupRuns(measurements);
   const ceilings = groupRuns(ceilingRuns);
@@ -152,13 +165,12 @@ export function buildRunRecords(
     // This machine's speed drifts by tens of percent over minutes; ratios of medians taken
     // minutes apart would carry that drift, per-repeat ratios mostly cancel it.
     const speedup = medianRatio(repeats, single);
-    const ceilingRepeats = ceilings.get(runKey(repeats[0]));
+    const ceilingRepeats = ceilings.get(runKey(spec));
     const ceiling = ceilingRepeats ? { speedup: medianRatio(ceilingRepeats, single) } : null;
     const efficiencyVsCeiling = ceilingRepeats ? medianRatio(repeats, ceilingRepeats) : null;
     const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
-    const phaseNames = [...new Set(repeats.flatMap((m) => Object.keys(m.phaseMs)))];
     // The peak of N workers is N times one worker's plain GEMM (measured in the run's own
     // process): what the achieved aggregate GFLOP/s would be with perfect use of every worker.
     const peakGflops = spec.worldSize * medianOf(repeats, (m) => m.peakGflops);
@@ -180,9 +192,7 @@ export function buildRunRecords(
       efficiency: speedup / spec.worldSize,
       ceiling,
       efficiencyVsCeiling,
-      phaseMs: Object.fromEntries(
-        phaseNames.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p] ?? 0)]),
-      ),
+      phaseMs: Object.fromEntries(PHASES.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p])])),
       memory: { workers, imbalance: Math.max(...workers.map((w) => w.peakBytes)) / meanBytes },
       comm: {
         bytesPerStep: medianOf(repeats, (m) => m.comm.bytesPerStep),

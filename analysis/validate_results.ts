@@ -5,7 +5,7 @@
  * @module
  */
 import { Ajv } from "ajv";
-import type { Results } from "../bench/results.ts";
+import type { Results } from "./results.ts";
 import { UsageError } from "../core/errors.ts";
 import schema from "./results.schema.json" with { type: "json" };
 

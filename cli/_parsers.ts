@@ -163,3 +163,23 @@ export async function ensureWritableDir(dir: string, flag: string): Promise<void
     throw new UsageError(`Cannot write to ${flag} ${quote(dir)}: ${reason}`);
   }
 }
+
+/**
+ * Parse a `--tolerance` value for the CLI.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns the tolerance, in [0, 1)
+ * @throws UsageError when it is not a number in [0, 1)
+ * @example
+ * ```ts
+ * parseTolerance("--tolerance", "0.15"); // 0.15
+ * ```
+ */
+export function parseTolerance(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !(n >= 0 && n < 1)) {
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected a number in [0, 1), e.g. 0.1`);
+  }
+  return n;
+}

@@ -1,0 +1,119 @@
+/**
+ * `bench`: run workloads × strategies × world sizes, build `results.json` from what was
+ * measured, and write it with the reports.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { buildResults } from "../analysis/build_results.ts";
+import { checkBench, runBench } from "../bench/run_bench.ts";
+import { type BackendName, BACKENDS } from "../core/backend.ts";
+import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import { renderMarkdown } from "../reports/markdown.ts";
+import { writeReports } from "../reports/write_reports.ts";
+import { STRATEGIES } from "../strategies/registry.ts";
+import { WORKLOADS } from "../workloads/registry.ts";
+import { arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
+import { createProgress } from "./progress.ts";
+
+interface BenchFlags {
+  list?: boolean;
+  workloads?: string[];
+  strategies?: StrategyName[];
+  worldSizes: number[];
+  steps?: number;
+  warmup?: number;
+  repeats?: number;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+  out: string;
+  quick?: boolean;
+}
+
+function printList(): void {
+  const section = (title: string, rows: [string, string][]) => {
+    console.log(title);
+    const width = Math.max(...rows.map(([name]) => name.length));
+    for (const [name, text] of rows) console.log(`  ${name.padEnd(width)}  ${text}`);
+  };
+  section("Workloads:", WORKLOADS.map((w) => [w.name, w.description]));
+  section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
+  section("Backends:", Object.entries(BACKENDS) as [string, string][]);
+}
+
+async function bench(flags: BenchFlags): Promise<void> {
+  if (flags.list) return printList();
+  const options = {
+    workloads: flags.workloads ?? WORKLOAD_NAMES,
+    strategies: flags.strategies ?? [...STRATEGY_NAMES],
+    worldSizes: flags.worldSizes,
+    steps: flags.steps,
+    warmup: flags.warmup,
+    repeats: flags.repeats,
+    backend: flags.backend,
+    fastKernels: flags.fastKernels,
+    seed: flags.seed,
+    quick: flags.quick,
+  };
+  const runs = await checkBench(options);
+  await ensureWritableDir(flags.out, "--out");
+  const progress = createProgress(runs);
+  let measured;
+  try {
+    measured = await runBench(options, progress);
+  } finally {
+    progress.stop();
+  }
+  const results = buildResults(measured);
+  const written = await writeReports(results, flags.out);
+  console.log(renderMarkdown(results));
+  console.log(`Wrote ${written.join(", ")}`);
+}
+
+/**
+ * Adds `bench` to the program.
+ *
+ * @param program the command line
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * addBench(new Command("paratrain"));
+ * ```
+ */
+export function addBench(program: Command): void {
+  runOptions(
+    program.command("bench")
+      .description("run workloads × strategies × world sizes; write results.json and the reports")
+      .option("--list", "print workloads, strategies and backends, then exit")
+      .option(
+        "--workloads <a,b>",
+        `comma-separated (default: all): ${WORKLOAD_NAMES.join(", ")}`,
+        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES, "workload"),
+      )
+      .option(
+        "--strategies <a,b>",
+        `comma-separated (default: all): ${STRATEGY_NAMES.join(", ")}`,
+        (v: string) => nameList("--strategies", v, STRATEGY_NAMES, "strategy"),
+      )
+      .option(
+        "--world-sizes <n,m>",
+        "replicas (dp) or ranks (ddp); single always runs",
+        arg("--world-sizes", intList),
+        [2],
+      )
+      .option(
+        "--steps <n>",
+        "timed steps per run (default: per workload)",
+        arg("--steps", positiveInt),
+      )
+      .option(
+        "--repeats <n>",
+        "repeats of every run; reports quote medians",
+        arg("--repeats", positiveInt),
+      )
+      .option("--out <dir>", "output folder", DEFAULT_OUT)
+      .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
+  ).action(bench);
+}

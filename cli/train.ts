@@ -1,0 +1,130 @@
+/**
+ * `train`: one workload under one strategy, with live progress, then its summary — like the
+ * classic training scripts. Everything is checked before any process, worker or file is made.
+ *
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import type { Command } from "commander";
+import { EQUIVALENCE_STEPS } from "../bench/run_bench.ts";
+import type { BackendName } from "../core/backend.ts";
+import { readCheckpoint } from "../core/checkpoint.ts";
+import { createLayout } from "../core/flat_layout.ts";
+import { runLabel, type RunSpec, STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import { renderTrainSummary } from "../reports/train_summary.ts";
+import { checkRun, STRATEGIES } from "../strategies/registry.ts";
+import { resolveWorkload } from "../workloads/resolve_workload.ts";
+import { arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
+import { createProgress } from "./progress.ts";
+
+interface TrainFlags {
+  workload: string;
+  strategy: StrategyName;
+  worldSize: number;
+  steps?: number;
+  warmup?: number;
+  batch?: number;
+  backend: BackendName;
+  fastKernels: boolean;
+  seed: number;
+  checkpoint?: string;
+  resume?: string;
+  /** ms (parsed from seconds). */
+  collectiveTimeout?: number;
+  /** ms (parsed from seconds). */
+  jobTimeout?: number;
+}
+
+async function train(flags: TrainFlags): Promise<void> {
+  const workload = await resolveWorkload(flags.workload);
+  const spec: RunSpec = {
+    workload: flags.workload,
+    strategy: flags.strategy,
+    worldSize: flags.strategy === "single" ? 1 : flags.worldSize,
+    backend: flags.backend,
+    fastKernels: flags.fastKernels,
+    seed: flags.seed,
+    steps: flags.steps ?? workload.defaults.steps,
+    warmup: flags.warmup ?? 0,
+    globalBatch: flags.batch ?? workload.defaults.batchSize,
+    snapshotStep: EQUIVALENCE_STEPS,
+    resumePath: flags.resume && resolve(flags.resume),
+    checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
+    collectiveTimeoutMs: flags.collectiveTimeout,
+    jobTimeoutMs: flags.jobTimeout,
+  };
+  checkRun(spec);
+  const layout = createLayout(workload.createModel().params);
+  if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
+  if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
+  const progress = createProgress(1);
+  progress.startRun(`${spec.workload} ${runLabel(spec)}`, spec.warmup + spec.steps);
+  const m = await STRATEGIES[spec.strategy].run(spec, (done) => progress.step(done));
+  progress.endRun(
+    `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,
+  );
+  console.log(renderTrainSummary(m));
+}
+
+/**
+ * Adds `train` to the program.
+ *
+ * @param program the command line
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * addTrain(new Command("paratrain"));
+ * ```
+ */
+export function addTrain(program: Command): void {
+  runOptions(
+    program.command("train")
+      .description(
+        "train one workload under one strategy with live progress, then print the summary",
+      )
+      .option(
+        "--workload <name>",
+        `one of: ${WORKLOAD_NAMES.join(", ")}`,
+        (v: string) => nameList("--workload", v, WORKLOAD_NAMES, "workload")[0],
+        "mnist-mlp",
+      )
+      .option(
+        "--strategy <name>",
+        `one of: ${STRATEGY_NAMES.join(", ")}`,
+        (v: string) => nameList("--strategy", v, STRATEGY_NAMES, "strategy")[0],
+        "single",
+      )
+      .option(
+        "--world-size <n>",
+        "replicas (dp) or ranks (ddp)",
+        arg("--world-size", positiveInt),
+        2,
+      )
+      .option(
+        "--steps <n>",
+        "training steps (default: the workload's)",
+        arg("--steps", positiveInt),
+      )
+      .option(
+        "--batch <n>",
+        "global batch size (default: the workload's)",
+        arg("--batch", positiveInt),
+      )
+      .option(
+        "--checkpoint <file>",
+        "after training, rank 0 / the main replica writes the parameters here",
+      )
+      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)")
+      .option(
+        "--collective-timeout <s>",
+        "dp/ddp: seconds a collective (or a DP replica) may stay silent before the run fails (default 60)",
+        arg("--collective-timeout", seconds),
+      )
+      .option(
+        "--job-timeout <s>",
+        "ddp: stop the whole job after this many seconds (default: no limit)",
+        arg("--job-timeout", seconds),
+      ),
+  ).action(train);
+}

@@ -1,0 +1,83 @@
+/**
+ * The gate's verdict, what regressed or is missing, and every check, as Markdown.
+ *
+ * @module
+ */
+import { markdownTable } from "markdown-table";
+import type { GateCheck, GateMetric, GateResult } from "../analysis/gate.ts";
+import { fixed, percent, sci } from "../analysis/format.ts";
+import { runLabel } from "../core/run_types.ts";
+
+function value(metric: GateMetric, n: number | null): string {
+  if (metric === "run") return n === null ? "" : String(n);
+  if (metric === "paramMaxAbsDiffVsSingle") return sci(n);
+  if (n === null || !Number.isFinite(n)) return "n/a";
+  return metric === "speedup" ? `${fixed(n, 3)}x` : `${(100 * n).toFixed(1)}%`;
+}
+
+function signedPercent(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
+  const p = (100 * n).toFixed(1);
+  return n >= 0 ? `+${p}%` : `−${p.slice(1)}%`;
+}
+
+/**
+ * Render what the gate checked and what regressed by how much, as Markdown.
+ *
+ * @param result what `gate` returned
+ * @returns a verdict line, the regressions, and a table of every check
+ * @example
+ * ```ts
+ * console.log(renderGateTable(gate(baseline, current)));
+ * ```
+ */
+export function renderGateTable(result: GateResult): string {
+  const { regressions, checked, checks, tolerance, equivalenceBound, notes } = result;
+  const name = (c: GateCheck) => `${runLabel(c)} on ${c.workload}`;
+  const verdict = regressions.length === 0
+    ? `Gate passed: ${checked} checks, no regression (tolerance ${percent(tolerance)}).`
+    : `Gate failed: ${regressions.length} of ${checked} checks regressed or are missing (tolerance ${
+      percent(tolerance)
+    }).`;
+  const lines = regressions.map((c) =>
+    c.missing
+      ? c.metric === "run"
+        ? `- ${name(c)}: the run is missing from the current results`
+        : `- ${name(c)}: ${c.metric} is missing from the current results (baseline ${
+          value(c.metric, c.baseline)
+        })`
+      : c.metric === "paramMaxAbsDiffVsSingle"
+      ? `- ${name(c)}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${
+        sci(equivalenceBound)
+      }`
+      : `- ${name(c)}: ${c.metric} ${value(c.metric, c.baseline)} → ${
+        value(c.metric, c.current)
+      } (${signedPercent(c.change!)}, allowed −${(100 * tolerance).toFixed(1)}%)`
+  );
+  const table = markdownTable([
+    ["run", "workload", "metric", "baseline", "current", "change", "limit", "status"],
+    ...checks.map((c) => [
+      runLabel(c),
+      c.workload,
+      c.metric,
+      value(c.metric, c.baseline),
+      c.missing ? "missing" : value(c.metric, c.current),
+      c.change === null ? "" : signedPercent(c.change),
+      c.limit === null
+        ? ""
+        : `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
+      c.regressed ? (c.missing ? "MISSING" : "REGRESSED") : c.missing ? "missing (allowed)" : "ok",
+    ]),
+  ], { align: ["l", "l", "l", "r", "r", "r", "r", "l"] });
+  return [
+    verdict,
+    ...(lines.length ? ["", ...lines] : []),
+    ...(notes.length ? ["", ...notes.map((n) => `> ${n}`)] : []),
+    "",
+    "Ratios against each file's own single run (machine-independent); the equivalence diff " +
+    "against an absolute bound.",
+    "",
+    table,
+    "",
+  ].join("\n");
+}
