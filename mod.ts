@@ -10,6 +10,10 @@
  * import * as tf from "@tensorflow/tfjs-core";
  * import { denseParams, dense, denseFlops, registerWorkload, runSingle } from "./mod.ts";
  *
+ * // The four points of XOR, as train and test split alike.
+ * const xor = { x: new Float32Array([0, 0, 0, 1, 1, 0, 1, 1]), y: new Int32Array([0, 1, 1, 0]), size: 4 };
+ * const myXorDataset = { featureShape: [2], numClasses: 2, train: xor, test: xor };
+ *
  * registerWorkload({
  *   name: "xor",
  *   description: "XOR with a tiny MLP",

@@ -46,6 +46,7 @@ const divide = (b: number | null, a: number | null) =>
  * @throws UsageError when a schema differs or no run is shared
  * @example
  * ```ts
+ * import { readResults } from "./validate_results.ts";
  * const rows = compareResults(await readResults("a.json"), await readResults("b.json"));
  * ```
  */

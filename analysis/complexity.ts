@@ -1,37 +1,36 @@
 /**
- * Implementation complexity, counted honestly: the lines of each strategy's own modules that
- * are neither blank nor comment-only. Code every strategy shares (core/, workloads/, bench/)
- * is not counted.
+ * Implementation complexity, counted by one stated rule: a strategy's code is every module its
+ * run reaches — its entry module's imports, followed through, and the modules it starts as
+ * Web Workers or processes (`new URL("./x.ts", import.meta.url)`) — outside `core/` and
+ * `workloads/`, which every strategy shares. The parallel strategies do not count what
+ * single's run reaches too (the shared run path): their figure is what each adds to the plain
+ * loop. Lines are those neither blank nor comment-only.
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StrategyName } from "../core/run_types.ts";
 
 /** The repository root, next to this file. */
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-/** Each strategy's own modules, as `folder/pattern` with `*` matching any file-name part. */
-export const STRATEGY_MODULES: Record<StrategyName, readonly string[]> = {
-  single: ["strategies/single.ts", "strategies/_replica_loop.ts"],
-  dp: ["strategies/dp.ts", "strategies/_dp_*.ts"],
-  ddp: [
-    "strategies/ddp.ts",
-    "strategies/_ddp_rank.ts",
-    "strategies/_bucketed_group.ts",
-    "comm/*.ts",
-  ],
+/** Each strategy's entry module, relative to the root. */
+export const STRATEGY_ENTRIES: Record<StrategyName, string> = {
+  single: "strategies/single.ts",
+  dp: "strategies/dp.ts",
+  ddp: "strategies/ddp.ts",
 };
+
+/** Folders every strategy shares: the training core and the workloads. Never counted. */
+const SHARED_FOLDERS = ["core/", "workloads/"];
 
 /** What {@linkcode measureComplexity} counted. */
 export interface Complexity {
-  /** Non-blank, non-comment lines over `files`; null when none of the modules exist. */
+  /** Non-blank, non-comment lines over `files`; null when the entry module does not exist. */
   lines: number | null;
   /** The files counted, relative to the root, sorted. */
   files: string[];
-  /** The patterns that were looked for. */
-  patterns: string[];
 }
 
 /**
@@ -65,43 +64,53 @@ export function countCodeLines(text: string): number {
   return count;
 }
 
-function matches(pattern: string, name: string): boolean {
-  const [prefix, suffix] = pattern.split("*");
-  return suffix === undefined
-    ? name === pattern
-    : name.startsWith(prefix) && name.endsWith(suffix) && name.length >= pattern.length - 1;
-}
+/** Relative `.ts` modules a file imports or starts (workers, processes). */
+const MODULE_REFERENCE = /(?:from\s*|import\s*\(?\s*|new URL\(\s*)["'](\.{1,2}\/[^"']+\.ts)["']/g;
 
-function filesFor(pattern: string, root: string): string[] {
-  const slash = pattern.lastIndexOf("/");
-  const folder = pattern.slice(0, slash);
-  const namePattern = pattern.slice(slash + 1);
-  try {
-    return [...Deno.readDirSync(join(root, folder))]
-      .filter((e) => e.isFile && matches(namePattern, e.name))
-      .map((e) => `${folder}/${e.name}`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
+/** Every module `entry` reaches, relative to `root` (the entry included). */
+function reachable(entry: string, root: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(join(root, file));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    seen.add(file);
+    for (const [, spec] of text.matchAll(MODULE_REFERENCE)) {
+      visit(relative(root, normalize(join(root, dirname(file), spec))));
+    }
+  };
+  visit(entry);
+  return seen;
 }
 
 /**
- * Count the code lines of `strategy`'s own modules under `root`.
+ * Count the code lines of `strategy`'s own modules under `root`, by the rule above.
  *
  * @param strategy the strategy
  * @param root the repository root (default: the one holding this file)
- * @returns lines, files and patterns
+ * @returns lines and files
  * @example
  * ```ts
  * const { lines, files } = measureComplexity("ddp");
  * ```
  */
 export function measureComplexity(strategy: StrategyName, root: string = REPO_ROOT): Complexity {
-  const patterns = [...STRATEGY_MODULES[strategy]];
-  const files = [...new Set(patterns.flatMap((p) => filesFor(p, root)))].sort();
-  const lines = files.length === 0
-    ? null
-    : files.reduce((sum, f) => sum + countCodeLines(Deno.readTextFileSync(join(root, f))), 0);
-  return { lines, files, patterns };
+  const own = reachable(STRATEGY_ENTRIES[strategy], root);
+  if (own.size === 0) return { lines: null, files: [] };
+  const shared = strategy === "single"
+    ? new Set<string>()
+    : reachable(STRATEGY_ENTRIES.single, root);
+  const files = [...own]
+    .filter((f) => !shared.has(f) && !SHARED_FOLDERS.some((folder) => f.startsWith(folder)))
+    .sort();
+  const lines = files.reduce(
+    (sum, f) => sum + countCodeLines(Deno.readTextFileSync(join(root, f))),
+    0,
+  );
+  return { lines, files };
 }

@@ -93,9 +93,9 @@ function environmentNotes(baseline: Results, current: Results): string[] {
  * @throws UsageError for a bad tolerance, a different schema, or nothing in common to check
  * @example
  * ```ts
+ * import { readResults } from "./validate_results.ts";
  * const result = gate(await readResults("base.json"), await readResults("new.json"));
- * console.log(renderGateTable(result));
- * Deno.exit(result.regressions.length ? 1 : 0);
+ * for (const c of result.regressions) console.log(c.workload, c.strategy, c.metric);
  * ```
  */
 export function gate(baseline: Results, current: Results, options: GateOptions = {}): GateResult {

@@ -7,7 +7,7 @@
  * @module
  */
 import { EQUIVALENCE_BOUND, type Results, type RunRecord } from "./results.ts";
-import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import { runLabel, STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
 import { median } from "../core/stats.ts";
 import { measureComplexity } from "./complexity.ts";
 import { bytes, fixed, percent, sci } from "./format.ts";
@@ -96,8 +96,9 @@ const SUPPORT: Record<StrategyName, string> = {
 
 const NOT_MEASURED = "not measured";
 
+/** `single`, `DP-2`, `DDP-4`: how recommendations name a run. */
 const upper = (run: RunRecord) =>
-  run.strategy === "single" ? "single" : `${run.strategy.toUpperCase()}-${run.worldSize}`;
+  run.strategy === "single" ? "single" : runLabel(run).toUpperCase();
 
 const maxPeak = (run: RunRecord) => Math.max(...run.memory.workers.map((w) => w.peakBytes));
 const meanPeak = (run: RunRecord) =>
@@ -319,13 +320,17 @@ function efficiencyCell(strategy: StrategyName, runs: RunRecord[]): MatrixCell {
 }
 
 function complexityCell(strategy: StrategyName, runs: RunRecord[], root?: string): MatrixCell {
-  const { lines, files, patterns } = measureComplexity(strategy, root);
+  const { lines, files } = measureComplexity(strategy, root);
+  const folders = [...new Set(files.map((f) => f.slice(0, f.indexOf("/") + 1)))];
+  const where = folders.map((folder) =>
+    `${folder} ${files.filter((f) => f.startsWith(folder)).length}`
+  ).join(", ");
   return {
     strategy,
     measured: runs.length > 0,
     text: lines === null
-      ? `not implemented (none of ${patterns.join(", ")})`
-      : `${lines} code lines in ${files.length} file(s): ${patterns.join(", ")}`,
+      ? "not implemented"
+      : `${lines} code lines in ${files.length} file(s) (${where})`,
     figures: { lines, files },
   };
 }
@@ -384,6 +389,8 @@ function aspectRow(
  * @returns the matrix entries: five {@linkcode AspectRow}s, then the {@linkcode Recommendation}s
  * @example
  * ```ts
+ * import type { Results } from "./results.ts";
+ * declare const results: Results;
  * results.matrix = buildMatrix(results);
  * ```
  */

@@ -29,7 +29,10 @@ export interface NoiseRow {
  * @throws UsageError with fewer than two files, or files that share no parallel run
  * @example
  * ```ts
- * const rows = measureNoise([a, b, c, d, e]);
+ * import { readResults } from "./validate_results.ts";
+ * const files = ["a.json", "b.json", "c.json"];
+ * const all = await Promise.all(files.map((f) => readResults(f)));
+ * const rows = measureNoise(all);
  * ```
  */
 export function measureNoise(results: Results[]): NoiseRow[] {

@@ -12,7 +12,7 @@ import type { Environment } from "../bench/environment.ts";
 import type { BenchConfigRecord } from "../bench/run_bench.ts";
 import { runKey } from "./_runs.ts";
 
-/** The results schema identifier (CONTRACT.md). */
+/** The results schema identifier, written into every `results.json`. */
 export const RESULTS_SCHEMA = "paratrain/results@1";
 /** Largest max |param − single's param| a parallel run may show (absolute, not relative). */
 export const EQUIVALENCE_BOUND = 1e-4;

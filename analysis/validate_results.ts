@@ -20,6 +20,7 @@ const validate = new Ajv({ allErrors: false }).compile(schema);
  * @throws UsageError naming the first problem
  * @example
  * ```ts
+ * const text = await Deno.readTextFile("results/latest/results.json");
  * validateResults(JSON.parse(text), "results.json");
  * ```
  */

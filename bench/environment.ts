@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "../core/backend.ts";
 
-/** Environment fields of `results.json` (CONTRACT.md). */
+/** Environment fields of `results.json`. */
 export interface Environment {
   deno: string;
   v8: string;

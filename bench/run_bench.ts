@@ -17,7 +17,7 @@ import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 
-/** Steps after which parameters are compared with single's (CONTRACT.md). */
+/** Steps after which parameters are compared with single's (`paramMaxAbsDiffVsSingle`). */
 export const EQUIVALENCE_STEPS = 20;
 /** Untimed warm-up steps per run by default. */
 export const DEFAULT_WARMUP = 3;

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { CommError, formatSeconds, Ring } from "./_ring.ts";
+import { formatSeconds } from "../core/durations.ts";
+import { CommError, Ring } from "./_ring.ts";
 import { decodeToken, rankSocketPath, TOKEN_BYTES } from "./rendezvous.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */

@@ -11,6 +11,8 @@
  */
 
 import { ExpectedError } from "../core/errors.ts";
+import type { Range } from "../core/even_split.ts";
+import { formatSeconds } from "../core/durations.ts";
 import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
 
 /** Bytes in a frame header (the payload length, u32 little-endian). */
@@ -29,12 +31,6 @@ const MAX_FRAME_BYTES = 0xffff_ffff;
 /** {@linkcode SUB_CHUNK_BYTES} in float32 elements. */
 const SUB_CHUNK_ELEMENTS = SUB_CHUNK_BYTES / Float32Array.BYTES_PER_ELEMENT;
 
-/** A contiguous range of elements of a flat buffer. */
-export interface Range {
-  offset: number;
-  length: number;
-}
-
 /** An error that names the peer rank a collective could not reach. */
 export class CommError extends ExpectedError {
   /** The rank that stopped answering, closed its connection or disagreed. */
@@ -52,16 +48,6 @@ export class CommError extends ExpectedError {
     this.name = "CommError";
     this.peer = peer;
   }
-}
-
-/**
- * Formats milliseconds as seconds for messages: 2000 → "2 s", 1500 → "1.5 s".
- *
- * @param ms Duration in milliseconds.
- * @returns The duration in seconds with a unit.
- */
-export function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
 /** One rank's place in a ring of `size` ranks, with its two live connections. */

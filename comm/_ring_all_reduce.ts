@@ -24,7 +24,8 @@
  *
  * @module
  */
-import type { Range, Ring } from "./_ring.ts";
+import { evenSplit } from "../core/even_split.ts";
+import type { Ring } from "./_ring.ts";
 import { runRingSchedule, type Step } from "./_ring_schedule.ts";
 
 /** How an all-reduce combines the ranks' buffers. */
@@ -45,7 +46,9 @@ export async function ringAllReduce(
 ): Promise<number> {
   const n = ring.size;
   const rank = ring.rank;
-  const chunks = splitIntoChunks(buf.length, n);
+  // Chunk sizes differ by at most one; with fewer elements than ranks some chunks are empty,
+  // both neighbours know it and skip them, so no empty frame is ever sent.
+  const chunks = evenSplit(buf.length, n);
   const chunk = (index: number) => chunks[((index % n) + n) % n];
   const steps: Step[] = [];
 
@@ -62,23 +65,4 @@ export async function ringAllReduce(
   }
 
   return await runRingSchedule(ring, buf, steps);
-}
-
-/**
- * Cuts `length` elements into `n` contiguous chunks whose sizes differ by at most one: the
- * first `length % n` chunks get one extra element. With `length < n` some chunks are empty;
- * both neighbours know it and skip them, so no empty frame is ever sent.
- *
- * @param length Elements in the buffer.
- * @param n Number of chunks.
- * @returns The chunks, in order, the largest first.
- */
-export function splitIntoChunks(length: number, n: number): Range[] {
-  const base = Math.floor(length / n);
-  const extra = length % n;
-  const chunks: Range[] = [];
-  for (let c = 0; c < n; c++) {
-    chunks.push({ offset: c * base + Math.min(c, extra), length: base + (c < extra ? 1 : 0) });
-  }
-  return chunks;
 }

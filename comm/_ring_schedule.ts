@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { type Range, type Ring, subChunks } from "./_ring.ts";
+import type { Range } from "../core/even_split.ts";
+import { type Ring, subChunks } from "./_ring.ts";
 
 /** One step of a schedule. */
 export interface Step {

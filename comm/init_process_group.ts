@@ -38,6 +38,9 @@ export interface InitProcessGroupOptions {
  * @returns The process group, ready for collectives.
  * @example
  * ```ts
+ * import { createRendezvous } from "./rendezvous.ts";
+ * const { dir, token } = await createRendezvous();
+ * const grads = new Float32Array(1024);
  * const pg = await initProcessGroup({ rank: 0, worldSize: 2, rendezvousDir: dir, token });
  * await pg.allReduce(grads, { op: "avg" });
  * pg.close();

@@ -11,8 +11,7 @@
  * @module
  */
 import { ExpectedError, stripAnsi } from "../core/errors.ts";
-import { timerMs } from "../core/durations.ts";
-import { formatSeconds } from "./_ring.ts";
+import { formatSeconds, timerMs } from "../core/durations.ts";
 import { createRendezvous } from "./rendezvous.ts";
 import { ENV_NAMES } from "./rank_env.ts";
 import { resultPath } from "./report_result.ts";

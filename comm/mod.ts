@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * // train_rank.ts, started by: await launch(new URL("./train_rank.ts", import.meta.url), { worldSize: 4 })
- * import { initProcessGroupFromEnv, reportResult } from "./comm/mod.ts";
+ * import { initProcessGroupFromEnv, reportResult } from "./mod.ts";
  *
  * const pg = await initProcessGroupFromEnv(); // rank 0 of 1 when run directly
  * const grads = new Float32Array(1024).fill(pg.rank);

@@ -87,6 +87,8 @@ export class ProcessGroup {
    * @returns What the call cost this rank.
    * @example
    * ```ts
+   * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+   * const pg = await initProcessGroupFromEnv();
    * const grads = new Float32Array([pg.rank, 1]);
    * await pg.allReduce(grads, { op: "avg" });
    * ```
@@ -110,6 +112,8 @@ export class ProcessGroup {
    * @returns What the call cost this rank.
    * @example
    * ```ts
+   * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+   * const pg = await initProcessGroupFromEnv();
    * const params = new Float32Array(1000); // rank 0 fills it
    * await pg.broadcast(params, { root: 0 });
    * ```
@@ -131,6 +135,8 @@ export class ProcessGroup {
    * @returns What the call cost this rank (all of it is `waitMs`).
    * @example
    * ```ts
+   * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+   * const pg = await initProcessGroupFromEnv();
    * await pg.barrier();
    * ```
    */

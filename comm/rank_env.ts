@@ -20,8 +20,6 @@ export const ENV_NAMES = {
 
 /** A rank's place in the job. */
 export interface RankEnv {
-  /** True when started as one of several ranks (`RANK` is set). */
-  distributed: boolean;
   /** This process's rank, 0 ≤ rank < worldSize. */
   rank: number;
   /** Number of ranks in the job. */
@@ -58,7 +56,6 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
   const { env = Deno.env.toObject() } = options;
   if (env[ENV_NAMES.rank] === undefined) {
     return {
-      distributed: false,
       rank: 0,
       worldSize: 1,
       localRank: 0,
@@ -76,7 +73,6 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
   }
   const timeout = env[ENV_NAMES.collectiveTimeoutMs];
   return {
-    distributed: true,
     rank,
     worldSize,
     localRank: env[ENV_NAMES.localRank] === undefined

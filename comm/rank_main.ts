@@ -49,6 +49,7 @@ export function failurePath(dir: string, rank: number): string {
  * @returns never: the process exits
  * @example
  * ```ts
+ * import { initProcessGroupFromEnv } from "./init_process_group.ts";
  * await runRank(async () => {
  *   const pg = await initProcessGroupFromEnv();
  *   await pg.barrier();

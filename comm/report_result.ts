@@ -35,6 +35,8 @@ export function resultPath(dir: string, rank: number): string {
  * @returns True when written, false for a single process.
  * @example
  * ```ts
+ * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+ * const pg = await initProcessGroupFromEnv();
  * await reportResult({ rank: pg.rank, loss: 0.25 });
  * ```
  */

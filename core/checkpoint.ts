@@ -31,7 +31,10 @@ export interface Checkpoint {
  * @param checkpoint what to write
  * @example
  * ```ts
- * await writeCheckpoint("model.ckpt.json", { schema: CHECKPOINT_SCHEMA, workload, steps, layout, params });
+ * import { createLayout } from "./flat_layout.ts";
+ * const layout = createLayout([{ name: "w", shape: [2, 2] }]);
+ * const params = new Float32Array(4);
+ * await writeCheckpoint("model.ckpt.json", { schema: CHECKPOINT_SCHEMA, workload: "w", steps: 1, layout, params });
  * ```
  */
 export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
@@ -56,6 +59,8 @@ export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Pro
  * @throws UsageError when the file is unreadable, malformed, or for another model
  * @example
  * ```ts
+ * import { createLayout } from "./flat_layout.ts";
+ * const layout = createLayout([{ name: "w", shape: [2, 2] }]);
  * const { params } = await readCheckpoint("model.ckpt.json", { workload: "mnist-mlp", layout });
  * ```
  */
@@ -115,6 +120,10 @@ export async function readCheckpoint(
  * @returns flat parameters
  * @example
  * ```ts
+ * import type { RunSpec } from "./run_types.ts";
+ * import type { Trainer } from "./trainer.ts";
+ * declare const spec: RunSpec;
+ * declare const trainer: Trainer;
  * trainer.setParams(await startingParams(spec, trainer));
  * ```
  */
@@ -136,6 +145,11 @@ export async function startingParams(
  * @param steps steps taken
  * @example
  * ```ts
+ * import type { RunSpec } from "./run_types.ts";
+ * import type { Trainer } from "./trainer.ts";
+ * declare const spec: RunSpec;
+ * declare const trainer: Trainer;
+ * declare const rank: number;
  * if (rank === 0) await saveCheckpoint(spec, trainer, spec.warmup + spec.steps);
  * ```
  */

@@ -30,3 +30,17 @@ export function timerMs(ms: number, what: string): number {
   }
   return ms;
 }
+
+/**
+ * Formats milliseconds as seconds for messages: 2000 → "2 s", 1500 → "1.5 s".
+ *
+ * @param ms Duration in milliseconds.
+ * @returns The duration in seconds with a unit.
+ * @example
+ * ```ts
+ * formatSeconds(1500); // "1.5 s"
+ * ```
+ */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}

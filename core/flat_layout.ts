@@ -48,6 +48,7 @@ export function createLayout(shapes: { name: string; shape: number[] }[]): FlatL
  * @returns a new flat buffer
  * @example
  * ```ts
+ * const layout = createLayout([{ name: "w", shape: [2, 3] }, { name: "b", shape: [3] }]);
  * flatten(layout, { w: new Float32Array(6), b: new Float32Array(3) });
  * ```
  */
@@ -75,6 +76,8 @@ export function flatten(
  * @returns a view per entry name
  * @example
  * ```ts
+ * const layout = createLayout([{ name: "w", shape: [2, 3] }, { name: "b", shape: [3] }]);
+ * const flat = new Float32Array(layout.totalSize);
  * unflatten(layout, flat).w; // Float32Array view of 6 floats
  * ```
  */

@@ -30,6 +30,8 @@ export interface FlatOptimizer {
  * @returns the optimizer
  * @example
  * ```ts
+ * const params = new Float32Array(10);
+ * const grads = new Float32Array(10).fill(0.1);
  * const opt = createFlatOptimizer({ kind: "adam", learningRate: 1e-3 }, params.length);
  * opt.step(params, grads);
  * ```

@@ -24,6 +24,7 @@ function fans(shape: number[]): [number, number] {
  * @returns the initial values
  * @example
  * ```ts
+ * import { createRng } from "./rng.ts";
  * glorotUniform(createRng(0), [784, 256]);
  * ```
  */
@@ -43,6 +44,7 @@ export function glorotUniform(rng: Rng, shape: number[]): Float32Array {
  * @returns the initial values
  * @example
  * ```ts
+ * import { createRng } from "./rng.ts";
  * heNormal(createRng(0), [3, 3, 1, 8]);
  * ```
  */
@@ -62,6 +64,7 @@ export function heNormal(rng: Rng, shape: number[]): Float32Array {
  * @returns zeros
  * @example
  * ```ts
+ * import { createRng } from "./rng.ts";
  * zeros(createRng(0), [10]);
  * ```
  */

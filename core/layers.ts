@@ -64,6 +64,8 @@ export function convParams(
  * @returns outputs `[batch, units]`
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * declare const p: Record<string, tf.Tensor>, x: tf.Tensor;
  * const h = dense(p, "fc1", x);
  * ```
  */
@@ -80,6 +82,8 @@ export function dense(p: Record<string, tf.Tensor>, name: string, x: tf.Tensor):
  * @returns outputs `[batch, h, w, filters]`
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * declare const p: Record<string, tf.Tensor>, x: tf.Tensor;
  * const h = conv(p, "conv1", x);
  * ```
  */

@@ -1,5 +1,5 @@
 /**
- * Memory figures as CONTRACT.md defines them: `peakBytes` is this engine's tensor memory
+ * Memory figures as `results.json` reports them: `peakBytes` is this engine's tensor memory
  * plus the wasm heap (the device-memory analogue), `peakRssBytes` is the process RSS.
  *
  * @module

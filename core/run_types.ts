@@ -50,7 +50,7 @@ export interface RunSpec {
   ceiling?: boolean;
 }
 
-/** One worker's memory, as CONTRACT.md defines the row. */
+/** One worker's memory: a row of `memory.workers` in `results.json`. */
 export interface WorkerMemory {
   role: "main" | "replica" | "rank";
   index: number;

@@ -38,7 +38,13 @@ export interface Batch {
  * @returns the flat initial parameters
  * @example
  * ```ts
- * const p0 = initialParams(workload.createModel(), 0);
+ * import { dense, denseParams } from "./layers.ts";
+ * const model = {
+ *   params: denseParams("out", 4, 2),
+ *   forward: (p: Parameters<typeof dense>[0], x: Parameters<typeof dense>[2]) => dense(p, "out", x),
+ *   trainFlopsPerSample: 0,
+ * };
+ * const p0 = initialParams(model, 0);
  * ```
  */
 export function initialParams(model: ModelDef, seed: number): Float32Array {

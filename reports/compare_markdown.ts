@@ -22,6 +22,9 @@ export interface CompareMarkdownOptions {
  * @returns the table with a one-line legend
  * @example
  * ```ts
+ * import { compareResults } from "../analysis/compare.ts";
+ * import { readResults } from "../analysis/validate_results.ts";
+ * const rows = compareResults(await readResults("a.json"), await readResults("b.json"));
  * console.log(renderCompareMarkdown(rows, { labels: ["main", "branch"] }));
  * ```
  */

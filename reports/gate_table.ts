@@ -28,6 +28,9 @@ function signedPercent(n: number): string {
  * @returns a verdict line, the regressions, and a table of every check
  * @example
  * ```ts
+ * import { gate } from "../analysis/gate.ts";
+ * import { readResults } from "../analysis/validate_results.ts";
+ * const [baseline, current] = await Promise.all(["a.json", "b.json"].map((f) => readResults(f)));
  * console.log(renderGateTable(gate(baseline, current)));
  * ```
  */

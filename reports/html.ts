@@ -105,6 +105,8 @@ function matrixSection(results: Results, lang: Lang): string[] {
  * @returns the page
  * @example
  * ```ts
+ * import type { Results } from "../analysis/results.ts";
+ * declare const results: Results;
  * await Deno.writeTextFile("report.html", await renderHtml(results));
  * ```
  */

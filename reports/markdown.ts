@@ -43,6 +43,8 @@ const md = (table: Table) =>
  * @returns the report text
  * @example
  * ```ts
+ * import type { Results } from "../analysis/results.ts";
+ * declare const results: Results;
  * const text = renderMarkdown(results, { lang: "zh" });
  * ```
  */

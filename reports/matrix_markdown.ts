@@ -17,6 +17,8 @@ import { MATRIX_NOTES, matrixParts, matrixTable, RULE_LINES, sentence } from "./
  * @returns the section, or an empty string when the results hold no matrix
  * @example
  * ```ts
+ * import type { Results } from "../analysis/results.ts";
+ * declare const results: Results;
  * console.log(renderMatrixMarkdown(results, "zh"));
  * ```
  */

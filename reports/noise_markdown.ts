@@ -13,6 +13,9 @@ import type { NoiseRow } from "../analysis/noise.ts";
  * @returns Markdown
  * @example
  * ```ts
+ * import { measureNoise } from "../analysis/noise.ts";
+ * import { readResults } from "../analysis/validate_results.ts";
+ * const files = await Promise.all(["a.json", "b.json"].map((f) => readResults(f)));
  * console.log(renderNoiseMarkdown(measureNoise(files)));
  * ```
  */

@@ -15,6 +15,8 @@ import { bytes, fixed } from "../analysis/format.ts";
  * @returns the summary text
  * @example
  * ```ts
+ * import type { RunMeasurement } from "../core/run_types.ts";
+ * declare const measurement: RunMeasurement;
  * console.log(renderTrainSummary(measurement));
  * ```
  */

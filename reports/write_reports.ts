@@ -48,6 +48,8 @@ export interface WriteReportsOptions {
  * @returns the paths written
  * @example
  * ```ts
+ * import type { Results } from "../analysis/results.ts";
+ * declare const results: Results;
  * await writeReports(results, "results/latest", { lang: "zh" });
  * ```
  */

@@ -26,6 +26,8 @@ export interface Gathered extends GradientResult {
  * @returns the global batch's loss and gradient
  * @example
  * ```ts
+ * const a = { loss: 0.5, grads: new Float32Array([1, 2]) };
+ * const b = { loss: 0.7, grads: new Float32Array([3, 4]) };
  * const { grads } = weightedMean([{ size: 33, ...a }, { size: 32, ...b }]);
  * ```
  */
@@ -58,6 +60,11 @@ export function weightedMean(parts: (GradientResult & { size: number })[]): Grad
  * @throws ReplicaError from the first replica that failed
  * @example
  * ```ts
+ * import { parallelApply } from "./_dp_parallel_apply.ts";
+ * import type { WorkerReplica } from "./_dp_worker_replica.ts";
+ * import type { Batch, Trainer } from "../core/trainer.ts";
+ * declare const trainer: Trainer, workers: WorkerReplica[], slices: Batch[];
+ * const opts = { step: 1, timeoutMs: 60_000 };
  * const { loss, grads, waitMs } = await gather(parallelApply(trainer, workers, slices, opts));
  * ```
  */

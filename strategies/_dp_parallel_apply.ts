@@ -35,6 +35,11 @@ export interface Applied {
  * @throws ReplicaError naming replica 0 when the main thread's own slice fails
  * @example
  * ```ts
+ * import { scatter } from "./_dp_scatter.ts";
+ * import type { WorkerReplica } from "./_dp_worker_replica.ts";
+ * import type { Batch, Trainer } from "../core/trainer.ts";
+ * declare const trainer: Trainer, workers: WorkerReplica[], batch: Batch;
+ * const [step, timeoutMs] = [1, 60_000];
  * const applied = parallelApply(trainer, workers, scatter(batch, 3), { step, timeoutMs });
  * ```
  */

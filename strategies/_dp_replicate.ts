@@ -17,6 +17,10 @@ import type { WorkerReplica } from "./_dp_worker_replica.ts";
  * @returns bytes sent (also the host bytes the copies briefly held on the main thread)
  * @example
  * ```ts
+ * import type { WorkerReplica } from "./_dp_worker_replica.ts";
+ * import type { Trainer } from "../core/trainer.ts";
+ * declare const trainer: Trainer, workers: WorkerReplica[];
+ * const step = 1;
  * const bytes = replicate(trainer, workers, step);
  * ```
  */

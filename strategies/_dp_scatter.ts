@@ -3,27 +3,16 @@
  *
  * @module
  */
+import { evenSplit } from "../core/even_split.ts";
 import type { Batch } from "../core/trainer.ts";
 
-/**
- * Slice sizes for `total` samples over `parts` replicas: as even as possible, the first
- * `total mod parts` slices one larger (so sizes differ by at most 1).
- *
- * @param total samples in the global batch
- * @param parts replicas
- * @returns one size per replica, summing to `total`
- * @example
- * ```ts
- * sliceSizes(65, 3); // [22, 22, 21]
- * ```
- */
-export function sliceSizes(total: number, parts: number): number[] {
-  const base = Math.floor(total / parts);
-  return Array.from({ length: parts }, (_, k) => base + (k < total % parts ? 1 : 0));
+/** Slice sizes for `total` samples over `parts` replicas (sizes differ by at most 1). */
+function sliceSizes(total: number, parts: number): number[] {
+  return evenSplit(total, parts).map((r) => r.length);
 }
 
 /**
- * Split `batch` into `parts` consecutive slices (sizes from {@linkcode sliceSizes}). Slice 0
+ * Split `batch` into `parts` consecutive slices (sizes from `evenSplit`, differing by at most 1). Slice 0
  * stays on the main thread and views the batch; the others are copies, ready to be
  * transferred to their workers.
  *
@@ -32,6 +21,7 @@ export function sliceSizes(total: number, parts: number): number[] {
  * @returns one batch per replica, in order
  * @example
  * ```ts
+ * const batch = { x: new Float32Array(8), y: new Int32Array(4), size: 4 };
  * const [mine, theirs] = scatter(batch, 2);
  * ```
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { launch } from "../comm/launcher.ts";
-import { splitIntoChunks } from "../comm/_ring_all_reduce.ts";
+import { evenSplit as splitIntoChunks } from "../core/even_split.ts";
 import {
   type Case,
   type CasesReport,

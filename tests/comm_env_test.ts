@@ -5,7 +5,6 @@ import { reportResult } from "../comm/report_result.ts";
 
 Deno.test("without RANK, a process is rank 0 of a world of one", async () => {
   assert.deepEqual(readRankEnv({ env: {} }), {
-    distributed: false,
     rank: 0,
     worldSize: 1,
     localRank: 0,
@@ -29,7 +28,6 @@ Deno.test("a launched rank reads every variable in one place", () => {
     PARATRAIN_COLLECTIVE_TIMEOUT_MS: "5000",
   };
   assert.deepEqual(readRankEnv({ env }), {
-    distributed: true,
     rank: 2,
     worldSize: 4,
     localRank: 2,

@@ -3,7 +3,10 @@ import fc from "fast-check";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
 import type { FaultMode } from "../strategies/_dp_messages.ts";
 import { weightedMean } from "../strategies/_dp_gather.ts";
-import { scatter, sliceSizes } from "../strategies/_dp_scatter.ts";
+import { scatter } from "../strategies/_dp_scatter.ts";
+import { evenSplit } from "../core/even_split.ts";
+
+const sliceSizes = (total: number, parts: number) => evenSplit(total, parts).map((r) => r.length);
 import { WorkerReplica } from "../strategies/_dp_worker_replica.ts";
 import { measureDpCeiling, ReplicaError, runDp } from "../strategies/dp.ts";
 import { runSingle } from "../strategies/single.ts";

@@ -6,28 +6,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isGone, livePids } from "./_comm_helpers.ts";
+import { childrenOf, DDP_FOREVER, envOf } from "./_processes.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 /** The acceptance limit: no process and no rendezvous directory after this. */
 const CLEANUP_LIMIT_MS = 5_000;
-
-/** Direct children of `pid`. */
-async function childrenOf(pid: number): Promise<number[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-P", String(pid)], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
-}
-
-/** A process's PARATRAIN_RENDEZVOUS, from /proc (readable by the same user). */
-async function rendezvousOf(pid: number): Promise<string | null> {
-  try {
-    const env = await Deno.readTextFile(`/proc/${pid}/environ`);
-    const entry = env.split("\0").find((e) => e.startsWith("PARATRAIN_RENDEZVOUS="));
-    return entry ? entry.slice("PARATRAIN_RENDEZVOUS=".length) : null;
-  } catch {
-    return null;
-  }
-}
 
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
@@ -56,7 +39,8 @@ async function killLauncher(args: string[], expectedChildren: number, out: strin
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     children = await childrenOf(cli.pid);
-    dirs = (await Promise.all(children.map(rendezvousOf))).filter((d): d is string => !!d);
+    dirs = (await Promise.all(children.map((c) => envOf(c, "PARATRAIN_RENDEZVOUS"))))
+      .filter((d): d is string => !!d);
     if (children.length >= expectedChildren && dirs.length >= expectedChildren) break;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -83,19 +67,7 @@ Deno.test("SIGKILL to `train --strategy ddp` stops its ranks and removes the ren
   try {
     const out = join(tmp, "out");
     await killLauncher(
-      [
-        "train",
-        "--workload",
-        "iris-logreg",
-        "--strategy",
-        "ddp",
-        "--world-size",
-        "2",
-        "--steps",
-        "10000000",
-        "--checkpoint",
-        join(out, "model.ckpt.json"),
-      ],
+      [...DDP_FOREVER, "--checkpoint", join(out, "model.ckpt.json")],
       2,
       out,
     );

@@ -83,7 +83,7 @@ Deno.test("recommendation rules: ties go to balanced memory, diverging runs are 
   assert.equal(alone.rule, "only-single");
 });
 
-Deno.test("complexity counts non-blank, non-comment lines of each strategy's own modules", async () => {
+Deno.test("complexity counts the code lines each strategy's run reaches beyond the shared core", async () => {
   assert.equal(
     countCodeLines(
       "/**\n * doc\n */\nconst a = 1; // note\n\n// only a comment\n/* x */ const b = 2;\n/* y */\n",
@@ -92,17 +92,35 @@ Deno.test("complexity counts non-blank, non-comment lines of each strategy's own
   );
   const root = await Deno.makeTempDir();
   await Deno.mkdir(join(root, "strategies"));
-  await Deno.writeTextFile(join(root, "strategies/dp.ts"), "/** dp */\nexport const x = 1;\n");
-  await Deno.writeTextFile(join(root, "strategies/_dp_gather.ts"), "a();\nb();\n\n");
-  await Deno.writeTextFile(join(root, "strategies/_ddp_rank.ts"), "not dp\n");
+  await Deno.mkdir(join(root, "core"));
+  const files: Record<string, string> = {
+    "core/loop.ts": "export const loop = 1;\n",
+    "strategies/_run.ts": 'import "../core/loop.ts";\nexport const run = 1;\n',
+    "strategies/single.ts": '/** single */\nimport "./_run.ts";\n',
+    "strategies/dp.ts":
+      '/** dp */\nimport "./_run.ts";\nimport { g } from "./_dp_gather.ts";\nnew Worker(new URL("./_dp_worker.ts", import.meta.url));\n',
+    "strategies/_dp_gather.ts": "a();\nb();\n\n",
+    "strategies/_dp_worker.ts": "// a worker\nw();\n",
+    "strategies/_dp_unused.ts": "not reached();\n",
+  };
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.writeTextFile(join(root, path), text);
+  }
   assert.deepEqual(measureComplexity("dp", root), {
-    lines: 3,
-    files: ["strategies/_dp_gather.ts", "strategies/dp.ts"],
-    patterns: ["strategies/dp.ts", "strategies/_dp_*.ts"],
+    lines: 6,
+    files: ["strategies/_dp_gather.ts", "strategies/_dp_worker.ts", "strategies/dp.ts"],
   });
-  assert.equal(measureComplexity("single", root).lines, null);
+  assert.deepEqual(measureComplexity("single", root), {
+    lines: 3,
+    files: ["strategies/_run.ts", "strategies/single.ts"],
+  });
+  assert.equal(measureComplexity("ddp", root).lines, null);
   const matrix = buildMatrix(makeResults(FULL_SHAPES), { root });
-  assert.match(cell(matrix, "implementationComplexity", "single").text, /^not implemented/);
+  assert.match(cell(matrix, "implementationComplexity", "ddp").text, /^not implemented/);
+  assert.match(
+    cell(matrix, "implementationComplexity", "dp").text,
+    /^6 code lines in 3 file\(s\) \(strategies\/ 3\)$/,
+  );
   await Deno.remove(root, { recursive: true });
 });
 

@@ -18,6 +18,7 @@ import { buildMatrix } from "../analysis/matrix.ts";
 import { validateResults } from "../analysis/validate_results.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { isGone, livePids, RANK_MODULE } from "./_comm_helpers.ts";
+import { childrenOf, DDP_FOREVER, envOf } from "./_processes.ts";
 import { FULL_SHAPES, makeResults } from "./_results_fixture.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -33,15 +34,11 @@ async function cli(args: string[]) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** Direct children of `pid`, with the RANK each was given (from /proc). */
+/** Direct children of `pid`, with the RANK each was given. */
 async function ranksOf(pid: number): Promise<{ pid: number; rank: number }[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-P", String(pid)], stdout: "piped" })
-    .output();
-  const pids = dec.decode(out.stdout).split("\n").filter(Boolean).map(Number);
-  const ranks = await Promise.all(pids.map(async (child) => {
-    const env = await Deno.readTextFile(`/proc/${child}/environ`).catch(() => "");
-    const rank = env.split("\0").find((e) => e.startsWith("RANK="));
-    return { pid: child, rank: rank ? Number(rank.slice(5)) : -1 };
+  const ranks = await Promise.all((await childrenOf(pid)).map(async (child) => {
+    const rank = await envOf(child, "RANK");
+    return { pid: child, rank: rank === null ? -1 : Number(rank) };
   }));
   return ranks.filter((r) => r.rank >= 0);
 }
@@ -49,7 +46,7 @@ async function ranksOf(pid: number): Promise<{ pid: number; rank: number }[]> {
 /** Starts `train` and waits until its `n` ranks are running (and a little more). */
 async function startTrain(args: string[], n: number) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "train", ...args],
+    args: ["run", "--allow-all", MAIN, ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -65,17 +62,6 @@ async function startTrain(args: string[], n: number) {
   await new Promise((r) => setTimeout(r, 2_000)); // into the training steps
   return { child, ranks, stdout, stderr };
 }
-
-const DDP_FOREVER = [
-  "--workload",
-  "iris-logreg",
-  "--strategy",
-  "ddp",
-  "--world-size",
-  "2",
-  "--steps",
-  "10000000",
-];
 
 Deno.test("the launcher sets no job deadline unless one is asked for", async () => {
   const delays: number[] = [];
@@ -101,7 +87,7 @@ Deno.test("the launcher sets no job deadline unless one is asked for", async () 
 
 Deno.test("train --job-timeout stops a DDP job at the limit asked for", async () => {
   const started = Date.now();
-  const r = await cli(["train", ...DDP_FOREVER, "--job-timeout", "3"]);
+  const r = await cli([...DDP_FOREVER, "--job-timeout", "3"]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^paratrain: Job timed out after 3 s with ranks 0, 1 still running/m);
   assert.ok(Date.now() - started < 30_000);

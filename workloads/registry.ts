@@ -17,6 +17,8 @@ const registered = new Map<string, Workload>();
  * @param workload the workload
  * @example
  * ```ts
+ * import { WORKLOADS } from "./registry.ts";
+ * const myWorkload = { ...WORKLOADS[0], name: "my-copy" };
  * registerWorkload(myWorkload);
  * ```
  */

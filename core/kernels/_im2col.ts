@@ -40,6 +40,7 @@ export type PatchInfo = Pick<
  * @returns examples per chunk
  * @example
  * ```ts
+ * declare const convInfo: PatchInfo;
  * const chunk = examplesPerChunk(convInfo);
  * ```
  */
@@ -60,6 +61,8 @@ export function examplesPerChunk(info: PatchInfo): number {
  * @param out receives `patchSize * examples * outHeight * outWidth` values
  * @example
  * ```ts
+ * declare const convInfo: PatchInfo;
+ * declare const x: Float32Array, colT: Float32Array, batch: number;
  * im2colTransposed(x, convInfo, 0, batch, colT);
  * ```
  */
@@ -123,6 +126,8 @@ export function im2colTransposed(
  * @param dx the whole NHWC image, accumulated into (zero it first)
  * @example
  * ```ts
+ * declare const convInfo: PatchInfo;
+ * declare const dcols: Float32Array, dx: Float32Array, batch: number;
  * col2im(dcols, convInfo, 0, batch, dx);
  * ```
  */

@@ -17,6 +17,10 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
  * @returns the kernel's (single) output
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * declare const backend: BackendWasm;
+ * declare const x: tf.TensorInfo;
  * const t = runWasmKernel("Transpose", { x }, { perm: [1, 0] }, backend);
  * ```
  */
@@ -41,6 +45,10 @@ export function runWasmKernel(
  * @returns a new tensor; free it with {@linkcode disposeInfo}
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * declare const backend: BackendWasm;
+ * declare const x: tf.TensorInfo;
  * const xT = transposeLastTwo(x, backend); // [b, m, n] -> [b, n, m]
  * ```
  */
@@ -62,6 +70,10 @@ export function transposeLastTwo(x: tf.TensorInfo, backend: BackendWasm): tf.Ten
  * @returns a new `[count, width]` tensor
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * declare const backend: BackendWasm;
+ * declare const dy2d: tf.TensorInfo;
  * const part = copyRows(dy2d, 64, 32, backend);
  * ```
  */
@@ -86,6 +98,10 @@ export function copyRows(
  * @param backend the backend that holds it
  * @example
  * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * declare const backend: BackendWasm;
+ * declare const xT: tf.TensorInfo;
  * disposeInfo(xT, backend);
  * ```
  */

@@ -19,6 +19,7 @@ import { copyRows, disposeInfo, runWasmKernel } from "./_wasm_ops.ts";
  * @returns a kernel function for the wasm backend
  * @example
  * ```ts
+ * import { makeCpuFallback } from "./cpu_fallback.ts";
  * const kernelFunc = makeConv2dBackpropFilter(makeCpuFallback("Conv2DBackpropFilter"));
  * ```
  */

@@ -18,6 +18,7 @@ import { copyRows, disposeInfo, runWasmKernel } from "./_wasm_ops.ts";
  * @returns a kernel function for the wasm backend
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
  * const stock = tf.getKernel("Conv2DBackpropInput", "wasm").kernelFunc;
  * const kernelFunc = makeConv2dBackpropInput(stock);
  * ```

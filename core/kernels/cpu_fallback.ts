@@ -18,6 +18,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
  * @returns a kernel function for the wasm backend
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
  * tf.registerKernel({
  *   kernelName: "UnsortedSegmentSum",
  *   backendName: "wasm",

@@ -17,6 +17,7 @@ import { disposeInfo, transposeLastTwo } from "./_wasm_ops.ts";
  * @returns a kernel function with the same inputs and attributes
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
  * const stock = tf.getKernel("BatchMatMul", "wasm").kernelFunc;
  * const fast = makeTransposedMatMul(stock);
  * ```
