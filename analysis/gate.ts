@@ -109,6 +109,13 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
   }
   // Schemas match and at least one run is shared, or the two are not comparable at all.
   pairRuns(baseline, current, ["baseline", "current"]);
+  // Ratios move with the backend (faster compute makes communication weigh more): a baseline
+  // of another backend says nothing about a regression.
+  if (baseline.env.backend !== current.env.backend) {
+    throw new UsageError(
+      `Not comparable: the baseline ran on backend ${baseline.env.backend}, the current on ${current.env.backend}; gate results of one backend (bench --backend ${baseline.env.backend}, or a baseline measured on ${current.env.backend})`,
+    );
+  }
   const parallel = baseline.runs.filter((r) => r.strategy !== "single");
   if (parallel.length === 0) {
     throw new UsageError(

@@ -24,6 +24,8 @@ export interface RunRecord {
   worldSize: number;
   backend: string;
   fastKernels: boolean;
+  /** Compute threads per worker (absent in files written before `--threads`: 1). */
+  threads?: number;
   globalBatch: number;
   steps: number;
   warmup: number;
@@ -181,6 +183,7 @@ export function buildRunRecords(
       worldSize: spec.worldSize,
       backend: spec.backend,
       fastKernels: spec.fastKernels,
+      threads: spec.threads ?? 1,
       globalBatch: spec.globalBatch,
       steps: spec.steps,
       warmup: spec.warmup,

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "../core/backend.ts";
+import { loadOpenBlas } from "../core/kernels/_openblas.ts";
 
 /** Environment fields of `results.json`. */
 export interface Environment {
@@ -14,6 +15,10 @@ export interface Environment {
   tfjs: string;
   backend: BackendName;
   fastKernels: boolean;
+  /** Compute threads per worker (absent in files written before `--threads`: 1). */
+  threads?: number;
+  /** The OpenBLAS behind `native` (null on other backends; absent in older files). */
+  blas?: { path: string; config: string; coreName: string; parallel: string } | null;
   os: string;
   cpuModel: string;
   logicalCpus: number;
@@ -48,7 +53,8 @@ async function gitCommit(): Promise<string | null> {
  * Describe this machine and runtime.
  *
  * @param backend the backend the runs use
- * @param fastKernels whether the fast wasm kernels are on
+ * @param fastKernels whether the fast kernels are on
+ * @param threads compute threads per worker
  * @returns the environment record
  * @example
  * ```ts
@@ -58,14 +64,26 @@ async function gitCommit(): Promise<string | null> {
 export async function describeEnvironment(
   backend: BackendName,
   fastKernels: boolean,
+  threads = 1,
 ): Promise<Environment> {
+  const load = backend === "native" ? loadOpenBlas() : null;
+  const blas = load?.ok
+    ? {
+      path: load.blas.path,
+      config: load.blas.config,
+      coreName: load.blas.coreName,
+      parallel: load.blas.parallel,
+    }
+    : null;
   return {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
     tfjs: tf.version_core,
     backend,
-    fastKernels: backend === "wasm" && fastKernels,
+    fastKernels: backend !== "cpu" && fastKernels,
+    threads,
+    blas,
     os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
     cpuModel: await cpuModel(),
     logicalCpus: navigator.hardwareConcurrency,

@@ -37,6 +37,8 @@ export interface BenchOptions {
   warmup?: number;
   repeats?: number;
   backend?: BackendName;
+  /** Compute threads per worker (default 1; more needs `native`). */
+  threads?: number;
   fastKernels?: boolean;
   seed?: number;
   quick?: boolean;
@@ -46,11 +48,12 @@ export interface BenchOptions {
 type BenchConfig = Required<BenchOptions>;
 
 function resolveConfig(options: BenchOptions): BenchConfig {
-  const { quick = false, backend = "wasm", fastKernels = true, seed = 0 } = options;
+  const { quick = false, backend = "wasm", threads = 1, fastKernels = true, seed = 0 } = options;
   return {
     ...options,
     quick,
     backend,
+    threads,
     fastKernels,
     seed,
     steps: options.steps ?? (quick ? QUICK.steps : 0),
@@ -73,6 +76,7 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         strategy: "single",
         worldSize: 1,
         backend: config.backend,
+        threads: config.threads,
         fastKernels: config.fastKernels,
         seed: config.seed,
         steps: config.steps || workload.defaults.steps,
@@ -158,7 +162,7 @@ export async function runBench(
   progress?: BenchProgress,
 ): Promise<BenchMeasurement> {
   const config = resolveConfig(options);
-  const env = await describeEnvironment(config.backend, config.fastKernels);
+  const env = await describeEnvironment(config.backend, config.fastKernels, config.threads);
   const plan = await planRuns(config);
   const runs: RunMeasurement[] = [];
   const ceilings: RunMeasurement[] = [];

@@ -5,9 +5,9 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { parseBackend } from "../core/backend.ts";
+import { type BackendName, chooseBackend, parseBackend } from "../core/backend.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
-import { integer, nonNegativeInt } from "./_parsers.ts";
+import { integer, nonNegativeInt, positiveInt } from "./_parsers.ts";
 
 /** Default output folder of `bench` and `allreduce`. */
 export const DEFAULT_OUT = "results/latest";
@@ -32,7 +32,25 @@ export function arg<T>(flag: string, parse: (flag: string, value: string) => T) 
 }
 
 /**
- * Adds the flags every run takes (backend, fast kernels, seed, warm-up) to a command.
+ * The backend a run uses (`--backend`, or the default where none is named), checked with
+ * `--threads`, and the line saying which and why (print it once every other check passed).
+ *
+ * @param flags the parsed flags
+ * @returns the backend and the line
+ * @throws UsageError when it cannot be used as asked
+ * @example
+ * ```ts
+ * const { backend, why } = runBackend({ threads: 1 });
+ * ```
+ */
+export function runBackend(
+  flags: { backend?: BackendName; threads: number },
+): { backend: BackendName; why: string } {
+  return chooseBackend(flags.backend, flags.threads);
+}
+
+/**
+ * Adds the flags every run takes (backend, threads, fast kernels, seed, warm-up) to a command.
  *
  * @param command `bench` or `train`
  * @returns the command
@@ -45,10 +63,21 @@ export function arg<T>(flag: string, parse: (flag: string, value: string) => T) 
 export function runOptions(command: Command): Command {
   return command
     .addOption(
-      new Option("--backend <name>", `wasm, cpu, webgpu or tensorflow`).default("wasm")
-        .argParser((v: string) => parseBackend(v)),
+      new Option(
+        "--backend <name>",
+        "native, wasm, cpu, webgpu or tensorflow (default: native where OpenBLAS loads, else wasm)",
+      ).argParser((v: string) => parseBackend(v)),
     )
-    .option("--no-fast-kernels", "use stock tfjs kernels on wasm (to measure the overrides)")
+    .option(
+      "--threads <n>",
+      "compute threads per worker (native only); N workers use N × this many cores",
+      arg("--threads", positiveInt),
+      1,
+    )
+    .option(
+      "--no-fast-kernels",
+      "use stock tfjs kernels on wasm/native (to measure the overrides)",
+    )
     .option(
       "--seed <n>",
       "seed for data shuffles and initial parameters",

@@ -7,13 +7,13 @@
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
-import { type BackendName, BACKENDS } from "../core/backend.ts";
+import { backendAvailability, type BackendName, BACKENDS } from "../core/backend.ts";
 import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
-import { arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { arg, DEFAULT_OUT, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress } from "./progress.ts";
 
@@ -25,7 +25,8 @@ interface BenchFlags {
   steps?: number;
   warmup?: number;
   repeats?: number;
-  backend: BackendName;
+  backend?: BackendName;
+  threads: number;
   fastKernels: boolean;
   seed: number;
   out: string;
@@ -40,11 +41,18 @@ function printList(): void {
   };
   section("Workloads:", WORKLOADS.map((w) => [w.name, w.description]));
   section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
-  section("Backends:", Object.entries(BACKENDS) as [string, string][]);
+  section(
+    "Backends:",
+    (Object.entries(BACKENDS) as [BackendName, string][]).map(([name, text]) => {
+      const why = backendAvailability(name);
+      return [name, `${text} — ${why === null ? "available here" : `not available here: ${why}`}`];
+    }),
+  );
 }
 
 async function bench(flags: BenchFlags): Promise<void> {
   if (flags.list) return printList();
+  const { backend, why } = runBackend(flags);
   const options = {
     workloads: flags.workloads ?? WORKLOAD_NAMES,
     strategies: flags.strategies ?? [...STRATEGY_NAMES],
@@ -52,13 +60,15 @@ async function bench(flags: BenchFlags): Promise<void> {
     steps: flags.steps,
     warmup: flags.warmup,
     repeats: flags.repeats,
-    backend: flags.backend,
+    backend,
+    threads: flags.threads,
     fastKernels: flags.fastKernels,
     seed: flags.seed,
     quick: flags.quick,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
+  console.error(why);
   const progress = createProgress(runs);
   let measured;
   try {

@@ -14,7 +14,7 @@ import { runLabel, type RunSpec, STRATEGY_NAMES, type StrategyName } from "../co
 import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
-import { arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { arg, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
 import { createProgress } from "./progress.ts";
 
@@ -25,7 +25,8 @@ interface TrainFlags {
   steps?: number;
   warmup?: number;
   batch?: number;
-  backend: BackendName;
+  backend?: BackendName;
+  threads: number;
   fastKernels: boolean;
   seed: number;
   checkpoint?: string;
@@ -38,11 +39,13 @@ interface TrainFlags {
 
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
+  const { backend, why } = runBackend(flags);
   const spec: RunSpec = {
     workload: flags.workload,
     strategy: flags.strategy,
     worldSize: flags.strategy === "single" ? 1 : flags.worldSize,
-    backend: flags.backend,
+    backend,
+    threads: flags.threads,
     fastKernels: flags.fastKernels,
     seed: flags.seed,
     steps: flags.steps ?? workload.defaults.steps,
@@ -58,6 +61,7 @@ async function train(flags: TrainFlags): Promise<void> {
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
   if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
+  console.error(why);
   const progress = createProgress(1);
   progress.startRun(`${spec.workload} ${runLabel(spec)}`, spec.warmup + spec.steps);
   const m = await STRATEGIES[spec.strategy].run(spec, (done) => progress.step(done));

@@ -14,25 +14,31 @@ import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
 import { quote, UsageError } from "./errors.ts";
+import { loadOpenBlas } from "./kernels/_openblas.ts";
+import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
 export const BACKENDS = {
-  wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD); default; missing kernels filled in",
+  native:
+    "OpenBLAS sgemm through Deno FFI for matrix products and convolutions, on wasm's tensors; default where OpenBLAS loads",
+  wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD, one thread); needs nothing installed",
   cpu: "TensorFlow.js pure-JavaScript kernels; slow but complete",
-  webgpu: "TensorFlow.js WebGPU (not yet supported by paratrain)",
-  tensorflow: "libtensorflow via @tensorflow/tfjs-node-gpu (not yet supported by paratrain)",
+  webgpu: "TensorFlow.js WebGPU",
+  tensorflow: "libtensorflow via @tensorflow/tfjs-node-gpu",
 } as const;
 
 /** A backend name. */
 export type BackendName = keyof typeof BACKENDS;
 
 /** Backends that paratrain can run today. */
-export const SUPPORTED_BACKENDS: readonly BackendName[] = ["wasm", "cpu"];
+export const SUPPORTED_BACKENDS: readonly BackendName[] = ["native", "wasm", "cpu"];
 
 /** Options for {@linkcode initBackend}. */
 export interface BackendOptions {
-  /** Register paratrain's fast kernel overrides on wasm (default true). */
+  /** Register paratrain's fast kernel overrides on wasm (and native) (default true). */
   fastKernels?: boolean;
+  /** Compute threads of this worker (default 1); more than one needs `native`. */
+  threads?: number;
 }
 
 /** What {@linkcode initBackend} set up. */
@@ -41,6 +47,98 @@ export interface BackendInfo {
   tfjs: string;
   fastKernels: boolean;
   simd: boolean | null;
+  /** Compute threads of this worker. */
+  threads: number;
+  /** The OpenBLAS behind `native` (null on other backends). */
+  blas: { path: string; config: string; coreName: string; parallel: string } | null;
+}
+
+/**
+ * The backend a run uses when none is named: `native` where OpenBLAS loads, else `wasm`.
+ *
+ * @returns the backend, and one line saying which and why
+ * @example
+ * ```ts
+ * const { backend, why } = defaultBackend();
+ * console.error(why);
+ * ```
+ */
+export function defaultBackend(): { backend: BackendName; why: string } {
+  const load = loadOpenBlas();
+  return load.ok
+    ? { backend: "native", why: `backend native (default): ${describeBlas(load.blas)}` }
+    : { backend: "wasm", why: `backend wasm (default here): ${load.reason}` };
+}
+
+/**
+ * Checks that `threads` compute threads per worker are possible on `backend`.
+ *
+ * @param backend the backend
+ * @param threads threads per worker
+ * @throws UsageError when more than one is asked of a backend that computes on one
+ * @example
+ * ```ts
+ * checkThreads("native", 2);
+ * ```
+ */
+export function checkThreads(backend: BackendName, threads: number): void {
+  if (threads > 1 && backend !== "native") {
+    throw new UsageError(
+      `Invalid --threads ${threads} on the ${backend} backend: it computes on one thread; use --backend native (OpenBLAS) for more`,
+    );
+  }
+}
+
+/**
+ * The backend a command runs on: the one named, checked (`native` must load), or the
+ * default of {@linkcode defaultBackend}; with one line saying which and why.
+ *
+ * @param named `--backend`, or undefined when none was given
+ * @param threads `--threads`
+ * @returns the backend and the line to print
+ * @throws UsageError when `native` is named and OpenBLAS does not load, or threads do not fit
+ * @example
+ * ```ts
+ * const { backend, why } = chooseBackend(undefined, 1);
+ * ```
+ */
+export function chooseBackend(
+  named: BackendName | undefined,
+  threads: number,
+): { backend: BackendName; why: string } {
+  let chosen: { backend: BackendName; why: string };
+  if (named === undefined) {
+    chosen = defaultBackend();
+  } else if (named === "native") {
+    const load = loadOpenBlas();
+    if (!load.ok) throw new UsageError(`Cannot use --backend native: ${load.reason}`);
+    chosen = { backend: "native", why: `backend native (as asked): ${describeBlas(load.blas)}` };
+  } else {
+    chosen = { backend: named, why: `backend ${named} (as asked)` };
+  }
+  checkThreads(chosen.backend, threads);
+  return chosen;
+}
+
+function describeBlas(blas: { path: string; config: string; coreName: string; parallel: string }) {
+  return `${blas.config || "OpenBLAS"} (${blas.parallel}, ${blas.coreName}) from ${blas.path}`;
+}
+
+/**
+ * Whether `name` can run here.
+ *
+ * @param name a backend
+ * @returns null where it can, else why not (one clause)
+ * @example
+ * ```ts
+ * backendAvailability("native"); // null where OpenBLAS loads
+ * ```
+ */
+export function backendAvailability(name: BackendName): string | null {
+  if (!SUPPORTED_BACKENDS.includes(name)) return "not yet supported by paratrain";
+  if (name !== "native") return null;
+  const load = loadOpenBlas();
+  return load.ok ? null : load.reason;
 }
 
 /** Absolute folder (with trailing slash) holding the wasm binaries. */
@@ -80,9 +178,10 @@ export function parseBackend(name: string): BackendName {
 /**
  * Make `name` the active TensorFlow.js backend, ready for training.
  *
- * @param name `wasm` or `cpu`
+ * @param name `native`, `wasm` or `cpu`
  * @param options see {@linkcode BackendOptions}
  * @returns what was set up
+ * @throws UsageError when `native` is asked for and OpenBLAS does not load
  * @example
  * ```ts
  * await initBackend("wasm");
@@ -92,25 +191,51 @@ export async function initBackend(
   name: BackendName,
   options: BackendOptions = {},
 ): Promise<BackendInfo> {
-  const { fastKernels = true } = options;
+  const { fastKernels = true, threads = 1 } = options;
   parseBackend(name);
+  checkThreads(name, threads);
   // tfjs-core prints a banner suggesting tfjs-node on first use; it is noise for our users.
   tf.env().set("IS_NODE", false);
   // The threaded wasm build spawns node worker_threads by relative path, which Deno
   // refuses; paratrain's parallelism is its own (workers, processes), so use one thread.
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-  if (name === "wasm" && !wasmPathsSet) {
-    setWasmPaths(wasmDir());
-    wasmPathsSet = true;
+  let blas: BackendInfo["blas"] = null;
+  if (name === "wasm" || name === "native") {
+    if (!wasmPathsSet) {
+      setWasmPaths(wasmDir());
+      wasmPathsSet = true;
+    }
+    await activate("wasm");
+    registerWasmKernels({ fast: fastKernels });
   }
-  const ok = await tf.setBackend(name);
-  if (!ok) throw new Error(`Cannot initialise the ${name} backend`);
-  await tf.ready();
-  if (name === "wasm") registerWasmKernels({ fast: fastKernels });
+  if (name === "native") {
+    const load = loadOpenBlas();
+    if (!load.ok) throw new UsageError(`Cannot use --backend native: ${load.reason}`);
+    // The same wasm backend instance (its heap, its tensors, its XNNPACK kernels) under its
+    // own name, with the matrix products on OpenBLAS.
+    const wasm = tf.findBackend("wasm")!;
+    if (tf.findBackendFactory(NATIVE_BACKEND) == null) {
+      tf.registerBackend(NATIVE_BACKEND, () => wasm, 0);
+    }
+    registerNativeKernels(load.blas);
+    await activate(NATIVE_BACKEND);
+    load.blas.setThreads(threads);
+    const { path, config, coreName, parallel } = load.blas;
+    blas = { path, config, coreName, parallel };
+  }
+  if (name === "cpu") await activate("cpu");
   return {
     backend: name,
     tfjs: tf.version_core,
-    fastKernels: name === "wasm" && fastKernels,
-    simd: name === "wasm" ? tf.env().getBool("WASM_HAS_SIMD_SUPPORT") : null,
+    fastKernels: name !== "cpu" && fastKernels,
+    simd: name === "cpu" ? null : tf.env().getBool("WASM_HAS_SIMD_SUPPORT"),
+    threads,
+    blas,
   };
+}
+
+async function activate(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`Cannot initialise the ${name} backend`);
+  await tf.ready();
 }

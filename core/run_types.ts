@@ -23,6 +23,8 @@ export interface RunSpec {
   worldSize: number;
   backend: BackendName;
   fastKernels: boolean;
+  /** Compute threads per worker (default 1; more than one needs the `native` backend). */
+  threads?: number;
   seed: number;
   /** Timed steps. */
   steps: number;

@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { createLayout, type FlatLayout } from "./flat_layout.ts";
+import { NATIVE_BACKEND, nativeWritesInPlace } from "./kernels/register_native_kernels.ts";
 import { createFlatOptimizer, type FlatOptimizer } from "./flat_optimizer.ts";
 import { createRng } from "./rng.ts";
 import type { ModelDef, OptimizerSpec } from "./workload.ts";
@@ -73,6 +74,22 @@ export function firstNonFinite(values: Float32Array): number {
   return -1;
 }
 
+/** A backend whose tensors live in one heap (wasm, native), read without copying. */
+interface HeapBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+}
+
+function heapOf(backend: tf.KernelBackend): HeapBackend | null {
+  const candidate = backend as unknown as Partial<HeapBackend>;
+  return typeof candidate.typedArrayFromHeap === "function" ? candidate as HeapBackend : null;
+}
+
+/** A tensor's values: a view of the heap where there is one (no copy), else a read. */
+function values(t: tf.Tensor): Float32Array {
+  const heap = heapOf(tf.backend());
+  return (heap ? heap.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
+}
+
 /** Options for {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** Initialisation seed (default 0); ignored when `params` is given. */
@@ -114,8 +131,10 @@ export class Trainer {
     this.layout = createLayout(model.params);
     this.#checkLength(params, "parameters");
     this.#params = params.slice();
+    // Made inside a tidy, so each variable owns its memory alone (the initial tensor is
+    // disposed) and `#syncVariables` may write parameters into it in place.
     this.#variables = this.layout.entries.map((e) =>
-      tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`)
+      tf.tidy(() => tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`))
     );
     this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize);
   }
@@ -148,9 +167,9 @@ export class Trainer {
         this.#variables,
       );
       this.#variables.forEach((v, i) =>
-        grads.set(named[v.name].dataSync(), this.layout.entries[i].offset)
+        grads.set(values(named[v.name]), this.layout.entries[i].offset)
       );
-      return value.dataSync()[0];
+      return values(value)[0];
     });
     return { loss, grads };
   }
@@ -206,9 +225,17 @@ export class Trainer {
   }
 
   #syncVariables(): void {
-    this.#variables.forEach((v, i) =>
-      tf.tidy(() => v.assign(this.#entryTensor(this.layout.entries[i])))
-    );
+    // On native the variables' memory is written in place (no tensor is made) while no
+    // XNNPACK kernel that keeps packed weights has run; elsewhere a new tensor replaces each
+    // variable's, so that such a kernel packs the new values.
+    const heap = tf.getBackend() === NATIVE_BACKEND && nativeWritesInPlace()
+      ? heapOf(tf.backend())
+      : null;
+    this.#variables.forEach((v, i) => {
+      const e = this.layout.entries[i];
+      if (heap) heap.typedArrayFromHeap(v).set(this.#params.subarray(e.offset, e.offset + e.size));
+      else tf.tidy(() => v.assign(this.#entryTensor(e)));
+    });
   }
 
   #named(): Record<string, tf.Tensor> {

@@ -26,8 +26,15 @@ export function environmentLines(results: Results): string[] {
   return [
     `Machine: ${env.cpuModel}, ${env.logicalCpus} logical CPUs, ${env.os}`,
     `Runtime: Deno ${env.deno} (V8 ${env.v8}), TensorFlow.js ${env.tfjs}, backend \`${env.backend}\`${
-      env.backend === "wasm" ? ` (fast kernels ${env.fastKernels ? "on" : "off"})` : ""
-    }`,
+      env.backend === "cpu" ? "" : ` (fast kernels ${env.fastKernels ? "on" : "off"})`
+    }${env.threads ? `, ${env.threads} compute thread(s) per worker` : ""}`,
+    ...(env.blas
+      ? [
+        `BLAS: ${
+          env.blas.config || "OpenBLAS"
+        } (${env.blas.parallel} build, ${env.blas.coreName} kernels), \`${env.blas.path}\``,
+      ]
+      : []),
     `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
     `Per run: ${
       config.steps ?? "workload default"

@@ -22,6 +22,8 @@ export interface ReplicaInit {
   workload: string;
   backend: BackendName;
   fastKernels: boolean;
+  /** Compute threads of this worker. */
+  threads?: number;
   seed: number;
   featureShape: number[];
   numClasses: number;

@@ -34,7 +34,10 @@ function ready(): Trainer {
 
 async function setUp(message: ReplicaInit): Promise<void> {
   init = message;
-  await initBackend(message.backend, { fastKernels: message.fastKernels });
+  await initBackend(message.backend, {
+    fastKernels: message.fastKernels,
+    threads: message.threads,
+  });
   const workload = await resolveWorkload(message.workload);
   trainer = new Trainer(
     workload.createModel(),

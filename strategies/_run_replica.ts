@@ -58,7 +58,7 @@ export interface Participation {
  * @returns the replica
  */
 export async function setupReplica(spec: RunSpec): Promise<Replica> {
-  await initBackend(spec.backend, { fastKernels: spec.fastKernels });
+  await initBackend(spec.backend, { fastKernels: spec.fastKernels, threads: spec.threads });
   const workload = await resolveWorkload(spec.workload);
   const t0 = performance.now();
   const data = await workload.loadData(spec.seed);

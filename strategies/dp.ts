@@ -258,6 +258,7 @@ async function initWorkers(
           workload: spec.workload,
           backend: spec.backend,
           fastKernels: spec.fastKernels,
+          threads: spec.threads,
           seed: spec.seed,
           featureShape: data.featureShape,
           numClasses: data.numClasses,

@@ -264,6 +264,7 @@ export function filterGradientCall(
  * @param attrs its attributes
  * @param label names the case in the failure message
  * @param fastKernels register the fast wasm overrides
+ * @param backend the backend compared with cpu (default `wasm`; `native` runs on wasm's tensors)
  * @example
  * ```ts
  * await compareWasmWithCpu("Conv2DBackpropFilter", inputs, attrs, "case 1", true);
@@ -275,8 +276,9 @@ export async function compareWasmWithCpu(
   attrs: tf.NamedAttrMap,
   label: string,
   fastKernels: boolean,
+  backend: BackendName = "wasm",
 ): Promise<void> {
   const expected = await runKernelOn("cpu", kernelName, inputs, attrs);
-  const actual = await runKernelOn("wasm", kernelName, inputs, attrs, fastKernels);
-  assertClose(actual, expected, `${kernelName} ${label}`);
+  const actual = await runKernelOn(backend, kernelName, inputs, attrs, fastKernels);
+  assertClose(actual, expected, `${kernelName} on ${backend} ${label}`);
 }

@@ -21,6 +21,11 @@ const BAD_INPUTS: [string[], RegExp][] = [
   [["bench", "--strategies", "zero"], /Unknown strategy "zero".*choose from single, dp, ddp/],
   [["bench", "--backend", "gpu"], /Unknown backend "gpu".*wasm, cpu, webgpu, tensorflow/],
   [["bench", "--backend", "tensorflow"], /Backend "tensorflow" is not yet supported/],
+  [
+    ["train", "--backend", "wasm", "--threads", "2"],
+    /Invalid --threads 2 on the wasm backend: it computes on one thread; use --backend native/,
+  ],
+  [["bench", "--threads", "0"], /Invalid --threads "0": expected a positive integer/],
   [["bench", "--steps", "0"], /Invalid --steps "0": expected a positive integer/],
   [["bench", "--steps", "ten"], /Invalid --steps "ten"/],
   [["bench", "--repeats", "-1"], /Invalid --repeats "-1"/],
@@ -111,6 +116,7 @@ Deno.test("--list names every workload, strategy and backend", async () => {
       "single",
       "dp",
       "ddp",
+      "native",
       "wasm",
       "cpu",
       "webgpu",
@@ -119,6 +125,9 @@ Deno.test("--list names every workload, strategy and backend", async () => {
   ) {
     assert.match(r.stdout, new RegExp(`^  ${name} `, "m"));
   }
+  assert.match(r.stdout, /^  wasm .* — available here$/m);
+  assert.match(r.stdout, /^  webgpu .* — not available here: not yet supported by paratrain$/m);
+  assert.match(r.stdout, /^  native .* — (available here|not available here: OpenBLAS could not)/m);
 });
 
 Deno.test("--help works for every command and exits 0", async () => {

@@ -85,6 +85,17 @@ Deno.test("gate: a different machine is noted, not failed (ratios survive the mo
   assert.match(renderGateTable(result), /> Baseline ran on Test CPU.*current on Other CPU/);
 });
 
+Deno.test("gate: a baseline of another backend is not comparable (exit 2), not a regression", () => {
+  const current = makeResults(FULL_SHAPES);
+  current.env.backend = "native";
+  assert.throws(
+    () => gate(makeResults(FULL_SHAPES), current),
+    (e) =>
+      e instanceof UsageError &&
+      /Not comparable: the baseline ran on backend wasm, the current on native/.test(e.message),
+  );
+});
+
 Deno.test("gate: incompatible inputs are usage errors naming the problem", async () => {
   const other = makeResults(FULL_SHAPES);
   (other as { schema: string }).schema = "paratrain/results@2";

@@ -30,9 +30,10 @@ export function runWasmKernel(
   attrs: tf.NamedAttrMap,
   backend: BackendWasm,
 ): tf.TensorInfo {
-  const config = tf.getKernel(kernelName, "wasm");
+  // The kernel of the backend running now: `native` reuses these helpers on its own kernels.
+  const config = tf.getKernel(kernelName, tf.getBackend());
   if (config == null) {
-    throw new Error(`Cannot run kernel ${kernelName} on wasm: it is not registered`);
+    throw new Error(`Cannot run kernel ${kernelName} on ${tf.getBackend()}: it is not registered`);
   }
   return config.kernelFunc({ inputs, attrs, backend }) as tf.TensorInfo;
 }

@@ -1,0 +1,185 @@
+/**
+ * OpenBLAS through Deno FFI: found once per process (and per Web Worker) among the usual
+ * library paths, or at `PARATRAIN_OPENBLAS`. The pthread build is preferred: it is correct
+ * with several threads calling it at once (DP's Web Workers do), where the OpenMP build
+ * crashed at process exit when called from Deno.
+ *
+ * Matrices are passed as `Float32Array` views straight onto the wasm heap, so nothing is
+ * copied: `cblas_sgemm` reads and writes the tensors where the wasm backend keeps them.
+ *
+ * @module
+ */
+
+/** Environment variable naming a `libopenblas.so` to use instead of the usual paths. */
+export const OPENBLAS_ENV = "PARATRAIN_OPENBLAS";
+
+/** How to get OpenBLAS on Debian/Ubuntu, for error messages. */
+export const OPENBLAS_INSTALL = "apt-get install libopenblas0-pthread";
+
+/** Where OpenBLAS usually lives, the pthread build first. */
+const SEARCH_PATHS = [
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+  "/usr/lib64/libopenblas.so.0",
+  "/usr/local/lib/libopenblas.so.0",
+  "/usr/local/lib/libopenblas.so",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+  "libopenblas.so.0",
+];
+
+/** CBLAS enumerations. */
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+/** `openblas_get_parallel()`: how the library was built. */
+const PARALLEL_KINDS = ["sequential", "pthread", "openmp"] as const;
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+  openblas_get_num_threads: { parameters: [], result: "i32" },
+  openblas_get_parallel: { parameters: [], result: "i32" },
+  openblas_get_config: { parameters: [], result: "pointer" },
+  openblas_get_corename: { parameters: [], result: "pointer" },
+} as const;
+
+/** A loaded OpenBLAS. */
+export interface OpenBlas {
+  /** The file it was loaded from. */
+  path: string;
+  /** `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64". */
+  config: string;
+  /** The kernel family picked for this CPU, e.g. "Zen" or "SkylakeX". */
+  coreName: string;
+  /** How it was built to use threads. */
+  parallel: typeof PARALLEL_KINDS[number] | "unknown";
+  /**
+   * `C = alpha · op(A) · op(B) + beta · C`, row-major: op(A) is `m × k`, op(B) `k × n`, C
+   * `m × n`; with `transA` A is stored `k × m` (likewise B), leading dimensions packed.
+   */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    beta?: number,
+  ): void;
+  /** Sets the threads every later call may use (process-wide). */
+  setThreads(threads: number): void;
+  /** The threads calls may use. */
+  threads(): number;
+}
+
+/** Why OpenBLAS could not be loaded, or the library. */
+export type OpenBlasLoad = { ok: true; blas: OpenBlas } | { ok: false; reason: string };
+
+let loaded: OpenBlasLoad | undefined;
+
+/**
+ * Loads OpenBLAS once per process or worker: `$PARATRAIN_OPENBLAS` if set, else the first of
+ * the usual paths that opens. The OpenMP build is refused.
+ *
+ * @returns the library, or why it is not available
+ * @example
+ * ```ts
+ * const load = loadOpenBlas();
+ * console.log(load.ok ? load.blas.config : load.reason);
+ * ```
+ */
+export function loadOpenBlas(): OpenBlasLoad {
+  loaded ??= tryLoad();
+  return loaded;
+}
+
+function tryLoad(): OpenBlasLoad {
+  const named = Deno.env.get(OPENBLAS_ENV);
+  const candidates = named ? [named] : SEARCH_PATHS;
+  const failures: string[] = [];
+  for (const path of candidates) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (error) {
+      failures.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
+      continue;
+    }
+    const parallel = PARALLEL_KINDS[lib.symbols.openblas_get_parallel()] ?? "unknown";
+    if (parallel === "openmp") {
+      lib.close();
+      failures.push(`${path}: the OpenMP build (it crashed at exit when called from Deno)`);
+      continue;
+    }
+    return { ok: true, blas: wrap(path, lib, parallel) };
+  }
+  const where = named ? `${OPENBLAS_ENV}=${named}` : "the usual library paths";
+  const detail = failures.find((f) => f.includes("OpenMP")) ??
+    (named ? failures[0] : "no libopenblas found");
+  return {
+    ok: false,
+    reason:
+      `OpenBLAS could not be loaded from ${where} (${detail}); install it with \`${OPENBLAS_INSTALL}\` or set ${OPENBLAS_ENV} to a libopenblas.so`,
+  };
+}
+
+function wrap(
+  path: string,
+  lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+  parallel: OpenBlas["parallel"],
+): OpenBlas {
+  const text = (pointer: Deno.PointerValue) =>
+    pointer === null ? "" : new Deno.UnsafePointerView(pointer).getCString().trim();
+  const s = lib.symbols;
+  return {
+    path,
+    config: text(s.openblas_get_config()),
+    coreName: text(s.openblas_get_corename()),
+    parallel,
+    sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
+      s.cblas_sgemm(
+        ROW_MAJOR,
+        transA ? TRANS : NO_TRANS,
+        transB ? TRANS : NO_TRANS,
+        m,
+        n,
+        k,
+        1,
+        a as Float32Array<ArrayBuffer>,
+        transA ? m : k,
+        b as Float32Array<ArrayBuffer>,
+        transB ? k : n,
+        beta,
+        c as Float32Array<ArrayBuffer>,
+        n,
+      );
+    },
+    setThreads(threads) {
+      s.openblas_set_num_threads(threads);
+    },
+    threads: () => s.openblas_get_num_threads(),
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The `native` backend's kernels (OpenBLAS sgemm on the wasm heap) against the cpu backend on
+ * random shapes: batch 1, odd sizes, every transpose, broadcast batches, strides 1 and 2,
+ * same/valid/explicit padding. Where OpenBLAS is missing the tests are skipped with one line;
+ * CI sets PARATRAIN_REQUIRE_OPENBLAS=1 to make that a failure.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
+import { initBackend } from "../core/backend.ts";
+import { loadOpenBlas } from "../core/kernels/_openblas.ts";
+import {
+  compareWasmWithCpu,
+  convCases,
+  convInfo,
+  filterGradientCall,
+  randomTensor,
+  type TensorSpec,
+} from "./_kernels_helpers.ts";
+
+const NUM_RUNS = 25;
+const load = loadOpenBlas();
+const skip = !load.ok && Deno.env.get("PARATRAIN_REQUIRE_OPENBLAS") !== "1";
+if (skip && !load.ok) console.error(`skipped the native kernel tests: ${load.reason}`);
+
+function compareNative(
+  kernelName: string,
+  inputs: Record<string, TensorSpec>,
+  attrs: tf.NamedAttrMap,
+  label: string,
+): Promise<void> {
+  return compareWasmWithCpu(kernelName, inputs, attrs, label, true, "native");
+}
+
+const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: skip, fn });
+
+test("native BatchMatMul matches cpu: every transpose, batch 1, broadcast batches", async () => {
+  const cases = fc.record({
+    m: fc.integer({ min: 1, max: 17 }),
+    k: fc.integer({ min: 1, max: 17 }),
+    n: fc.integer({ min: 1, max: 17 }),
+    batchA: fc.constantFrom(0, 1, 3),
+    batchB: fc.constantFrom(0, 1, 3),
+    transposeA: fc.boolean(),
+    transposeB: fc.boolean(),
+    seed: fc.integer(),
+  }).filter((c) => (c.batchA === 0) === (c.batchB === 0));
+  await fc.assert(
+    fc.asyncProperty(cases, async (c) => {
+      const batch = (size: number) => (size === 0 ? [] : [size]);
+      const aShape = [...batch(c.batchA), ...(c.transposeA ? [c.k, c.m] : [c.m, c.k])];
+      const bShape = [...batch(c.batchB), ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
+      await compareNative(
+        "BatchMatMul",
+        { a: randomTensor(aShape, c.seed), b: randomTensor(bShape, c.seed + 1) },
+        { transposeA: c.transposeA, transposeB: c.transposeB },
+        JSON.stringify(c),
+      );
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test("native _FusedMatMul matches cpu: transposes, bias, activations", async () => {
+  const activations = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu"];
+  for (
+    const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]
+  ) {
+    for (const activation of activations) {
+      const [batch, m, k, n] = [1, 5, 7, 3];
+      await compareNative(
+        "_FusedMatMul",
+        {
+          a: randomTensor(transposeA ? [batch, k, m] : [batch, m, k], 1),
+          b: randomTensor(transposeB ? [batch, n, k] : [batch, k, n], 2),
+          bias: randomTensor([n], 3),
+        },
+        { transposeA, transposeB, activation, leakyreluAlpha: 0.1 },
+        `transposeA ${transposeA}, transposeB ${transposeB}, ${activation}`,
+      );
+    }
+  }
+});
+
+test("native Conv2D matches cpu", async () => {
+  await fc.assert(
+    fc.asyncProperty(convCases(), async (c) => {
+      await compareNative(
+        "Conv2D",
+        {
+          x: randomTensor([c.batch, c.height, c.width, c.inChannels], c.seed),
+          filter: randomTensor(
+            [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+            c.seed + 1,
+          ),
+        },
+        { strides: c.strides, pad: c.pad, dataFormat: "NHWC", dilations: 1 },
+        JSON.stringify(c),
+      );
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test("native Conv2DBackpropFilter and Conv2DBackpropInput (on sgemm) match cpu", async () => {
+  await fc.assert(
+    fc.asyncProperty(convCases(), async (c) => {
+      const { inputs, attrs } = filterGradientCall(c);
+      await compareNative("Conv2DBackpropFilter", inputs, attrs, JSON.stringify(c));
+      const { outHeight, outWidth } = convInfo(c);
+      await compareNative(
+        "Conv2DBackpropInput",
+        {
+          dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed),
+          filter: randomTensor(
+            [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+            c.seed + 1,
+          ),
+        },
+        {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: "NHWC",
+          inputShape: [c.batch, c.height, c.width, c.inChannels],
+        },
+        JSON.stringify(c),
+      );
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test("native Sum matches cpu: leading axes (its own path), other axes, keepDims", async () => {
+  const shapes: [number[], number | number[]][] = [
+    [[7, 5], 0],
+    [[1, 3], 0],
+    [[4, 3, 5, 2], [0, 1, 2]],
+    [[4, 3, 5], [1, 0]],
+    [[4, 3, 5], 1],
+    [[4, 3, 5], -1],
+    [[6, 4], [0, 1]],
+  ];
+  for (const [i, [shape, axis]] of shapes.entries()) {
+    for (const keepDims of [false, true]) {
+      await compareNative(
+        "Sum",
+        { x: randomTensor(shape, i) },
+        { axis, keepDims },
+        `shape ${shape}, axis ${axis}, keepDims ${keepDims}`,
+      );
+    }
+  }
+});
+
+test("native's Identity shares memory and frees it once the last reference goes", async () => {
+  await initBackend("native");
+  const before = tf.memory().numBytes;
+  const x = tf.tensor([1, 2, 3]);
+  const y = tf.clone(x); // the Identity kernel
+  x.dispose();
+  if ([...(await y.data())].join() !== "1,2,3") throw new Error("identity lost its values");
+  y.dispose();
+  if (tf.memory().numBytes !== before) throw new Error("identity leaked memory");
+});
