@@ -125,9 +125,12 @@ Deno.test("--list names every workload, strategy and backend", async () => {
   ) {
     assert.match(r.stdout, new RegExp(`^  ${name} `, "m"));
   }
-  assert.match(r.stdout, /^  wasm .* — available here$/m);
-  assert.match(r.stdout, /^  webgpu .* — not available here: not yet supported by paratrain$/m);
-  assert.match(r.stdout, /^  native .* — (available here|not available here: OpenBLAS could not)/m);
+  assert.match(r.stdout, /^ {2}wasm .* — available here$/m);
+  assert.match(r.stdout, /^ {2}webgpu .* — not available here: not yet supported by paratrain$/m);
+  assert.match(
+    r.stdout,
+    /^ {2}native .* — (available here|not available here: OpenBLAS could not)/m,
+  );
 });
 
 Deno.test("--help works for every command and exits 0", async () => {
