@@ -15,6 +15,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
 import { quote, UsageError } from "./errors.ts";
 import { loadOpenBlas } from "./kernels/_openblas.ts";
+import { loadSimdKernels } from "./kernels/_simd.ts";
 import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
@@ -217,7 +218,9 @@ export async function initBackend(
     if (tf.findBackendFactory(NATIVE_BACKEND) == null) {
       tf.registerBackend(NATIVE_BACKEND, () => wasm, 0);
     }
-    registerNativeKernels(load.blas);
+    const heap = (wasm as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm
+      .memory;
+    registerNativeKernels(load.blas, await loadSimdKernels(heap));
     await activate(NATIVE_BACKEND);
     load.blas.setThreads(threads);
     const { path, config, coreName, parallel } = load.blas;

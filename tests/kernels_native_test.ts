@@ -161,3 +161,59 @@ test("native's Identity shares memory and frees it once the last reference goes"
   y.dispose();
   if (tf.memory().numBytes !== before) throw new Error("identity leaked memory");
 });
+
+test("native MaxPoolGrad (SIMD) matches cpu: channels past a multiple of 4, ties", async () => {
+  const cases = fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    height: fc.integer({ min: 1, max: 9 }),
+    width: fc.integer({ min: 1, max: 9 }),
+    channels: fc.integer({ min: 1, max: 9 }),
+    filterSize: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
+    pad: fc.constantFrom("same", "valid"),
+    // Few integer levels make equal maxima in one window common.
+    levels: fc.constantFrom(1, 2, 1000),
+    seed: fc.integer(),
+  }).filter((c) => c.pad === "same" || (c.height >= c.filterSize[0] && c.width >= c.filterSize[1]));
+  await fc.assert(
+    fc.asyncProperty(cases, async (c) => {
+      const xShape = [c.batch, c.height, c.width, c.channels];
+      const info = tf.backend_util.computePool2DInfo(
+        xShape as [number, number, number, number],
+        c.filterSize,
+        c.strides,
+        1,
+        c.pad,
+      );
+      await compareNative(
+        "MaxPoolGrad",
+        {
+          input: randomTensor(xShape, c.seed, c.levels),
+          dy: randomTensor(info.outShape, c.seed + 1),
+        },
+        { filterSize: c.filterSize, strides: c.strides, pad: c.pad },
+        JSON.stringify(c),
+      );
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test("native conv gradients over several im2col chunks match cpu", async () => {
+  // 3 examples of 64×64×64 patches exceed one chunk: the filter gradient is summed over
+  // chunks by sgemm, the input gradient written chunk by chunk.
+  const [batch, size, inChannels, outChannels] = [3, 64, 64, 2];
+  const attrs = { strides: 1, pad: "same", dataFormat: "NHWC" } as const;
+  const x = randomTensor([batch, size, size, inChannels], 1);
+  const dy = randomTensor([batch, size, size, outChannels], 2);
+  const w = randomTensor([3, 3, inChannels, outChannels], 3);
+  await compareNative("Conv2DBackpropFilter", { x, dy }, {
+    ...attrs,
+    filterShape: [3, 3, inChannels, outChannels],
+  }, "chunked");
+  await compareNative("Conv2DBackpropInput", { dy, filter: w }, {
+    ...attrs,
+    inputShape: x.shape,
+  }, "chunked");
+  await compareNative("Conv2D", { x, filter: w }, { ...attrs, dilations: 1 }, "chunked");
+});

@@ -1,28 +1,35 @@
 /**
- * `Sum` over leading axes on the `native` backend: a bias gradient sums a `[batch, n]`
- * gradient over the batch, which the wasm kernel does by transposing it first. Summing rows
- * in place is one pass over the data; other reductions go to the stock kernel.
+ * `Sum` over leading axes on the `native` backend: a bias gradient sums a `[batch, n]` (or
+ * `[batch, h, w, c]`) gradient over everything but the last axis, which the wasm kernel does
+ * by transposing it first. Here it is one product with OpenBLAS, `ones[1, rows] · x[rows,
+ * width]`, straight on the heap; other reductions go to the stock kernel.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import type { OpenBlas } from "./_openblas.ts";
+
+/** A vector of ones, grown as needed and shared by every call. */
+let ones = new Float32Array(0);
 
 /**
- * `Sum` of a float32 tensor over a leading block of axes (`[0]`, `[0, 1]`, …) as row sums
- * (accumulated in float64, like a pairwise sum's accuracy or better); anything else goes
- * to `stock`.
+ * `Sum` of a float32 tensor over a leading block of axes (`[0]`, `[0, 1]`, …) as one sgemm;
+ * anything else goes to `stock`.
  *
+ * @param blas the loaded library
  * @param stock the kernel to use where this one does not apply
  * @returns the kernel function
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
+ * import { loadOpenBlas } from "./_openblas.ts";
+ * const load = loadOpenBlas();
  * const stock = tf.getKernel("Sum", "wasm")!.kernelFunc;
- * const kernelFunc = makeNativeSum(stock);
+ * if (load.ok) makeNativeSum(load.blas, stock);
  * ```
  */
-export function makeNativeSum(stock: tf.KernelFunc): tf.KernelFunc {
+export function makeNativeSum(blas: OpenBlas, stock: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
@@ -37,14 +44,23 @@ export function makeNativeSum(stock: tf.KernelFunc): tf.KernelFunc {
       ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
       : x.shape.slice(axes.length);
     const out = wasm.makeOutput(shape, "float32");
+    if (rows * width === 0) {
+      (wasm.typedArrayFromHeap(out) as Float32Array).fill(0);
+      return out;
+    }
+    if (ones.length < rows) ones = new Float32Array(rows).fill(1);
     // Views are taken after the allocation above: a heap growth detaches older views.
     const xs = wasm.typedArrayFromHeap(x) as Float32Array;
-    const total = new Float64Array(width);
-    for (let r = 0; r < rows; r++) {
-      const base = r * width;
-      for (let j = 0; j < width; j++) total[j] += xs[base + j];
-    }
-    (wasm.typedArrayFromHeap(out) as Float32Array).set(total);
+    blas.sgemm(
+      false,
+      false,
+      1,
+      width,
+      rows,
+      ones,
+      xs,
+      wasm.typedArrayFromHeap(out) as Float32Array,
+    );
     return out;
   };
 }

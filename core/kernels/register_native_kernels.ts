@@ -10,7 +10,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { OpenBlas } from "./_openblas.ts";
 import { makeNativeBatchMatMul, makeNativeFusedMatMul } from "./native_mat_mul.ts";
-import { makeNativeConv2d } from "./native_conv2d.ts";
+import {
+  makeNativeConv2d,
+  makeNativeConv2dBackpropFilter,
+  makeNativeConv2dBackpropInput,
+} from "./native_conv2d.ts";
+import { makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
+import type { SimdKernels } from "./_simd.ts";
 import { makeNativeSum } from "./native_sum.ts";
 
 /** The backend name. */
@@ -23,10 +29,25 @@ export const NATIVE_KERNEL_OVERRIDES: readonly { name: string; description: stri
     description: "one cblas_sgemm per batch entry, transposes passed to sgemm",
   },
   { name: "_FusedMatMul", description: "cblas_sgemm, then bias and activation in place" },
-  { name: "Conv2D", description: "im2col in JavaScript, then one cblas_sgemm (NHWC)" },
+  {
+    name: "Conv2D",
+    description: "im2col (WebAssembly SIMD), then one cblas_sgemm per chunk (NHWC)",
+  },
+  {
+    name: "Conv2DBackpropFilter",
+    description: "im2col (WebAssembly SIMD), then cblas_sgemm with the patches transposed",
+  },
+  {
+    name: "Conv2DBackpropInput",
+    description: "cblas_sgemm with the filter transposed, then col2im (WebAssembly SIMD)",
+  },
+  {
+    name: "MaxPoolGrad",
+    description: "one WebAssembly SIMD pass, four channels at a time, branch-free maxima",
+  },
   {
     name: "Sum",
-    description: "over leading axes (a bias gradient) as row sums, without the stock transpose",
+    description: "over leading axes (a bias gradient) as one cblas_sgemm with a ones vector",
   },
   {
     name: "Identity",
@@ -39,20 +60,26 @@ export const NATIVE_KERNEL_OVERRIDES: readonly { name: string; description: stri
  * `registerWasmKernels`), with the overrides above. Idempotent.
  *
  * @param blas the loaded OpenBLAS
+ * @param simd the SIMD kernels, bound to the wasm backend's heap
  * @returns the names of the kernels replaced
  * @example
  * ```ts
  * import { loadOpenBlas } from "./_openblas.ts";
+ * import { loadSimdKernels } from "./_simd.ts";
  * const load = loadOpenBlas();
- * if (load.ok) registerNativeKernels(load.blas);
+ * const simd = await loadSimdKernels(new WebAssembly.Memory({ initial: 1 }));
+ * if (load.ok) registerNativeKernels(load.blas, simd);
  * ```
  */
-export function registerNativeKernels(blas: OpenBlas): string[] {
+export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string[] {
   const own: Record<string, (wasm: tf.KernelConfig) => tf.KernelFunc> = {
     BatchMatMul: () => makeNativeBatchMatMul(blas),
     _FusedMatMul: (wasm) => makeNativeFusedMatMul(blas, wasm.kernelFunc),
-    Conv2D: (wasm) => makeNativeConv2d(blas, wasm.kernelFunc),
-    Sum: (wasm) => makeNativeSum(wasm.kernelFunc),
+    Conv2D: (wasm) => makeNativeConv2d(blas, simd, wasm.kernelFunc),
+    Conv2DBackpropFilter: (wasm) => makeNativeConv2dBackpropFilter(blas, simd, wasm.kernelFunc),
+    Conv2DBackpropInput: (wasm) => makeNativeConv2dBackpropInput(blas, simd, wasm.kernelFunc),
+    MaxPoolGrad: () => makeNativeMaxPoolGrad(simd),
+    Sum: (wasm) => makeNativeSum(blas, wasm.kernelFunc),
     Identity: (wasm) => shareIdentity(wasm.kernelFunc),
   };
   for (const config of tf.getKernelsForBackend("wasm")) {
