@@ -6,6 +6,7 @@
  * @module
  */
 import type { OptimizerSpec } from "./workload.ts";
+import { createSimdAdam } from "./kernels/_simd.ts";
 
 /** Momentum of the `momentum` optimizer (tfjs has no default; 0.9 is the usual). */
 const MOMENTUM = 0.9;
@@ -27,6 +28,8 @@ export interface FlatOptimizer {
  *
  * @param spec optimizer kind and learning rate
  * @param size number of parameters
+ * @param options `simd`: run Adam's update in WebAssembly SIMD, in float32 (where the module is
+ *   ready: after the `native` backend's set-up); otherwise in JavaScript, in float64
  * @returns the optimizer
  * @example
  * ```ts
@@ -36,7 +39,11 @@ export interface FlatOptimizer {
  * opt.step(params, grads);
  * ```
  */
-export function createFlatOptimizer(spec: OptimizerSpec, size: number): FlatOptimizer {
+export function createFlatOptimizer(
+  spec: OptimizerSpec,
+  size: number,
+  options: { simd?: boolean } = {},
+): FlatOptimizer {
   const lr = spec.learningRate;
   switch (spec.kind) {
     case "sgd":
@@ -57,6 +64,18 @@ export function createFlatOptimizer(spec: OptimizerSpec, size: number): FlatOpti
       };
     }
     case "adam": {
+      const simd = options.simd
+        ? createSimdAdam(size, { beta1: ADAM_BETA1, beta2: ADAM_BETA2, epsilon: ADAM_EPSILON })
+        : null;
+      if (simd) {
+        let steps = 0;
+        return {
+          step(p, g) {
+            steps++;
+            simd.step(p, g, lr / (1 - ADAM_BETA1 ** steps), 1 / (1 - ADAM_BETA2 ** steps));
+          },
+        };
+      }
       const m = new Float32Array(size);
       const v = new Float32Array(size);
       let t = 0;

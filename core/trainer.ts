@@ -136,7 +136,10 @@ export class Trainer {
     this.#variables = this.layout.entries.map((e) =>
       tf.tidy(() => tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`))
     );
-    this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize);
+    // On native, Adam's update runs in WebAssembly SIMD (float32, as tfjs's own optimizers).
+    this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize, {
+      simd: tf.getBackend() === NATIVE_BACKEND,
+    });
   }
 
   /** @returns a copy of the current parameters, flat */

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import wabtInit from "wabt";
 
 /** One tensor's place in the heap: a byte offset (a `Float32Array` view's `byteOffset`). */
 export type Pointer = number;
@@ -52,6 +51,24 @@ export interface SimdKernels {
    * `x` (row-major window order, strict `>`: NaN never wins), into `dx` (zeroed by the caller).
    */
   maxPoolGrad(x: Pointer, dy: Pointer, dx: Pointer, batch: number, g: Geometry): void;
+}
+
+/** Adam's update rule, applied by {@linkcode createSimdAdam}'s kernel. */
+export interface AdamRule {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** An Adam optimizer's state and step, in its own WebAssembly memory. */
+export interface SimdAdam {
+  /**
+   * One step: `params` updated in place from `grads` (both of the size it was made for).
+   *
+   * @param stepSize the learning rate over `1 − beta1^t`
+   * @param secondScale `1 / (1 − beta2^t)`
+   */
+  step(params: Float32Array, grads: Float32Array, stepSize: number, secondScale: number): void;
 }
 
 /** The module: see the functions' comments. Addresses are bytes; counts are floats. */
@@ -269,6 +286,55 @@ const WAT = `
       (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
       (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
 
+;; One Adam step over n parameters, four at a time then one at a time, in float32:
+  ;; m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; p −= stepSize·m / (√(v·secondScale) + eps).
+  (func (export "adam")
+    (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
+    (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32)
+    (param $stepSize f32) (param $secondScale f32) (param $eps f32)
+    (local $end i32) (local $gi v128) (local $mi v128) (local $vi v128)
+    (local $gOne f32) (local $mOne f32) (local $vOne f32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done (loop $vec
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $gi (v128.load (local.get $g)))
+      (local.set $mi (f32x4.add
+        (f32x4.mul (f32x4.splat (local.get $b1)) (v128.load (local.get $m)))
+        (f32x4.mul (f32x4.splat (local.get $c1)) (local.get $gi))))
+      (local.set $vi (f32x4.add
+        (f32x4.mul (f32x4.splat (local.get $b2)) (v128.load (local.get $v)))
+        (f32x4.mul (f32x4.splat (local.get $c2)) (f32x4.mul (local.get $gi) (local.get $gi)))))
+      (v128.store (local.get $m) (local.get $mi))
+      (v128.store (local.get $v) (local.get $vi))
+      (v128.store (local.get $p) (f32x4.sub (v128.load (local.get $p))
+        (f32x4.div
+          (f32x4.mul (f32x4.splat (local.get $stepSize)) (local.get $mi))
+          (f32x4.add
+            (f32x4.sqrt (f32x4.mul (local.get $vi) (f32x4.splat (local.get $secondScale))))
+            (f32x4.splat (local.get $eps))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $m (i32.add (local.get $m) (i32.const 16)))
+      (local.set $v (i32.add (local.get $v) (i32.const 16)))
+      (br $vec)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $done (loop $one
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $gOne (f32.load (local.get $g)))
+      (local.set $mOne (f32.add (f32.mul (local.get $b1) (f32.load (local.get $m))) (f32.mul (local.get $c1) (local.get $gOne))))
+      (local.set $vOne (f32.add (f32.mul (local.get $b2) (f32.load (local.get $v)))
+        (f32.mul (local.get $c2) (f32.mul (local.get $gOne) (local.get $gOne)))))
+      (f32.store (local.get $m) (local.get $mOne))
+      (f32.store (local.get $v) (local.get $vOne))
+      (f32.store (local.get $p) (f32.sub (f32.load (local.get $p))
+        (f32.div (f32.mul (local.get $stepSize) (local.get $mOne))
+          (f32.add (f32.sqrt (f32.mul (local.get $vOne) (local.get $secondScale))) (local.get $eps)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $m (i32.add (local.get $m) (i32.const 4)))
+      (local.set $v (i32.add (local.get $v) (i32.const 4)))
+      (br $one))))
+
   ;; dx[at] += g where at >= 0 (a float index).
   (func $scatter (param $dx i32) (param $at i32) (param $g f32)
     (local $address i32)
@@ -400,14 +466,18 @@ function geometryArgs(g: Geometry): GeometryArgs {
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
+let ready: WebAssembly.Module | undefined;
 
 /** Assembles the module once per process or worker. */
 function compile(): Promise<WebAssembly.Module> {
   compiled ??= (async () => {
+    // Imported here, not at the top: only the native backend's processes pay for loading it.
+    const { default: wabtInit } = await import("wabt");
     const wabt = await wabtInit();
     const parsed = wabt.parseWat("native_simd.wat", WAT, { simd: true, bulk_memory: true });
     try {
-      return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
+      ready = new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
+      return ready;
     } finally {
       parsed.destroy();
     }
@@ -452,5 +522,45 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
     col2imT: (cols, dx, first, examples, g) =>
       exports.col2imT(cols, dx, first, examples, ...geometryArgs(g)),
     maxPoolGrad: (x, dy, dx, batch, g) => exports.maxPoolGrad(x, dy, dx, batch, ...geometryArgs(g)),
+  };
+}
+
+/** WebAssembly page size in bytes. */
+const PAGE_BYTES = 65_536;
+
+/**
+ * An Adam optimizer for `size` parameters whose update runs in SIMD, or null until the module
+ * has been assembled in this process or worker (by {@linkcode loadSimdKernels}: the `native`
+ * backend's set-up). Its moments live in its own memory, beside room for one step's
+ * parameters and gradients, copied in and out each step (about a tenth of the update's time).
+ *
+ * @param size parameters
+ * @param rule Adam's constants
+ * @returns the optimizer, or null
+ * @example
+ * ```ts
+ * const adam = createSimdAdam(10, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+ * adam?.step(new Float32Array(10), new Float32Array(10).fill(0.1), 1e-2, 1e3);
+ * ```
+ */
+export function createSimdAdam(size: number, rule: AdamRule): SimdAdam | null {
+  if (!ready) return null;
+  const bytes = size * 4;
+  const memory = new WebAssembly.Memory({
+    initial: Math.max(1, Math.ceil((4 * bytes) / PAGE_BYTES)),
+  });
+  const instance = new WebAssembly.Instance(ready, { env: { memory } });
+  const adam = instance.exports.adam as (...args: number[]) => void;
+  const [p, g, m, v] = [0, 1, 2, 3].map((i) => i * bytes);
+  const params = new Float32Array(memory.buffer, p, size);
+  const grads = new Float32Array(memory.buffer, g, size);
+  const { beta1, beta2, epsilon } = rule;
+  return {
+    step(target, gradient, stepSize, secondScale) {
+      params.set(target);
+      grads.set(gradient);
+      adam(p, g, m, v, size, beta1, 1 - beta1, beta2, 1 - beta2, stepSize, secondScale, epsilon);
+      target.set(params);
+    },
   };
 }
