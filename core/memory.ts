@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 
 /** One reading of this engine's memory. */
 export interface MemorySample {
-  /** Tensor bytes plus the wasm heap where the backend is wasm. */
+  /** Tensor bytes plus the wasm heap where the backend has one (wasm, native). */
   bytes: number;
   /** Resident set size of the whole process. */
   rssBytes: number;

@@ -160,7 +160,7 @@ export function matrixTable(aspects: AspectRow[], lang: Lang): Table {
 /** What each matrix row counts, in English. */
 export const MATRIX_NOTES: string[] = [
   "use case: the workloads each strategy was chosen for by the rules below, and where it paid off (single's step time shows how much work a step had).",
-  "memory per device: each worker's peak tensor memory (`tf.memory().numBytes`, plus the wasm heap on wasm), the analogue of a GPU's memory; max/mean is the imbalance between workers; DP's main holds the master copy, so its ratio to the replicas is shown.",
+  "memory per device: each worker's peak tensor memory (`tf.memory().numBytes`, plus the wasm heap on wasm and native), the analogue of a GPU's memory; max/mean is the imbalance between workers; DP's main holds the master copy, so its ratio to the replicas is shown.",
   "parallel efficiency: speedup = samples/s against single on the same workload in this run; efficiency = speedup / world size; of the ceiling = speedup over what N workers with no communication reached on this machine.",
   "implementation complexity: the code lines (neither blank nor comment-only) of every module a strategy's run reaches — its imports, followed through, and the workers and processes it starts — outside core/ and workloads/, which all three share; DP and DDP leave out what single's run reaches too, so theirs is what each adds to the plain loop. Counted when the results were built.",
   "scalability: what the implementation supports, and the world sizes actually run.",
