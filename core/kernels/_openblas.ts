@@ -125,7 +125,12 @@ function tryLoad(): OpenBlasLoad {
     try {
       lib = Deno.dlopen(path, SYMBOLS);
     } catch (error) {
-      failures.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
+      // Deno repeats its prefix ("Could not open library: Could not open library: …").
+      const why = (error as Error).message.split("\n")[0].replace(
+        /^(Could not open library: )+/,
+        "",
+      );
+      failures.push(`${path}: ${why}`);
       continue;
     }
     const parallel = PARALLEL_KINDS[lib.symbols.openblas_get_parallel()] ?? "unknown";
