@@ -282,3 +282,85 @@ export async function compareWasmWithCpu(
   const actual = await runKernelOn(backend, kernelName, inputs, attrs, fastKernels);
   assertClose(actual, expected, `${kernelName} on ${backend} ${label}`);
 }
+
+/**
+ * Random `MaxPoolGrad` calls: batch 1–3, images up to 9×9, windows up to 3×3, strides 1/2,
+ * same/valid padding, values on few integer levels so that equal maxima in one window are
+ * common.
+ *
+ * @param maxChannels the most channels a case has
+ * @returns the calls, each with its inputs, attributes and a label
+ * @example
+ * ```ts
+ * const cases = maxPoolGradCases(3);
+ * ```
+ */
+export function maxPoolGradCases(
+  maxChannels: number,
+): fc.Arbitrary<{ inputs: Record<string, TensorSpec>; attrs: tf.NamedAttrMap; label: string }> {
+  return fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    height: fc.integer({ min: 1, max: 9 }),
+    width: fc.integer({ min: 1, max: 9 }),
+    channels: fc.integer({ min: 1, max: maxChannels }),
+    filterSize: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
+    pad: fc.constantFrom("same" as const, "valid" as const),
+    levels: fc.constantFrom(1, 2, 1000),
+    seed: fc.integer(),
+  }).filter((c) => c.pad === "same" || (c.height >= c.filterSize[0] && c.width >= c.filterSize[1]))
+    .map((c) => {
+      const xShape = [c.batch, c.height, c.width, c.channels];
+      const info = tf.backend_util.computePool2DInfo(
+        xShape as [number, number, number, number],
+        c.filterSize,
+        c.strides,
+        1,
+        c.pad,
+      );
+      return {
+        // Every MaxPoolGrad kernel finds the maxima in `input`; the pooled `output` is unused.
+        inputs: {
+          input: randomTensor(xShape, c.seed, c.levels),
+          dy: randomTensor(info.outShape, c.seed + 1),
+        },
+        attrs: { filterSize: c.filterSize, strides: c.strides, pad: c.pad },
+        label: JSON.stringify(c),
+      };
+    });
+}
+
+/**
+ * Random `BatchMatMul` calls: every transpose combination, batch dimensions absent, 1
+ * (broadcast) or 3 on each side.
+ *
+ * @param maxSize the largest m, k and n
+ * @returns the calls, each with its inputs, attributes and a label
+ * @example
+ * ```ts
+ * const cases = batchMatMulCases(9);
+ * ```
+ */
+export function batchMatMulCases(
+  maxSize: number,
+): fc.Arbitrary<{ inputs: Record<string, TensorSpec>; attrs: tf.NamedAttrMap; label: string }> {
+  return fc.record({
+    m: fc.integer({ min: 1, max: maxSize }),
+    k: fc.integer({ min: 1, max: maxSize }),
+    n: fc.integer({ min: 1, max: maxSize }),
+    batchA: fc.constantFrom(0, 1, 3),
+    batchB: fc.constantFrom(0, 1, 3),
+    transposeA: fc.boolean(),
+    transposeB: fc.boolean(),
+    seed: fc.integer(),
+  }).filter((c) => (c.batchA === 0) === (c.batchB === 0)).map((c) => {
+    const batch = (size: number) => (size === 0 ? [] : [size]);
+    const aShape = [...batch(c.batchA), ...(c.transposeA ? [c.k, c.m] : [c.m, c.k])];
+    const bShape = [...batch(c.batchB), ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
+    return {
+      inputs: { a: randomTensor(aShape, c.seed), b: randomTensor(bShape, c.seed + 1) },
+      attrs: { transposeA: c.transposeA, transposeB: c.transposeB },
+      label: JSON.stringify(c),
+    };
+  });
+}

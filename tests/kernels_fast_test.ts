@@ -8,12 +8,14 @@ import {
 } from "../core/kernels/register_wasm_kernels.ts";
 import {
   assertClose,
+  batchMatMulCases,
   compareWasmWithCpu,
   convCases,
   convInfo,
   ensureConv2dGradient,
   filterGradientCall,
   type KernelResult,
+  maxPoolGradCases,
   randomTensor,
   runKernelOn,
   type TensorSpec,
@@ -33,27 +35,9 @@ function compareWithCpu(
 }
 
 Deno.test("fast BatchMatMul with transposes matches cpu", async () => {
-  const cases = fc.record({
-    m: fc.integer({ min: 1, max: 9 }),
-    k: fc.integer({ min: 1, max: 9 }),
-    n: fc.integer({ min: 1, max: 9 }),
-    batchA: fc.constantFrom(0, 1, 3),
-    batchB: fc.constantFrom(0, 1, 3),
-    transposeA: fc.boolean(),
-    transposeB: fc.boolean(),
-    seed: fc.integer(),
-  }).filter((c) => (c.batchA === 0) === (c.batchB === 0));
   await fc.assert(
-    fc.asyncProperty(cases, async (c) => {
-      const batch = (size: number) => (size === 0 ? [] : [size]);
-      const aShape = [...batch(c.batchA), ...(c.transposeA ? [c.k, c.m] : [c.m, c.k])];
-      const bShape = [...batch(c.batchB), ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
-      await compareWithCpu(
-        "BatchMatMul",
-        { a: randomTensor(aShape, c.seed), b: randomTensor(bShape, c.seed + 1) },
-        { transposeA: c.transposeA, transposeB: c.transposeB },
-        JSON.stringify(c),
-      );
+    fc.asyncProperty(batchMatMulCases(9), async (c) => {
+      await compareWithCpu("BatchMatMul", c.inputs, c.attrs, c.label);
     }),
     { numRuns: NUM_RUNS },
   );
@@ -114,38 +98,9 @@ Deno.test("fast Conv2DBackpropInput matches cpu", async () => {
 });
 
 Deno.test("fast MaxPoolGrad matches cpu, ties included", async () => {
-  const cases = fc.record({
-    batch: fc.integer({ min: 1, max: 3 }),
-    height: fc.integer({ min: 1, max: 9 }),
-    width: fc.integer({ min: 1, max: 9 }),
-    channels: fc.integer({ min: 1, max: 3 }),
-    filterSize: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
-    pad: fc.constantFrom("same", "valid"),
-    // Few integer levels make equal maxima in one window common.
-    levels: fc.constantFrom(1, 2, 1000),
-    seed: fc.integer(),
-  }).filter((c) => c.pad === "same" || (c.height >= c.filterSize[0] && c.width >= c.filterSize[1]));
   await fc.assert(
-    fc.asyncProperty(cases, async (c) => {
-      const xShape = [c.batch, c.height, c.width, c.channels];
-      const info = tf.backend_util.computePool2DInfo(
-        xShape as [number, number, number, number],
-        c.filterSize,
-        c.strides,
-        1,
-        c.pad,
-      );
-      // Every MaxPoolGrad kernel finds the maxima in `input`; the pooled `output` is unused.
-      await compareWithCpu(
-        "MaxPoolGrad",
-        {
-          input: randomTensor(xShape, c.seed, c.levels),
-          dy: randomTensor(info.outShape, c.seed + 1),
-        },
-        { filterSize: c.filterSize, strides: c.strides, pad: c.pad },
-        JSON.stringify(c),
-      );
+    fc.asyncProperty(maxPoolGradCases(3), async (c) => {
+      await compareWithCpu("MaxPoolGrad", c.inputs, c.attrs, c.label);
     }),
     { numRuns: NUM_RUNS },
   );

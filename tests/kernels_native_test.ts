@@ -9,10 +9,12 @@ import fc from "fast-check";
 import { initBackend } from "../core/backend.ts";
 import { loadOpenBlas } from "../core/kernels/_openblas.ts";
 import {
+  batchMatMulCases,
   compareWasmWithCpu,
   convCases,
   convInfo,
   filterGradientCall,
+  maxPoolGradCases,
   randomTensor,
   type TensorSpec,
 } from "./_kernels_helpers.ts";
@@ -34,27 +36,9 @@ function compareNative(
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: skip, fn });
 
 test("native BatchMatMul matches cpu: every transpose, batch 1, broadcast batches", async () => {
-  const cases = fc.record({
-    m: fc.integer({ min: 1, max: 17 }),
-    k: fc.integer({ min: 1, max: 17 }),
-    n: fc.integer({ min: 1, max: 17 }),
-    batchA: fc.constantFrom(0, 1, 3),
-    batchB: fc.constantFrom(0, 1, 3),
-    transposeA: fc.boolean(),
-    transposeB: fc.boolean(),
-    seed: fc.integer(),
-  }).filter((c) => (c.batchA === 0) === (c.batchB === 0));
   await fc.assert(
-    fc.asyncProperty(cases, async (c) => {
-      const batch = (size: number) => (size === 0 ? [] : [size]);
-      const aShape = [...batch(c.batchA), ...(c.transposeA ? [c.k, c.m] : [c.m, c.k])];
-      const bShape = [...batch(c.batchB), ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
-      await compareNative(
-        "BatchMatMul",
-        { a: randomTensor(aShape, c.seed), b: randomTensor(bShape, c.seed + 1) },
-        { transposeA: c.transposeA, transposeB: c.transposeB },
-        JSON.stringify(c),
-      );
+    fc.asyncProperty(batchMatMulCases(17), async (c) => {
+      await compareNative("BatchMatMul", c.inputs, c.attrs, c.label);
     }),
     { numRuns: NUM_RUNS },
   );
@@ -163,37 +147,9 @@ test("native's Identity shares memory and frees it once the last reference goes"
 });
 
 test("native MaxPoolGrad (SIMD) matches cpu: channels past a multiple of 4, ties", async () => {
-  const cases = fc.record({
-    batch: fc.integer({ min: 1, max: 3 }),
-    height: fc.integer({ min: 1, max: 9 }),
-    width: fc.integer({ min: 1, max: 9 }),
-    channels: fc.integer({ min: 1, max: 9 }),
-    filterSize: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
-    pad: fc.constantFrom("same", "valid"),
-    // Few integer levels make equal maxima in one window common.
-    levels: fc.constantFrom(1, 2, 1000),
-    seed: fc.integer(),
-  }).filter((c) => c.pad === "same" || (c.height >= c.filterSize[0] && c.width >= c.filterSize[1]));
   await fc.assert(
-    fc.asyncProperty(cases, async (c) => {
-      const xShape = [c.batch, c.height, c.width, c.channels];
-      const info = tf.backend_util.computePool2DInfo(
-        xShape as [number, number, number, number],
-        c.filterSize,
-        c.strides,
-        1,
-        c.pad,
-      );
-      await compareNative(
-        "MaxPoolGrad",
-        {
-          input: randomTensor(xShape, c.seed, c.levels),
-          dy: randomTensor(info.outShape, c.seed + 1),
-        },
-        { filterSize: c.filterSize, strides: c.strides, pad: c.pad },
-        JSON.stringify(c),
-      );
+    fc.asyncProperty(maxPoolGradCases(9), async (c) => {
+      await compareNative("MaxPoolGrad", c.inputs, c.attrs, c.label);
     }),
     { numRuns: NUM_RUNS },
   );

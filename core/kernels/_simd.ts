@@ -1,6 +1,6 @@
 /**
- * The `native` backend's memory-bound kernels in WebAssembly SIMD: im2col, col2im and the
- * max-pool gradient, working in place on the wasm backend's heap (the module imports that
+ * The `native` backend's memory-bound kernels in WebAssembly SIMD: im2col, col2im, the
+ * max-pool gradient and Adam's update, working in place on the wasm backend's heap (the module imports that
  * heap's `WebAssembly.Memory`, so tensors are addressed by their byte offset and nothing is
  * copied). The same loops in JavaScript ran at 3–9 ns per element here (bounds checks and
  * mispredicted branches); four floats per instruction and a branch-free select for the
@@ -37,8 +37,6 @@ export interface SimdKernels {
    * (`outHeight · outWidth` rows per example), zeros where a patch leaves the image.
    */
   im2col(x: Pointer, cols: Pointer, first: number, examples: number, g: Geometry): void;
-  /** Adds each patch row of `cols` back onto the positions it was gathered from in `dx`. */
-  col2im(cols: Pointer, dx: Pointer, first: number, examples: number, g: Geometry): void;
   /**
    * {@linkcode SimdKernels.im2col}'s patches transposed: one row per patch element, one
    * column per output position of the examples (`examples · outHeight · outWidth` columns).
@@ -112,12 +110,11 @@ const WAT = `
       (local.set $src (i32.add (local.get $src) (i32.const 4)))
       (br $one))))
 
-  ;; Walks every (example, output row, output column, filter row, filter column) in patch
-  ;; order; for each, moves inC floats between the patch row at $cols and the input pixel at
-  ;; $x: $mode 0 copies into the patch (zeros where the pixel is outside the image), $mode 1
-  ;; adds the patch back onto the pixel (skipping pixels outside the image).
-  (func $patches
-    (param $mode i32) (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
+  ;; One patch row per output position: walks every (example, output row, output column,
+  ;; filter row, filter column) in patch order and copies the input pixel's inC floats into
+  ;; the patch row at $cols, or zeros where the pixel is outside the image.
+  (func (export "im2col")
+    (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
     (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
     (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
     (local $n i32) (local $last i32) (local $oh i32) (local $ow i32) (local $fh i32) (local $fw i32)
@@ -147,12 +144,8 @@ const WAT = `
                 (then
                   (local.set $pixel (i32.add (local.get $x) (i32.mul (local.get $run)
                     (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $inH)) (local.get $ih)) (local.get $inW)) (local.get $iw)))))
-                  (if (i32.eqz (local.get $mode))
-                    (then (call $copy (local.get $cols) (local.get $pixel) (local.get $inC)))
-                    (else (call $accumulate (local.get $pixel) (local.get $cols) (local.get $inC)))))
-                (else
-                  (if (i32.eqz (local.get $mode))
-                    (then (memory.fill (local.get $cols) (i32.const 0) (local.get $run))))))
+                  (call $copy (local.get $cols) (local.get $pixel) (local.get $inC)))
+                (else (memory.fill (local.get $cols) (i32.const 0) (local.get $run))))
               (local.set $cols (i32.add (local.get $cols) (local.get $run)))
               (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
               (br $fwLoop)))
@@ -165,23 +158,8 @@ const WAT = `
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $nLoop))))
 
-  (func (export "im2col")
-    (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
-    (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
-    (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
-    (call $patches (i32.const 0) (local.get $x) (local.get $cols) (local.get $first) (local.get $examples)
-      (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
-      (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
 
-  (func (export "col2im")
-    (param $cols i32) (param $dx i32) (param $first i32) (param $examples i32)
-    (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
-    (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
-    (call $patches (i32.const 1) (local.get $dx) (local.get $cols) (local.get $first) (local.get $examples)
-      (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
-      (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
-
-;; The transposed layout, one row per patch element (filter row, filter column, channel)
+  ;; The transposed layout, one row per patch element (filter row, filter column, channel)
   ;; and one column per output position (example, output row, output column), $rows columns
   ;; in all: for each patch element and output row, the output columns form one contiguous
   ;; run of the patch buffer, read from (or added to) the input at a stride of sW·inC floats,
@@ -286,7 +264,7 @@ const WAT = `
       (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
       (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
 
-;; One Adam step over n parameters, four at a time then one at a time, in float32:
+  ;; One Adam step over n parameters, four at a time then one at a time, in float32:
   ;; m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; p −= stepSize·m / (√(v·secondScale) + eps).
   (func (export "adam")
     (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
@@ -507,7 +485,6 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
   type PoolGrad = (x: Pointer, dy: Pointer, dx: Pointer, batch: number, ...g: GeometryArgs) => void;
   const exports = instance.exports as unknown as {
     im2col: Patches;
-    col2im: Patches;
     im2colT: Patches;
     col2imT: Patches;
     maxPoolGrad: PoolGrad;
@@ -515,8 +492,6 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
   return {
     im2col: (x, cols, first, examples, g) =>
       exports.im2col(x, cols, first, examples, ...geometryArgs(g)),
-    col2im: (cols, dx, first, examples, g) =>
-      exports.col2im(cols, dx, first, examples, ...geometryArgs(g)),
     im2colT: (x, cols, first, examples, g) =>
       exports.im2colT(x, cols, first, examples, ...geometryArgs(g)),
     col2imT: (cols, dx, first, examples, g) =>

@@ -9,8 +9,21 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 /**
+ * Adds each window's output gradient to `dx` where the window's first maximum is in `x`
+ * (views of the input, the output gradient and the zeroed input gradient).
+ */
+export type ScatterMaxGradients = (
+  x: Float32Array,
+  dy: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+  dx: Float32Array,
+) => void;
+
+/**
  * Make the window-scatter MaxPoolGrad kernel for wasm (NHWC, any strides and padding).
  *
+ * @param scatter the pass over the windows (default: this file's, in JavaScript; `native`
+ *   passes one in WebAssembly SIMD)
  * @returns a kernel function for the wasm backend
  * @example
  * ```ts
@@ -18,7 +31,9 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
  * tf.registerKernel({ kernelName: "MaxPoolGrad", backendName: "wasm", kernelFunc: makeMaxPoolGrad() });
  * ```
  */
-export function makeMaxPoolGrad(): tf.KernelFunc {
+export function makeMaxPoolGrad(
+  scatter: ScatterMaxGradients = scatterMaxGradients,
+): tf.KernelFunc {
   return (args) => {
     const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
     const wasm = args.backend as BackendWasm;
@@ -35,7 +50,8 @@ export function makeMaxPoolGrad(): tf.KernelFunc {
     // Views are taken after the allocation above: a heap growth detaches older views.
     const dxValues = wasm.typedArrayFromHeap(dx) as Float32Array;
     dxValues.fill(0);
-    scatterMaxGradients(
+    if (dxValues.length === 0 || dy.shape.some((d) => d === 0)) return dx;
+    scatter(
       wasm.typedArrayFromHeap(input) as Float32Array,
       wasm.typedArrayFromHeap(dy) as Float32Array,
       info,

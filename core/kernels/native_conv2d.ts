@@ -71,6 +71,31 @@ function view(wasm: BackendWasm, t: tf.TensorInfo): Float32Array {
   return wasm.typedArrayFromHeap(t) as Float32Array;
 }
 
+/** The rows of an output-shaped tensor (`y` or `dy`) that belong to a chunk of examples. */
+function outputRows(conv: Conv, t: tf.TensorInfo, first: number, examples: number): Float32Array {
+  const perExample = conv.rowsPerExample * conv.info.outChannels;
+  return view(conv.wasm, t).subarray(first * perExample, (first + examples) * perExample);
+}
+
+/** Gathers a chunk's patches in the layout `conv` multiplies: transposed or not. */
+function gather(
+  simd: SimdKernels,
+  conv: Conv,
+  x: tf.TensorInfo,
+  cols: tf.TensorInfo,
+  first: number,
+  examples: number,
+): void {
+  const im2col = conv.contiguousRuns ? simd.im2colT : simd.im2col;
+  im2col(
+    view(conv.wasm, x).byteOffset,
+    view(conv.wasm, cols).byteOffset,
+    first,
+    examples,
+    conv.info,
+  );
+}
+
 /** Runs `body` for each chunk of examples with a patch buffer big enough for one chunk. */
 function forChunks(
   conv: Conv,
@@ -132,12 +157,8 @@ export function makeNativeConv2d(
     forChunks(conv, (first, examples, cols) => {
       const rows = examples * rowsPerExample;
       // Views are taken after every allocation: a heap growth detaches older views.
-      const gather = transposed ? simd.im2colT : simd.im2col;
-      gather(view(wasm, x).byteOffset, view(wasm, cols).byteOffset, first, examples, info);
-      const y = view(wasm, out).subarray(
-        first * rowsPerExample * info.outChannels,
-        (first + examples) * rowsPerExample * info.outChannels,
-      );
+      gather(simd, conv, x, cols, first, examples);
+      const y = outputRows(conv, out, first, examples);
       blas.sgemm(
         transposed,
         false,
@@ -189,12 +210,8 @@ export function makeNativeConv2dBackpropFilter(
     const transposed = conv.contiguousRuns;
     forChunks(conv, (first, examples, cols) => {
       const rows = examples * rowsPerExample;
-      const gather = transposed ? simd.im2colT : simd.im2col;
-      gather(view(wasm, x).byteOffset, view(wasm, cols).byteOffset, first, examples, info);
-      const dyRows = view(wasm, dy).subarray(
-        first * rowsPerExample * info.outChannels,
-        (first + examples) * rowsPerExample * info.outChannels,
-      );
+      gather(simd, conv, x, cols, first, examples);
+      const dyRows = outputRows(conv, dy, first, examples);
       // beta 1: each chunk's product is added to the sum of the chunks before it.
       blas.sgemm(
         !transposed,
@@ -247,10 +264,7 @@ export function makeNativeConv2dBackpropInput(
     if (isEmpty(info.outShape) || patchSize === 0) return dx;
     forChunks(conv, (first, examples, dcolsT) => {
       const rows = examples * rowsPerExample;
-      const dyRows = view(wasm, dy).subarray(
-        first * rowsPerExample * info.outChannels,
-        (first + examples) * rowsPerExample * info.outChannels,
-      );
+      const dyRows = outputRows(conv, dy, first, examples);
       blas.sgemm(
         false,
         true,

@@ -1,12 +1,12 @@
 /**
- * `MaxPoolGrad` on the `native` backend: one pass in WebAssembly SIMD over the input windows,
- * four channels at a time, with the running maximum and its position selected per lane (no
- * branch to mispredict), then `dy` added where each window's first maximum was.
+ * `MaxPoolGrad` on the `native` backend: the wasm kernel's one pass over the windows, done in
+ * WebAssembly SIMD four channels at a time, with the running maximum and its position
+ * selected per lane (no branch to mispredict).
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import type * as tf from "@tensorflow/tfjs-core";
+import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 
 /**
@@ -22,30 +22,8 @@ import type { SimdKernels } from "./_simd.ts";
  * ```
  */
 export function makeNativeMaxPoolGrad(simd: SimdKernels): tf.KernelFunc {
-  return (args) => {
-    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
-    const wasm = args.backend as BackendWasm;
-    const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      attrs.filterSize,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    );
-    const dx = wasm.makeOutput(input.shape, "float32");
-    // Views are taken after the allocation above: a heap growth detaches older views.
-    const dxValues = wasm.typedArrayFromHeap(dx) as Float32Array;
-    dxValues.fill(0);
-    if (dxValues.length === 0 || dy.shape.some((d) => d === 0)) return dx;
-    simd.maxPoolGrad(
-      (wasm.typedArrayFromHeap(input) as Float32Array).byteOffset,
-      (wasm.typedArrayFromHeap(dy) as Float32Array).byteOffset,
-      dxValues.byteOffset,
-      info.batchSize,
-      info,
-    );
-    return dx;
-  };
+  // The views lie on the heap the module imports: their byte offsets are the addresses.
+  return makeMaxPoolGrad((x, dy, info, dx) =>
+    simd.maxPoolGrad(x.byteOffset, dy.byteOffset, dx.byteOffset, info.batchSize, info)
+  );
 }

@@ -66,7 +66,7 @@ const FAST_KERNELS: readonly FastKernel[] = [
   {
     name: "MaxPoolGrad",
     description: "one pass over the pooling windows, gradient to each window's maximum",
-    make: makeMaxPoolGrad,
+    make: () => makeMaxPoolGrad(),
   },
 ];
 
