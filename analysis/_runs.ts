@@ -19,8 +19,10 @@ export interface RunPair {
  * @param r a run
  * @returns `workload|strategy|worldSize`
  */
-export const runKey = (r: Pick<RunRecord, "workload" | "strategy" | "worldSize">): string =>
-  `${r.workload}|${r.strategy}|${r.worldSize}`;
+export const runKey = (
+  r: Pick<RunRecord, "workload" | "strategy" | "worldSize"> & { threads?: number },
+): string =>
+  `${r.workload}|${r.strategy}|${r.worldSize}${(r.threads ?? 1) > 1 ? `|t${r.threads}` : ""}`;
 const key = runKey;
 
 /**

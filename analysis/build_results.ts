@@ -5,7 +5,7 @@
  * @module
  */
 import type { BenchMeasurement } from "../bench/run_bench.ts";
-import { buildMatrix } from "./matrix.ts";
+import { buildMatrix, verdictsOf } from "./matrix.ts";
 import { buildRunRecords, type Results, RESULTS_SCHEMA } from "./results.ts";
 
 /**
@@ -29,6 +29,8 @@ export function buildResults(bench: BenchMeasurement): Results {
     runs: buildRunRecords(bench.runs, bench.ceilings),
     matrix: [],
   };
-  results.matrix = buildMatrix(results);
+  const matrix = buildMatrix(results);
+  results.matrix = matrix;
+  results.verdicts = verdictsOf(matrix);
   return results;
 }

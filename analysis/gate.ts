@@ -27,6 +27,8 @@ export interface GateCheck {
   workload: string;
   strategy: StrategyName;
   worldSize: number;
+  /** Compute threads per worker, where more than one. */
+  threads?: number;
   metric: GateMetric;
   baseline: number | null;
   /** null when the figure (or the whole run) is missing from the current results. */
@@ -124,7 +126,12 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
   }
   const currentRuns = new Map(current.runs.map((r) => [runKey(r), r]));
   const checks: GateCheck[] = parallel.flatMap((a) => {
-    const run = { workload: a.workload, strategy: a.strategy, worldSize: a.worldSize };
+    const run = {
+      workload: a.workload,
+      strategy: a.strategy,
+      worldSize: a.worldSize,
+      ...((a.threads ?? 1) > 1 ? { threads: a.threads } : {}),
+    };
     const missing = (metric: GateMetric, base: number | null): GateCheck => ({
       ...run,
       metric,

@@ -8,7 +8,7 @@
  */
 import { EQUIVALENCE_BOUND, type Results, type RunRecord } from "./results.ts";
 import { runLabel, STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
-import { median } from "../core/stats.ts";
+import { type Interval, median } from "../core/stats.ts";
 import { measureComplexity } from "./complexity.ts";
 import { bytes, fixed, percent, sci } from "./format.ts";
 
@@ -24,27 +24,37 @@ export const ASPECTS = [
 /** One of {@linkcode ASPECTS}. */
 export type Aspect = typeof ASPECTS[number];
 
-/** A parallel run must beat single by at least this factor to be worth its extra machinery. */
+/** A parallel run must beat the best single process by at least this factor to be worth it. */
 export const WORTHWHILE_SPEEDUP = 1.1;
-/** Best DP and DDP runs whose speedups are within this fraction of each other are a tie. */
-export const TIE_FRACTION = 0.05;
+/** Suggested repeats are capped here ("more than" beyond it). */
+const MAX_SUGGESTED_REPEATS = 50;
 
 /** How a recommendation was reached. */
-export type RuleId = "fastest" | "tie-balanced-memory" | "no-gain" | "only-single";
+export type RuleId =
+  | "fastest"
+  | "tie-balanced-memory"
+  | "keep-single"
+  | "inconclusive"
+  | "only-single";
+
+/** The three answers a workload can get (the schema's `verdicts[].verdict`). */
+export type Verdict = "choose" | "keep-single" | "inconclusive";
 
 /** The rules, as the report states them. */
 export const RECOMMENDATION_RULES: Record<RuleId, string> = {
   fastest: `Eligible runs are those whose parameters match single's within ${
     sci(EQUIVALENCE_BOUND)
-  } (max |Δparam| after the equivalence steps). The eligible run with the highest speedup is chosen when it reaches at least ${
+  } (max |Δparam| after the equivalence steps). Each is compared with the best single process (the fastest \`single\` run, which may use every core through threads), by the interval of its speedup over the repeats. Choose: the fastest eligible run whose whole interval lies at or above ${
     fixed(WORTHWHILE_SPEEDUP, 2)
   }x.`,
-  "tie-balanced-memory": `When the best DP and DDP runs are within ${
-    percent(TIE_FRACTION)
-  } of each other, the one with the lower memory imbalance (max/mean peak per worker) is chosen.`,
-  "no-gain": `When no eligible run reaches ${
+  "tie-balanced-memory":
+    "When the best DP and DDP runs both qualify and their intervals overlap, neither is measurably faster: the one with the lower memory imbalance (max/mean peak per worker) is chosen.",
+  "keep-single": `Keep single when every eligible run's whole interval lies below ${
     fixed(WORTHWHILE_SPEEDUP, 2)
-  }x, keep single: parallelising does not pay for this workload on this machine.`,
+  }x (or no parallel run is eligible).`,
+  inconclusive: `Otherwise the answer is inconclusive on this machine: an interval straddles ${
+    fixed(WORTHWHILE_SPEEDUP, 2)
+  }x, and the report says how many repeats the observed spread suggests would settle it.`,
   "only-single": "When only single was measured, there is nothing to choose between.",
 };
 
@@ -70,9 +80,16 @@ export interface AspectRow {
 export interface Recommendation {
   aspect: "recommendation";
   workload: string;
+  /** `choose`, `keep-single` or `inconclusive` (absent in files written before verdicts). */
+  verdict?: Verdict;
   strategy: StrategyName;
   worldSize: number;
+  /** The decisive run's speedup over the best single process (1 when single is kept). */
   speedup: number;
+  /** Its interval over the repeats, where there was one. */
+  interval?: Interval | null;
+  /** Inconclusive: repeats the observed spread suggests would settle it (null: unknown). */
+  repeatsSuggested?: number | null;
   rule: RuleId;
   text: string;
 }
@@ -127,18 +144,58 @@ function eligible(run: RunRecord): boolean {
 
 function bestOf(runs: RunRecord[]): RunRecord | undefined {
   return runs.reduce<RunRecord | undefined>(
-    (best, r) => (best === undefined || r.speedup > best.speedup ? r : best),
+    (best, r) => (best === undefined || vsBest(r) > vsBest(best) ? r : best),
     undefined,
   );
 }
 
+/** A run's speedup over the best single process (older files: over single). */
+export function vsBest(run: RunRecord): number {
+  return run.speedupVsBestSingle ?? run.speedup;
+}
+
+/** Its interval; a point where the file has none. */
+export function vsBestInterval(run: RunRecord): Interval {
+  return run.speedupVsBestSingleInterval ?? run.speedupInterval ??
+    { low: vsBest(run), high: vsBest(run), level: 0 };
+}
+
+/** `[0.95–1.31]`: an interval at two decimals. */
+export function intervalText(interval: Interval | null | undefined): string {
+  // One repeat gives a point, not an interval: nothing to show.
+  return interval && interval.level > 0
+    ? `[${fixed(interval.low, 2)}–${fixed(interval.high, 2)}]`
+    : "";
+}
+
+/** `single` or `single-2t`: the best single process a parallel run was compared with. */
+function bestSingleLabel(run: RunRecord): string {
+  return runLabel({ strategy: "single", worldSize: 1, threads: run.bestSingleThreads ?? 1 });
+}
+
 function describeRun(run: RunRecord): string {
+  const reached = `${upper(run)} reached ${fixed(vsBest(run), 2)}x ${
+    intervalText(vsBestInterval(run))
+  }`
+    .trim();
   return eligible(run)
-    ? `${upper(run)} reached ${fixed(run.speedup, 2)}x`
-    : `${upper(run)} reached ${fixed(run.speedup, 2)}x but its parameters differ from single's by ${
+    ? reached
+    : `${reached} but its parameters differ from single's by ${
       sci(run.paramMaxAbsDiffVsSingle)
     } (not eligible)`;
 }
+
+/** Repeats that would shrink `run`'s interval clear of the threshold, if its spread holds. */
+function repeatsToSettle(run: RunRecord): number | null {
+  const { low, high } = vsBestInterval(run);
+  const distance = Math.abs(vsBest(run) - WORTHWHILE_SPEEDUP);
+  if (distance === 0 || high === low) return null;
+  // An interval for the median narrows about as 1/√n: n' = n·(half-width / distance)².
+  const n = Math.ceil(run.repeats * ((high - low) / 2 / distance) ** 2);
+  return Math.min(Math.max(n, run.repeats + 1), MAX_SUGGESTED_REPEATS);
+}
+
+const overlap = (a: Interval, b: Interval) => a.low <= b.high && b.low <= a.high;
 
 function recommend(results: Results, workload: string): Recommendation {
   const parallel = results.runs.filter((r) => r.workload === workload && r.strategy !== "single");
@@ -146,6 +203,7 @@ function recommend(results: Results, workload: string): Recommendation {
   if (parallel.length === 0) {
     return {
       ...base,
+      verdict: "keep-single",
       strategy: "single",
       worldSize: 1,
       speedup: 1,
@@ -153,42 +211,77 @@ function recommend(results: Results, workload: string): Recommendation {
       text: `for ${workload} only single was measured: nothing to choose between`,
     };
   }
-  const measured = `on this machine, for ${workload}, ${parallel.map(describeRun).join("; ")}`;
-  const bests = (["dp", "ddp"] as const)
-    .map((s) => bestOf(parallel.filter((r) => r.strategy === s && eligible(r))))
-    .filter((r): r is RunRecord => r !== undefined)
-    .sort((a, b) => b.speedup - a.speedup);
-  const [top, other] = bests;
-  if (top === undefined || top.speedup < WORTHWHILE_SPEEDUP) {
+  const against = bestSingleLabel(parallel[0]);
+  const measured =
+    `on this machine, for ${workload}, against the best single process (${against}): ${
+      parallel.map(describeRun).join("; ")
+    }`;
+  const candidates = parallel.filter(eligible);
+  const keep = (why: string): Recommendation => ({
+    ...base,
+    verdict: "keep-single",
+    strategy: "single",
+    worldSize: 1,
+    speedup: 1,
+    rule: "keep-single",
+    text: `${measured}; ${why}: keep ${against}`,
+  });
+  if (candidates.length === 0) return keep("no parallel run matched single's parameters");
+  const qualifying = candidates.filter((r) => vsBestInterval(r).low >= WORTHWHILE_SPEEDUP);
+  if (qualifying.length > 0) {
+    const bests = (["dp", "ddp"] as const)
+      .map((s) =>
+        qualifying.filter((r) => r.strategy === s).reduce<RunRecord | undefined>(
+          (b, r) => (b === undefined || vsBest(r) > vsBest(b) ? r : b),
+          undefined,
+        )
+      )
+      .filter((r): r is RunRecord => r !== undefined)
+      .sort((a, b) => vsBest(b) - vsBest(a));
+    const [top, other] = bests;
+    const tie = other !== undefined && overlap(vsBestInterval(top), vsBestInterval(other));
+    const chosen = tie && other.memory.imbalance < top.memory.imbalance ? other : top;
+    const rival = chosen === top ? other : top;
+    const why = tie
+      ? ` (its interval overlaps ${upper(rival)}'s; memory max/mean ${
+        fixed(chosen.memory.imbalance, 2)
+      } vs ${fixed(rival.memory.imbalance, 2)})`
+      : "";
     return {
       ...base,
-      strategy: "single",
-      worldSize: 1,
-      speedup: 1,
-      rule: "no-gain",
-      text: `${measured}; no strategy reached ${
-        fixed(WORTHWHILE_SPEEDUP, 2)
-      }x over single: do not parallelise`,
+      verdict: "choose",
+      strategy: chosen.strategy,
+      worldSize: chosen.worldSize,
+      speedup: vsBest(chosen),
+      interval: vsBestInterval(chosen),
+      rule: tie ? "tie-balanced-memory" : "fastest",
+      text:
+        `${measured}; choose ${chosen.strategy.toUpperCase()} with world size ${chosen.worldSize}${why}`,
     };
   }
-  const tie = other !== undefined && other.speedup >= WORTHWHILE_SPEEDUP &&
-    other.speedup >= top.speedup * (1 - TIE_FRACTION);
-  const chosen = tie && other.memory.imbalance < top.memory.imbalance ? other : top;
-  const why = tie
-    ? ` (within ${percent(TIE_FRACTION)} of ${
-      upper(chosen === top ? other : top)
-    }; memory max/mean ${fixed(chosen.memory.imbalance, 2)} vs ${
-      fixed((chosen === top ? other : top).memory.imbalance, 2)
-    })`
-    : "";
+  if (candidates.every((r) => vsBestInterval(r).high < WORTHWHILE_SPEEDUP)) {
+    return keep(`no run's interval reaches ${fixed(WORTHWHILE_SPEEDUP, 2)}x`);
+  }
+  const straddling = candidates.filter((r) => vsBestInterval(r).high >= WORTHWHILE_SPEEDUP)
+    .sort((a, b) => vsBest(b) - vsBest(a))[0];
+  const suggested = repeatsToSettle(straddling);
+  const settle = suggested === null
+    ? "its median sits on the threshold, so more repeats alone may not settle it"
+    : suggested >= MAX_SUGGESTED_REPEATS
+    ? `more than ${MAX_SUGGESTED_REPEATS} repeats would be needed to settle it at this spread`
+    : `about ${suggested} repeats would settle it if the spread holds (--repeats ${suggested})`;
   return {
     ...base,
-    strategy: chosen.strategy,
-    worldSize: chosen.worldSize,
-    speedup: chosen.speedup,
-    rule: tie ? "tie-balanced-memory" : "fastest",
-    text:
-      `${measured}; choose ${chosen.strategy.toUpperCase()} with world size ${chosen.worldSize}${why}`,
+    verdict: "inconclusive",
+    strategy: straddling.strategy,
+    worldSize: straddling.worldSize,
+    speedup: vsBest(straddling),
+    interval: vsBestInterval(straddling),
+    repeatsSuggested: suggested,
+    rule: "inconclusive",
+    text: `${measured}; ${upper(straddling)}'s interval straddles ${
+      fixed(WORTHWHILE_SPEEDUP, 2)
+    }x: inconclusive on this machine — ${settle}`,
   };
 }
 
@@ -222,16 +315,16 @@ function useCaseCell(
   const describe = (xs: typeof perWorkload) =>
     xs.map((x) => `${x.workload} (single step ${fixed(x.singleStepMs, 1)} ms)`).join(", ") ||
     "none";
-  const paid = perWorkload.filter((x) => x.best.speedup >= WORTHWHILE_SPEEDUP);
-  const unpaid = perWorkload.filter((x) => x.best.speedup < WORTHWHILE_SPEEDUP);
+  const paid = perWorkload.filter((x) => vsBest(x.best) >= WORTHWHILE_SPEEDUP);
+  const unpaid = perWorkload.filter((x) => vsBest(x.best) < WORTHWHILE_SPEEDUP);
   return {
     strategy,
     measured: true,
     text: `chosen for ${chosen.length} of ${recs.length} workload(s)${
       chosen.length ? `: ${chosen.join(", ")}` : ""
-    }; reached ${fixed(WORTHWHILE_SPEEDUP, 2)}x on ${describe(paid)}; fell short on ${
-      describe(unpaid)
-    }`,
+    }; reached ${fixed(WORTHWHILE_SPEEDUP, 2)}x over the best single process on ${
+      describe(paid)
+    }; fell short on ${describe(unpaid)}`,
     figures: {
       chosenFor: chosen,
       paidOn: paid.map((x) => x.workload),
@@ -398,4 +491,42 @@ export function buildMatrix(results: Results, options: BuildMatrixOptions = {}):
   const { root } = options;
   const recs = workloadsOf(results).map((w) => recommend(results, w));
   return [...ASPECTS.map((aspect) => aspectRow(aspect, results, recs, root)), ...recs];
+}
+
+/** One entry of `results.verdicts`. */
+export interface VerdictRecord {
+  workload: string;
+  verdict: Verdict;
+  strategy: StrategyName;
+  worldSize: number;
+  /** The decisive run's speedup over the best single process (1 when single is kept). */
+  speedup: number;
+  interval: Interval | null;
+  repeatsSuggested: number | null;
+  reason: string;
+}
+
+/**
+ * The verdicts of a matrix's recommendations, as `results.verdicts` holds them.
+ *
+ * @param matrix `results.matrix`
+ * @returns one verdict per workload
+ * @example
+ * ```ts
+ * import type { Results } from "./results.ts";
+ * declare const results: Results;
+ * const verdicts = verdictsOf(results.matrix as MatrixEntry[]);
+ * ```
+ */
+export function verdictsOf(matrix: MatrixEntry[]): VerdictRecord[] {
+  return matrix.filter((e): e is Recommendation => e.aspect === "recommendation").map((r) => ({
+    workload: r.workload,
+    verdict: r.verdict ?? (r.strategy === "single" ? "keep-single" : "choose"),
+    strategy: r.strategy,
+    worldSize: r.worldSize,
+    speedup: r.speedup,
+    interval: r.interval ?? null,
+    repeatsSuggested: r.repeatsSuggested ?? null,
+    reason: r.text,
+  }));
 }

@@ -7,7 +7,13 @@
  */
 import type { RunMeasurement, StrategyName, WorkerMemory } from "../core/run_types.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
-import { median, type Percentiles, summarize } from "../core/stats.ts";
+import {
+  type Interval,
+  median,
+  medianInterval,
+  type Percentiles,
+  summarize,
+} from "../core/stats.ts";
 import type { Environment } from "../bench/environment.ts";
 import type { BenchConfigRecord } from "../bench/run_bench.ts";
 import { runKey } from "./_runs.ts";
@@ -44,6 +50,24 @@ export interface RunRecord {
   /** Median over repeats of samples/s ÷ the ceiling's in the same repeat. */
   efficiencyVsCeiling: number | null;
   /**
+   * Where the median speedup lies, from the repeats' within-repeat ratios (`INTERVAL_METHOD`
+   * in core/stats.ts); null for single. Absent in files written before intervals.
+   */
+  speedupInterval?: Interval | null;
+  /** The same for `efficiencyVsCeiling`; null where there is no ceiling. */
+  efficiencyVsCeilingInterval?: Interval | null;
+  /**
+   * Median over repeats of samples/s ÷ the best single process's in the same repeat: the
+   * `single` run (of any thread count) with the highest median samples/s. Verdicts use it;
+   * `speedup` and `efficiency` stay against the one-worker `single` (scaling). Null for single
+   * runs; absent in older files.
+   */
+  speedupVsBestSingle?: number | null;
+  /** The interval of `speedupVsBestSingle`. */
+  speedupVsBestSingleInterval?: Interval | null;
+  /** Threads of the best single process `speedupVsBestSingle` compares with. */
+  bestSingleThreads?: number | null;
+  /**
    * Mean ms per step by phase (median over repeats): the fields of `StepPhases`. Read it
    * with {@linkcode phasesOf}, which also reads files written before the phases were typed.
    */
@@ -73,6 +97,8 @@ export interface Results {
   config: BenchConfigRecord;
   runs: RunRecord[];
   matrix: unknown[];
+  /** One verdict per workload (`analysis/matrix.ts`'s `VerdictRecord`); absent in older files. */
+  verdicts?: unknown[];
 }
 
 /** DDP's all-reduce phase as files written before typed phases named it. */
@@ -128,13 +154,15 @@ function groupRuns<T extends Pick<RunMeasurement, "spec">>(measurements: T[]): M
   return groups;
 }
 
-/** Median over repeats of `a[r].samplesPerSec / b[r].samplesPerSec` (repeats in run order). */
-function medianRatio(
-  a: { samplesPerSec: number }[],
-  b: { samplesPerSec: number }[],
-): number {
+/** `a[r].samplesPerSec / b[r].samplesPerSec` for every repeat r (repeats in run order). */
+function ratios(a: { samplesPerSec: number }[], b: { samplesPerSec: number }[]): number[] {
   if (a.length !== b.length) throw new Error(`Cannot pair ${a.length} repeats with ${b.length}`);
-  return median(a.map((m, r) => m.samplesPerSec / b[r].samplesPerSec));
+  return a.map((m, r) => m.samplesPerSec / b[r].samplesPerSec);
+}
+
+/** Median over repeats of the within-repeat ratio of `a` to `b`. */
+function medianRatio(a: { samplesPerSec: number }[], b: { samplesPerSec: number }[]): number {
+  return median(ratios(a, b));
 }
 
 const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => median(xs.map(f));
@@ -152,14 +180,26 @@ export function buildRunRecords(
 ): RunRecord[] {
   const groups = groupRuns(measurements);
   const ceilings = groupRuns(ceilingRuns);
+  // The reference is the single run with the bench's own threads per worker (the first
+  // single measured); the best single process is whichever single run was fastest.
+  const singles = (workload: string) =>
+    [...groups.values()].filter((g) =>
+      g[0].spec.workload === workload && g[0].spec.strategy === "single"
+    );
   const reference = (workload: string) =>
-    groups.get(`${workload}|single|1`) ??
+    singles(workload)[0] ??
       (() => {
         throw new Error(`No single-device reference for ${workload}`);
       })();
+  const bestSingle = (workload: string) =>
+    singles(workload).reduce((best, g) =>
+      median(g.map((m) => m.samplesPerSec)) > median(best.map((m) => m.samplesPerSec)) ? g : best
+    );
   return [...groups.values()].map((repeats) => {
     const { spec } = repeats[0];
     const single = reference(spec.workload);
+    const best = bestSingle(spec.workload);
+    const parallel = spec.strategy !== "single";
     const samplesPerSecRepeats = repeats.map((m) => m.samplesPerSec);
     const samplesPerSec = median(samplesPerSecRepeats);
     // Ratios are taken within a repeat — the run, its single reference and its ceiling ran
@@ -170,6 +210,7 @@ export function buildRunRecords(
     const ceilingRepeats = ceilings.get(runKey(spec));
     const ceiling = ceilingRepeats ? { speedup: medianRatio(ceilingRepeats, single) } : null;
     const efficiencyVsCeiling = ceilingRepeats ? medianRatio(repeats, ceilingRepeats) : null;
+    const vsBest = parallel ? ratios(repeats, best) : null;
     const pooled = summarize(repeats.flatMap((m) => m.stepSamples));
     const workers = peakPerWorker(repeats);
     const meanBytes = workers.reduce((s, w) => s + w.peakBytes, 0) / workers.length;
@@ -195,6 +236,13 @@ export function buildRunRecords(
       efficiency: speedup / spec.worldSize,
       ceiling,
       efficiencyVsCeiling,
+      speedupInterval: parallel ? medianInterval(ratios(repeats, single)) : null,
+      efficiencyVsCeilingInterval: ceilingRepeats
+        ? medianInterval(ratios(repeats, ceilingRepeats))
+        : null,
+      speedupVsBestSingle: vsBest ? median(vsBest) : null,
+      speedupVsBestSingleInterval: vsBest ? medianInterval(vsBest) : null,
+      bestSingleThreads: parallel ? best[0].spec.threads ?? 1 : null,
       phaseMs: Object.fromEntries(PHASES.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p])])),
       memory: { workers, imbalance: Math.max(...workers.map((w) => w.peakBytes)) / meanBytes },
       comm: {

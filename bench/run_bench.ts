@@ -44,8 +44,20 @@ export interface BenchOptions {
   quick?: boolean;
 }
 
-/** {@linkcode BenchOptions} with every default filled in; `steps` 0 means per workload. */
-type BenchConfig = Required<BenchOptions>;
+/**
+ * {@linkcode BenchOptions} with every default filled in; `steps` 0 means per workload;
+ * `bestSingleThreads` is the threads of the extra `single` run, or null for none.
+ */
+type BenchConfig = Required<BenchOptions> & { bestSingleThreads: number | null };
+
+/**
+ * The threads of the best single process: every logical CPU, on a backend that can use them
+ * (`native`: OpenBLAS threads), when that is more than the runs' own threads per worker.
+ */
+function bestSingleThreads(backend: BackendName, threads: number): number | null {
+  const cpus = navigator.hardwareConcurrency;
+  return backend === "native" && cpus > threads ? cpus : null;
+}
 
 function resolveConfig(options: BenchOptions): BenchConfig {
   const { quick = false, backend = "wasm", threads = 1, fastKernels = true, seed = 0 } = options;
@@ -54,6 +66,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
     quick,
     backend,
     threads,
+    bestSingleThreads: bestSingleThreads(backend, threads),
     fastKernels,
     seed,
     steps: options.steps ?? (quick ? QUICK.steps : 0),
@@ -85,6 +98,9 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         snapshotStep: EQUIVALENCE_STEPS,
       };
       specs.push(base);
+      if (config.bestSingleThreads !== null) {
+        specs.push({ ...base, threads: config.bestSingleThreads });
+      }
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
           const spec = { ...base, strategy, worldSize };
@@ -131,6 +147,8 @@ export interface BenchConfigRecord {
   repeats: number;
   seed: number;
   quick: boolean;
+  /** Threads of the extra `single` run (the best single process), or null for none. */
+  bestSingleThreads?: number | null;
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -193,6 +211,7 @@ export async function runBench(
       repeats: config.repeats,
       seed: config.seed,
       quick: config.quick,
+      bestSingleThreads: config.bestSingleThreads,
     },
     runs,
     ceilings,

@@ -98,15 +98,19 @@ export interface RunMeasurement {
 }
 
 /**
- * How tables and messages name a run.
+ * How tables and messages name a run: compute threads per worker are added when more than one.
  *
- * @param run its strategy and world size
- * @returns `single`, `dp-2`, `ddp-4`
+ * @param run its strategy, world size and threads
+ * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads)
  * @example
  * ```ts
  * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
+ * runLabel({ strategy: "single", worldSize: 1, threads: 2 }); // "single-2t"
  * ```
  */
-export function runLabel(run: { strategy: StrategyName; worldSize: number }): string {
-  return run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
+export function runLabel(
+  run: { strategy: StrategyName; worldSize: number; threads?: number },
+): string {
+  const base = run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
+  return (run.threads ?? 1) > 1 ? `${base}-${run.threads}t` : base;
 }

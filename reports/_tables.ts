@@ -10,7 +10,13 @@ import { PHASES, type StepPhases } from "../core/phases.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import { runLabel } from "../core/run_types.ts";
 import { bytes, fixed, percent, sci } from "../analysis/format.ts";
-import type { AspectRow, MatrixEntry, Recommendation } from "../analysis/matrix.ts";
+import {
+  type AspectRow,
+  intervalText,
+  type MatrixEntry,
+  type Recommendation,
+} from "../analysis/matrix.ts";
+import { INTERVAL_METHOD } from "../core/stats.ts";
 import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
 import { STRATEGY_NAMES } from "../core/run_types.ts";
 
@@ -42,6 +48,12 @@ export function environmentLines(results: Results): string[] {
       config.quick ? " (`--quick` preset)" : ""
     }`,
     "samples/s is the global batch over a repeat's median step time, median over repeats; step p50/p95 pool every timed step of every repeat; speedup, efficiency and the ceiling ratios are taken within each repeat (the run, its `single` reference and its ceiling run back to back) and the median over repeats is quoted; % GEMM peak compares the achieved GFLOP/s of all workers with world size × one worker's plain GEMM, measured in the run's own process.",
+    ...(config.bestSingleThreads
+      ? [
+        `The best single process: \`single\` also ran with ${config.bestSingleThreads} compute threads (every logical CPU); "vs best single" and the verdicts compare each parallel run with the faster of the two \`single\` runs, while speedup (scaling) and efficiency stay against the one-worker \`single\`.`,
+      ]
+      : []),
+    `Intervals [low–high] are a ${INTERVAL_METHOD}.`,
   ];
 }
 
@@ -60,7 +72,8 @@ export function workloadTable(runs: RunRecord[]): Table {
         "samples/s",
         "step p50 ms",
         "step p95 ms",
-        "speedup",
+        "speedup (scaling)",
+        "vs best single",
         "efficiency",
         "GFLOP/s",
         "% GEMM peak",
@@ -74,17 +87,23 @@ export function workloadTable(runs: RunRecord[]): Table {
         fixed(r.samplesPerSec, 0),
         fixed(r.stepMs.p50, 1),
         fixed(r.stepMs.p95, 1),
-        `${fixed(r.speedup, 2)}x`,
+        `${fixed(r.speedup, 2)}x ${intervalText(r.speedupInterval)}`.trim(),
+        r.strategy === "single" || r.speedupVsBestSingle == null
+          ? "–"
+          : `${fixed(r.speedupVsBestSingle, 2)}x ${intervalText(r.speedupVsBestSingleInterval)}`
+            .trim(),
         percent(r.efficiency),
         fixed(r.compute.gflops, 2),
         percent(r.compute.fractionOfPeak),
         bytes(Math.max(...r.memory.workers.map((w) => w.peakBytes))),
         fixed(r.finalLoss, 3),
         fixed(r.accuracy, 3),
-        r.strategy === "single" ? "reference" : sci(r.paramMaxAbsDiffVsSingle),
+        r === runs.find((x) => x.strategy === "single")
+          ? "reference"
+          : sci(r.paramMaxAbsDiffVsSingle),
       ]),
     ],
-    align: ["l", ...Array<"r">(11).fill("r")],
+    align: ["l", ...Array<"r">(12).fill("r")],
   };
 }
 
@@ -170,7 +189,8 @@ export const MATRIX_NOTES: string[] = [
 export const RULE_LINES: string[] = [
   RECOMMENDATION_RULES.fastest,
   RECOMMENDATION_RULES["tie-balanced-memory"],
-  RECOMMENDATION_RULES["no-gain"],
+  RECOMMENDATION_RULES["keep-single"],
+  RECOMMENDATION_RULES.inconclusive,
 ];
 
 /** The all-reduce rows: time, algorithm and bus bandwidth, bus bandwidth against raw. */

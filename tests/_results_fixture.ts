@@ -20,6 +20,10 @@ export interface RunShape {
   /** Peak MiB per worker, in worker order (DP: main first). */
   peaksMiB?: number[];
   paramDiff?: number;
+  /** The interval of the speedup over the repeats (also used against the best single). */
+  interval?: [number, number];
+  /** The speedup over the best single process, where it differs from `speedup`. */
+  vsBest?: number;
 }
 
 /** Samples/s of single per workload. */
@@ -82,6 +86,18 @@ export function makeRun(shape: RunShape): RunRecord {
     accuracy: 0.9,
     loadMs: 5,
     paramMaxAbsDiffVsSingle: shape.paramDiff ?? (strategy === "single" ? 0 : 1e-7),
+    ...(shape.interval
+      ? {
+        speedupInterval: { low: shape.interval[0], high: shape.interval[1], level: 0.75 },
+        speedupVsBestSingle: shape.vsBest ?? speedup,
+        speedupVsBestSingleInterval: {
+          low: shape.interval[0],
+          high: shape.interval[1],
+          level: 0.75,
+        },
+        bestSingleThreads: shape.vsBest === undefined ? 1 : 2,
+      }
+      : {}),
     equivalenceSteps: 12,
   };
 }

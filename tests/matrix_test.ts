@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildMatrix, type MatrixEntry, type Recommendation } from "../analysis/matrix.ts";
+import {
+  buildMatrix,
+  type MatrixEntry,
+  type Recommendation,
+  type VerdictRecord,
+  verdictsOf,
+} from "../analysis/matrix.ts";
 import { renderMatrixMarkdown } from "../reports/matrix_markdown.ts";
 import { countCodeLines, measureComplexity } from "../analysis/complexity.ts";
 import { ASPECTS } from "../analysis/matrix.ts";
@@ -26,7 +32,7 @@ Deno.test("the matrix has the article's five rows for single, dp and ddp, then o
   }
   assert.deepEqual(
     recommendations(matrix).map((r) => [r.workload, r.strategy, r.worldSize, r.rule]),
-    [["mnist-cnn", "ddp", 4, "fastest"], ["iris-logreg", "single", 1, "no-gain"]],
+    [["mnist-cnn", "ddp", 4, "fastest"], ["iris-logreg", "single", 1, "keep-single"]],
   );
   results.matrix = matrix;
   validateResults(JSON.parse(JSON.stringify(results)), "the matrix test");
@@ -43,8 +49,11 @@ Deno.test("the cells carry the measured figures at fixed precision", () => {
   assert.match(cell(matrix, "scalability", "ddp").text, /Unix sockets.*world sizes run: 2, 4/);
   assert.match(cell(matrix, "implementationComplexity", "ddp").text, /\d+ code lines in \d+ file/);
   const rec = recommendations(matrix);
-  assert.match(rec[0].text, /for mnist-cnn, DP-2 reached 1\.30x.*DDP-4 reached 2\.90x; choose DDP/);
-  assert.match(rec[1].text, /do not parallelise/);
+  assert.match(
+    rec[0].text,
+    /for mnist-cnn, against the best single process \(single\): DP-2 reached 1\.30x.*DDP-4 reached 2\.90x; choose DDP/,
+  );
+  assert.match(rec[1].text, /no run.s interval reaches 1\.10x: keep single/);
 });
 
 Deno.test("a strategy absent from the results says not measured", () => {
@@ -58,16 +67,71 @@ Deno.test("a strategy absent from the results says not measured", () => {
   assert.match(cell(matrix, "scalability", "dp").text, /one process.*not measured/);
 });
 
-Deno.test("recommendation rules: ties go to balanced memory, diverging runs are not eligible", () => {
+Deno.test("verdicts: overlapping intervals go to balanced memory, separated ones to the faster", () => {
   const tie: RunShape[] = [
     { workload: "w", strategy: "single" },
-    { workload: "w", strategy: "dp", speedup: 1.85, peaksMiB: [30, 18, 18] },
-    { workload: "w", strategy: "ddp", speedup: 1.8 },
+    { workload: "w", strategy: "dp", speedup: 1.85, interval: [1.6, 2.0], peaksMiB: [30, 18, 18] },
+    { workload: "w", strategy: "ddp", speedup: 1.8, interval: [1.5, 1.9] },
   ];
   const [tied] = recommendations(buildMatrix(makeResults(tie)));
   assert.equal(tied.strategy, "ddp");
   assert.equal(tied.rule, "tie-balanced-memory");
+  assert.equal(tied.verdict, "choose");
 
+  const apart: RunShape[] = [
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "dp", speedup: 2.2, interval: [2.1, 2.3], peaksMiB: [30, 18, 18] },
+    { workload: "w", strategy: "ddp", speedup: 1.5, interval: [1.4, 1.6] },
+  ];
+  const [faster] = recommendations(buildMatrix(makeResults(apart)));
+  assert.deepEqual([faster.strategy, faster.rule, faster.verdict], ["dp", "fastest", "choose"]);
+  assert.match(faster.text, /DP-2 reached 2\.20x \[2\.10–2\.30\]/);
+});
+
+Deno.test("verdicts: an interval straddling 1.10x is inconclusive and says how many repeats", () => {
+  const [unsure] = recommendations(buildMatrix(makeResults([
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "ddp", speedup: 1.2, interval: [0.9, 1.4] },
+  ])));
+  assert.equal(unsure.verdict, "inconclusive");
+  assert.equal(unsure.strategy, "ddp");
+  // half-width 0.25 over distance 0.1 from the threshold, 3 repeats: 3 · 2.5² ≈ 19.
+  assert.equal(unsure.repeatsSuggested, 19);
+  assert.match(unsure.text, /straddles 1\.10x: inconclusive on this machine — about 19 repeats/);
+
+  const [below] = recommendations(buildMatrix(makeResults([
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "ddp", speedup: 1.05, interval: [0.95, 1.09] },
+  ])));
+  assert.deepEqual([below.verdict, below.strategy, below.rule], [
+    "keep-single",
+    "single",
+    "keep-single",
+  ]);
+});
+
+Deno.test("verdicts compare with the best single process, not the one-worker single", () => {
+  // 1.5x over one worker, but only 0.9x over the two-thread single process.
+  const [kept] = recommendations(buildMatrix(makeResults([
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "ddp", speedup: 1.5, vsBest: 0.9, interval: [0.85, 0.95] },
+  ])));
+  assert.equal(kept.verdict, "keep-single");
+  assert.match(kept.text, /against the best single process \(single-2t\): DDP-2 reached 0\.90x/);
+  const results = makeResults([
+    { workload: "w", strategy: "single" },
+    { workload: "w", strategy: "ddp", speedup: 1.5, vsBest: 0.9, interval: [0.85, 0.95] },
+  ]);
+  results.matrix = buildMatrix(results);
+  results.verdicts = verdictsOf(results.matrix as MatrixEntry[]);
+  assert.deepEqual(
+    (results.verdicts as VerdictRecord[]).map((v) => [v.workload, v.verdict, v.strategy]),
+    [["w", "keep-single", "single"]],
+  );
+  validateResults(JSON.parse(JSON.stringify(results)), "the verdict test");
+});
+
+Deno.test("verdicts: diverging runs are not eligible; single alone has nothing to choose", () => {
   const diverged: RunShape[] = [
     { workload: "w", strategy: "single" },
     { workload: "w", strategy: "dp", speedup: 1.3 },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { buildRunRecords } from "../analysis/results.ts";
+import { medianInterval } from "../core/stats.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 
 function measurement(
@@ -58,4 +59,35 @@ Deno.test("a run without its single reference is an error naming the workload", 
     () => buildRunRecords([measurement("ddp", 2, 10)]),
     /No single-device reference for w/,
   );
+});
+
+Deno.test("intervals come from the repeats' within-repeat ratios; the best single process is the faster single", () => {
+  const single = [100, 50, 80].map((s) => measurement("single", 1, s));
+  const threaded = [160, 70, 120].map((s) => {
+    const m = measurement("single", 1, s);
+    return { ...m, spec: { ...m.spec, threads: 2 } };
+  });
+  const ddp = [150, 75, 60].map((s) => measurement("ddp", 2, s));
+  const runs = buildRunRecords([0, 1, 2].flatMap((r) => [single[r], threaded[r], ddp[r]]));
+  const [one, two, parallel] = runs;
+  assert.deepEqual([one.threads, two.threads], [1, 2]);
+  assert.equal(two.speedupInterval, null, "single runs carry no interval");
+  // Scaling stays against the one-worker single: ratios 1.5, 1.5, 0.75.
+  assert.equal(parallel.speedup, 1.5);
+  assert.deepEqual(parallel.speedupInterval, { low: 0.75, high: 1.5, level: 0.75 });
+  // Against the best single process (two threads): ratios 0.9375, 1.0714…, 0.5.
+  assert.equal(parallel.bestSingleThreads, 2);
+  assert.equal(parallel.speedupVsBestSingle, 150 / 160);
+  assert.deepEqual(parallel.speedupVsBestSingleInterval, { low: 0.5, high: 75 / 70, level: 0.75 });
+  // The threaded single is compared with the one-worker single for equivalence, not itself.
+  assert.equal(two.paramMaxAbsDiffVsSingle, 0);
+});
+
+Deno.test("medianInterval: min–max for few repeats, the narrowest order statistics at ≥ 90% for more", () => {
+  assert.deepEqual(medianInterval([1.2, 1.1, 1.3]), { low: 1.1, high: 1.3, level: 0.75 });
+  assert.deepEqual(medianInterval([5]), { low: 5, high: 5, level: 0 });
+  const twenty = medianInterval(Array.from({ length: 20 }, (_, i) => i));
+  // 1 − 2·P(Binomial(20, ½) ≤ 5) = 0.9586…; k = 6 would give 0.8847 < 0.9.
+  assert.deepEqual([twenty.low, twenty.high], [5, 14]);
+  assert.ok(Math.abs(twenty.level - 0.95861) < 1e-4, String(twenty.level));
 });
