@@ -105,10 +105,9 @@ export interface BuildMatrixOptions {
 
 /** What each strategy supports, independent of what was run. */
 const SUPPORT: Record<StrategyName, string> = {
-  single: "one device, one process (world size 1 only)",
-  dp: "one process: replicas are Web Workers of one Deno process, so one machine",
-  ddp:
-    "multi-process: one Deno process per rank, ring all-reduce over Unix sockets today (one machine; several would need a TCP transport)",
+  single: "one process",
+  dp: "one process (Web Workers): one machine",
+  ddp: "a process per rank, Unix sockets: one machine (TCP to come)",
 };
 
 const NOT_MEASURED = "not measured";
@@ -295,15 +294,14 @@ function useCaseCell(
   results: Results,
   recs: Recommendation[],
 ): MatrixCell {
-  const chosen = recs.filter((r) => r.strategy === strategy).map((r) => r.workload);
+  const chosen = recs.filter((r) => r.strategy === strategy && r.verdict !== "inconclusive")
+    .map((r) => r.workload);
+  const names = (xs: string[]) => xs.join(", ") || "none";
   if (strategy === "single") {
     return {
       strategy,
       measured: true,
-      text:
-        `the 1.00x reference; kept, as no parallel run paid off, for ${chosen.length} of ${recs.length} workload(s)${
-          chosen.length ? `: ${chosen.join(", ")}` : ""
-        }`,
+      text: `kept for ${names(chosen)}`,
       figures: { chosenFor: chosen },
     };
   }
@@ -312,23 +310,19 @@ function useCaseCell(
     const single = singleOf(results, workload);
     return best && single ? [{ workload, best, singleStepMs: single.stepMs.p50 }] : [];
   });
-  const describe = (xs: typeof perWorkload) =>
-    xs.map((x) => `${x.workload} (single step ${fixed(x.singleStepMs, 1)} ms)`).join(", ") ||
-    "none";
   const paid = perWorkload.filter((x) => vsBest(x.best) >= WORTHWHILE_SPEEDUP);
   const unpaid = perWorkload.filter((x) => vsBest(x.best) < WORTHWHILE_SPEEDUP);
   return {
     strategy,
     measured: true,
-    text: `chosen for ${chosen.length} of ${recs.length} workload(s)${
-      chosen.length ? `: ${chosen.join(", ")}` : ""
-    }; reached ${fixed(WORTHWHILE_SPEEDUP, 2)}x over the best single process on ${
-      describe(paid)
-    }; fell short on ${describe(unpaid)}`,
+    text: `chosen for ${names(chosen)}; ≥ ${fixed(WORTHWHILE_SPEEDUP, 2)}x on ${
+      names(paid.map((x) => x.workload))
+    }`,
     figures: {
       chosenFor: chosen,
       paidOn: paid.map((x) => x.workload),
       notPaidOn: unpaid.map((x) => x.workload),
+      singleStepMs: Object.fromEntries(perWorkload.map((x) => [x.workload, x.singleStepMs])),
     },
   };
 }
@@ -344,17 +338,15 @@ function memoryCell(strategy: StrategyName, runs: RunRecord[], results: Results)
     return main && replicas.length ? [main.peakBytes / mean(replicas.map((w) => w.peakBytes))] : [];
   });
   const workers = range(runs.map((r) => r.memory.workers.length), (n) => n.toFixed(0));
-  const parts = strategy === "single"
-    ? [`1 worker: peak ${range(runs.map(maxPeak), bytes)} across ${runs.length} run(s)`]
-    : [
-      `${workers} workers; largest worker's peak ${range(runs.map(maxPeak), bytes)}${
-        vsSingle.length ? ` (${range(vsSingle, (n) => fixed(n, 2))}x single's)` : ""
-      }`,
-      `max/mean ${range(runs.map((r) => r.memory.imbalance), (n) => fixed(n, 2))}`,
-      ...(mainOverReplicas.length
-        ? [`main ${range(mainOverReplicas, (n) => fixed(n, 2))}x the replicas' mean`]
-        : []),
-    ];
+  const parts = strategy === "single" ? [`peak ${range(runs.map(maxPeak), bytes)}`] : [
+    `${workers} × ≤ ${range(runs.map(maxPeak), bytes)}${
+      vsSingle.length ? ` (${range(vsSingle, (n) => fixed(n, 2))}x single)` : ""
+    }`,
+    `max/mean ${range(runs.map((r) => r.memory.imbalance), (n) => fixed(n, 2))}`,
+    ...(mainOverReplicas.length
+      ? [`main ${range(mainOverReplicas, (n) => fixed(n, 2))}x replicas`]
+      : []),
+  ];
   return {
     strategy,
     measured: true,
@@ -378,7 +370,7 @@ function efficiencyCell(strategy: StrategyName, runs: RunRecord[]): MatrixCell {
     return {
       strategy,
       measured: true,
-      text: "no parallelism: the 1.00x reference",
+      text: "1.00x (the reference)",
       figures: {},
     };
   }
@@ -397,11 +389,9 @@ function efficiencyCell(strategy: StrategyName, runs: RunRecord[]): MatrixCell {
       efficiencyVsCeiling: vsCeiling.length
         ? [Math.min(...vsCeiling), Math.max(...vsCeiling)]
         : null,
-      text: `N=${worldSize}: speedup ${
-        range(at.map((r) => r.speedup), (n) => `${fixed(n, 2)}x`)
-      }, efficiency ${range(at.map((r) => r.efficiency), percent)}${
-        vsCeiling.length ? `, ${range(vsCeiling, percent)} of the no-communication ceiling` : ""
-      }`,
+      text: `N=${worldSize}: ${range(at.map((r) => r.speedup), (n) => `${fixed(n, 2)}x`)} (${
+        range(at.map((r) => r.efficiency), percent)
+      })${vsCeiling.length ? `, ${range(vsCeiling, percent)} of ceiling` : ""}`,
     };
   });
   return {
@@ -421,9 +411,7 @@ function complexityCell(strategy: StrategyName, runs: RunRecord[], root?: string
   return {
     strategy,
     measured: runs.length > 0,
-    text: lines === null
-      ? "not implemented"
-      : `${lines} code lines in ${files.length} file(s) (${where})`,
+    text: lines === null ? "not implemented" : `${lines} lines, ${files.length} files (${where})`,
     figures: { lines, files },
   };
 }
@@ -432,7 +420,7 @@ function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Res
   if (runs.length === 0) return notMeasured(strategy, `${SUPPORT[strategy]}; `);
   const sizes = worldSizesOf(runs);
   const parts = [SUPPORT[strategy]];
-  if (strategy !== "single") parts.push(`world sizes run: ${sizes.join(", ")}`);
+  if (strategy !== "single") parts.push(`N run: ${sizes.join(", ")}`);
   let growth: number | null = null;
   if (sizes.length >= 2) {
     const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];
@@ -443,7 +431,7 @@ function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Res
     });
     if (ratios.length) {
       growth = median(ratios);
-      parts.push(`speedup N=${lo}→${hi}: ×${fixed(growth, 2)} (median over workloads)`);
+      parts.push(`N=${lo}→${hi}: ×${fixed(growth, 2)}`);
     }
   }
   return {

@@ -20,6 +20,8 @@ export interface MatrixLabels {
   strategies: Record<StrategyName, string>;
   aspects: Record<Aspect, string>;
   recommendations: string;
+  /** The first section: the verdicts. */
+  answer: string;
 }
 
 /** Matrix headings per language; `zh` is the article's wording. */
@@ -40,6 +42,7 @@ export const MATRIX_LABELS: Record<Lang, MatrixLabels> = {
       scalability: "scalability",
     },
     recommendations: "Recommendations",
+    answer: "The answer",
   },
   zh: {
     section: "对比与选择建议（本机实测）",
@@ -53,5 +56,6 @@ export const MATRIX_LABELS: Record<Lang, MatrixLabels> = {
       scalability: "扩展性",
     },
     recommendations: "选择建议",
+    answer: "结论",
   },
 };

@@ -15,6 +15,9 @@ import {
   intervalText,
   type MatrixEntry,
   type Recommendation,
+  vsBest,
+  vsBestInterval,
+  WORTHWHILE_SPEEDUP,
 } from "../analysis/matrix.ts";
 import { INTERVAL_METHOD } from "../core/stats.ts";
 import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
@@ -178,9 +181,9 @@ export function matrixTable(aspects: AspectRow[], lang: Lang): Table {
 
 /** What each matrix row counts, in English. */
 export const MATRIX_NOTES: string[] = [
-  "use case: the workloads each strategy was chosen for by the rules below, and where it paid off (single's step time shows how much work a step had).",
+  "use case: the workloads each strategy was chosen (or single kept) for by the rules below, and where a strategy's best run reached the threshold over the best single process.",
   "memory per device: each worker's peak tensor memory (`tf.memory().numBytes`, plus the wasm heap on wasm and native), the analogue of a GPU's memory; max/mean is the imbalance between workers; DP's main holds the master copy, so its ratio to the replicas is shown.",
-  "parallel efficiency: speedup = samples/s against single on the same workload in this run; efficiency = speedup / world size; of the ceiling = speedup over what N workers with no communication reached on this machine.",
+  "parallel efficiency: scaling speedup = samples/s against the one-worker single on the same workload in this run (efficiency = speedup / world size, in brackets); of the ceiling = speedup over what N workers with no communication reached on this machine.",
   "implementation complexity: the code lines (neither blank nor comment-only) of every module a strategy's run reaches — its imports, followed through, and the workers and processes it starts — outside core/ and workloads/, which all three share; DP and DDP leave out what single's run reaches too, so theirs is what each adds to the plain loop. Counted when the results were built.",
   "scalability: what the implementation supports, and the world sizes actually run.",
 ];
@@ -232,3 +235,70 @@ export function allreduceLines(result: AllreduceResult): string[] {
 export function sentence(text: string): string {
   return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
 }
+
+/** How the answer table words each verdict. */
+const VERDICT_WORDS = {
+  choose: "choose",
+  "keep-single": "keep single",
+  inconclusive: "inconclusive",
+};
+
+/**
+ * The answer first: per workload, the verdict, what to run, how its best parallel run
+ * compares with the best single process (with the interval over repeats), that single
+ * process, and why in a few words.
+ */
+export function answerTable(results: Results): Table {
+  const { recommendations } = matrixParts(results);
+  const threshold = `${fixed(WORTHWHILE_SPEEDUP, 2)}x`;
+  const rows = recommendations.map((rec) => {
+    const runs = results.runs.filter((r) => r.workload === rec.workload);
+    const parallel = runs.filter((r) => r.strategy !== "single");
+    const bestThreads = parallel[0]?.bestSingleThreads ?? 1;
+    const single = runs.find((r) => r.strategy === "single" && (r.threads ?? 1) === bestThreads) ??
+      runs.find((r) => r.strategy === "single");
+    const bestSingle = single ? `${runLabel(single)}, ${fixed(single.stepMs.p50, 1)} ms/step` : "–";
+    const verdict = rec.verdict ?? (rec.strategy === "single" ? "keep-single" : "choose");
+    const decisive = rec.strategy === "single"
+      ? parallel.reduce<RunRecord | undefined>(
+        (b, r) => (b === undefined || vsBest(r) > vsBest(b) ? r : b),
+        undefined,
+      )
+      : parallel.find((r) => r.strategy === rec.strategy && r.worldSize === rec.worldSize);
+    const compared = decisive
+      ? `${runLabel(decisive)} ${fixed(vsBest(decisive), 2)}x ${
+        intervalText(vsBestInterval(decisive))
+      }`.trim()
+      : "–";
+    const choice = rec.strategy === "single"
+      ? (single ? runLabel(single) : "single")
+      : `${runLabel(rec)}${verdict === "inconclusive" ? "?" : ""}`;
+    const why = rec.rule === "only-single"
+      ? "only single ran"
+      : verdict === "choose"
+      ? `interval ≥ ${threshold}${
+        rec.rule === "tie-balanced-memory" ? "; tie: less memory imbalance" : ""
+      }`
+      : verdict === "keep-single"
+      ? `every interval < ${threshold}`
+      : `straddles ${threshold}${rec.repeatsSuggested ? `; ~${rec.repeatsSuggested} repeats` : ""}`;
+    return [rec.workload, VERDICT_WORDS[verdict], choice, compared, bestSingle, why];
+  });
+  return {
+    rows: [[
+      "workload",
+      "verdict",
+      "run",
+      "best parallel vs best single",
+      "best single process",
+      "why",
+    ], ...rows],
+    align: ["l", "l", "l", "r", "l", "l"],
+  };
+}
+
+/** The line under the answer table. */
+export const ANSWER_NOTE =
+  `Each parallel run is compared with the best single process (the faster \`single\` run, which may use every core through threads) by the interval of its speedup over the repeats; "choose" needs the whole interval at or above ${
+    fixed(WORTHWHILE_SPEEDUP, 2)
+  }x. The rules, the evidence and the selection matrix follow.`;

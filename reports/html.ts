@@ -13,6 +13,8 @@ import { renderSvg } from "./_svg.ts";
 import {
   allreduceLines,
   allreduceTable,
+  ANSWER_NOTE,
+  answerTable,
   byWorkload,
   environmentLines,
   MATRIX_NOTES,
@@ -41,6 +43,8 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; }
 th { background: #f3f3f3; }
 td.r { text-align: right; font-variant-numeric: tabular-nums; }
 table.matrix td { max-width: 26em; }
+table.answer { font-size: 15px; }
+table.answer td:nth-child(2) { font-weight: 600; }
 figure { margin: 1em 0 2em; overflow-x: auto; }
 code { background: #f3f3f3; padding: 0 3px; }
 `;
@@ -123,10 +127,17 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     "</head>",
     "<body>",
     "<h1>paratrain report</h1>",
+    ...(answerTable(results).rows.length > 1
+      ? [
+        `<h2>${escapeHtml(MATRIX_LABELS[lang].answer)}</h2>`,
+        htmlTable(answerTable(results), "answer"),
+        `<p>${inline(ANSWER_NOTE)}</p>`,
+      ]
+      : []),
+    await figure(throughputChart(results), "chart-throughput"),
     list(environmentLines(results)),
     ...matrixSection(results, lang),
     "<h2>Charts</h2>",
-    await figure(throughputChart(results), "chart-throughput"),
     await figure(efficiencyChart(results), "chart-efficiency"),
     await figure(memoryChart(results), "chart-memory"),
   ];

@@ -9,10 +9,12 @@
 import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
-import type { Lang } from "./_labels.ts";
+import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import {
   allreduceLines,
   allreduceTable,
+  ANSWER_NOTE,
+  answerTable,
   byWorkload,
   environmentLines,
   phaseTable,
@@ -50,7 +52,11 @@ const md = (table: Table) =>
  */
 export function renderMarkdown(results: Results, options: MarkdownOptions = {}): string {
   const { lang = "en", allreduce = null } = options;
-  const out = ["# paratrain report", "", ...environmentLines(results).map((l) => `- ${l}`), ""];
+  const out = ["# paratrain report", ""];
+  if (answerTable(results).rows.length > 1) {
+    out.push(`## ${MATRIX_LABELS[lang].answer}`, "", md(answerTable(results)), "", ANSWER_NOTE, "");
+  }
+  out.push(...environmentLines(results).map((l) => `- ${l}`), "");
   const matrix = renderMatrixMarkdown(results, lang);
   if (matrix) out.push(matrix);
   for (const [workload, runs] of byWorkload(results)) {

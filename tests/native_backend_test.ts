@@ -11,6 +11,11 @@ import { initBackend } from "../core/backend.ts";
 import { nativeWritesInPlace } from "../core/kernels/register_native_kernels.ts";
 import { createSimdAdam } from "../core/kernels/_simd.ts";
 import { createFlatOptimizer } from "../core/flat_optimizer.ts";
+import { buildResults } from "../analysis/build_results.ts";
+import type { VerdictRecord } from "../analysis/matrix.ts";
+import { validateResults } from "../analysis/validate_results.ts";
+import { runBench } from "../bench/run_bench.ts";
+import { runLabel } from "../core/run_types.ts";
 import { convParams, dense, denseParams } from "../core/layers.ts";
 import { Trainer } from "../core/trainer.ts";
 import type { ModelDef } from "../core/workload.ts";
@@ -226,3 +231,34 @@ withBlas("Adam in SIMD (float32) follows the float64 JavaScript Adam, tail inclu
   assert.ok(maxAbsDiff(a, b) < 1e-5, `max diff ${maxAbsDiff(a, b)}`);
   assert.ok(maxAbsDiff(a, Float32Array.from({ length: size }, (_, i) => Math.sin(i))) > 0.05);
 });
+
+withBlas(
+  "a bench on native runs the best single process (every core's threads) and judges by it",
+  async () => {
+    const results = buildResults(
+      await runBench({
+        workloads: ["iris-logreg"],
+        strategies: ["single", "ddp"],
+        worldSizes: [2],
+        quick: true,
+        backend: "native",
+      }),
+    );
+    validateResults(JSON.parse(JSON.stringify(results)), "the native bench");
+    const cpus = navigator.hardwareConcurrency;
+    const labels = results.runs.map((r) => runLabel(r));
+    if (cpus < 2) {
+      assert.deepEqual(labels, ["single", "ddp-2"]);
+      return;
+    }
+    assert.deepEqual(labels, ["single", `single-${cpus}t`, "ddp-2"]);
+    assert.equal(results.config.bestSingleThreads, cpus);
+    const [one, many, ddp] = results.runs;
+    const best = many.samplesPerSec > one.samplesPerSec ? many : one;
+    assert.equal(ddp.bestSingleThreads, best.threads);
+    assert.ok(ddp.speedupVsBestSingle! > 0 && ddp.speedupVsBestSingleInterval !== undefined);
+    const [verdict] = results.verdicts as VerdictRecord[];
+    assert.equal(verdict.workload, "iris-logreg");
+    assert.ok(["choose", "keep-single", "inconclusive"].includes(verdict.verdict));
+  },
+);
