@@ -11,7 +11,7 @@ import { UsageError } from "../core/errors.ts";
 import type { StrategyName } from "../core/run_types.ts";
 import { pairRuns, runKey } from "./_runs.ts";
 import { runLabel } from "../core/run_types.ts";
-import { EQUIVALENCE_BOUND, type Results } from "./results.ts";
+import { EQUIVALENCE_BOUND, type Results, type RunRecord } from "./results.ts";
 
 /** Default tolerance: a ratio may drop by 10% before it counts as a regression. */
 export const DEFAULT_TOLERANCE = 0.1;
@@ -40,6 +40,16 @@ export interface GateCheck {
   /** True when the baseline has it and the current results do not. */
   missing: boolean;
   regressed: boolean;
+  /**
+   * Ratios: what was compared. `interval` when both files carry intervals over several
+   * repeats — a regression is the current interval's top below the baseline interval's bottom
+   * less the tolerance (`limit`); `median` otherwise (the current median below the baseline
+   * median less the tolerance).
+   */
+  by?: "interval" | "median";
+  /** With `by: "interval"`: the two intervals. */
+  baselineInterval?: { low: number; high: number };
+  currentInterval?: { low: number; high: number };
 }
 
 /** Options for {@linkcode gate}. */
@@ -148,6 +158,23 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
       const [base, now] = [a[metric], b[metric]];
       if (base === null) return [];
       if (now === null || now === undefined) return [missing(metric, base)];
+      const [was, is] = [intervalOf(a, metric), intervalOf(b, metric)];
+      if (was && is) {
+        const limit = was.low * (1 - tolerance);
+        return [{
+          ...run,
+          metric,
+          baseline: base,
+          current: now,
+          limit,
+          change: now / base - 1,
+          missing: false,
+          regressed: is.high < limit,
+          by: "interval",
+          baselineInterval: was,
+          currentInterval: is,
+        }];
+      }
       const limit = base * (1 - tolerance);
       return [{
         ...run,
@@ -158,6 +185,7 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
         change: now / base - 1,
         missing: false,
         regressed: now < limit,
+        by: "median",
       }];
     });
     const [base, diff] = [a.paramMaxAbsDiffVsSingle, b.paramMaxAbsDiffVsSingle];
@@ -195,6 +223,31 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
 }
 
 /** `dp-2 on mnist-mlp` or `dp-2 on mnist-mlp: efficiencyVsCeiling`. */
+/**
+ * The interval over repeats of a gated ratio, where the run has one from several repeats
+ * (efficiency's is speedup's over the world size); null otherwise.
+ *
+ * @param run a run record
+ * @param metric a gated ratio
+ * @returns its interval, or null
+ * @example
+ * ```ts
+ * declare const run: RunRecord;
+ * intervalOf(run, "speedup");
+ * ```
+ */
+export function intervalOf(
+  run: RunRecord,
+  metric: typeof RATIO_METRICS[number],
+): { low: number; high: number } | null {
+  const interval = metric === "efficiencyVsCeiling"
+    ? run.efficiencyVsCeilingInterval
+    : run.speedupInterval;
+  if (!interval || interval.level === 0) return null;
+  const scale = metric === "efficiency" ? 1 / run.worldSize : 1;
+  return { low: interval.low * scale, high: interval.high * scale };
+}
+
 function describeCheck(c: GateCheck): string {
   const name = `${runLabel(c)} on ${c.workload}`;
   return c.metric === "run" ? name : `${name}: ${c.metric}`;

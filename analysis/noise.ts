@@ -6,7 +6,7 @@
  * @module
  */
 import { UsageError } from "../core/errors.ts";
-import { RATIO_METRICS } from "./gate.ts";
+import { intervalOf, RATIO_METRICS } from "./gate.ts";
 import type { Results } from "./results.ts";
 
 /** The spread of one ratio of one run across results. */
@@ -19,6 +19,12 @@ export interface NoiseRow {
   max: number;
   /** 1 − min / max: the largest drop the gate could see between two of these runs. */
   worstDrop: number;
+  /**
+   * Where every file carries intervals over several repeats: the largest `1 − high_j / low_i`
+   * over ordered pairs — the tolerance below which the interval gate would have flagged one of
+   * these runs against another. Null otherwise.
+   */
+  worstIntervalDrop: number | null;
 }
 
 /**
@@ -57,6 +63,7 @@ export function measureNoise(results: Results[]): NoiseRow[] {
         median: sorted[Math.floor(sorted.length / 2)],
         max: sorted[sorted.length - 1],
         worstDrop: 1 - sorted[0] / sorted[sorted.length - 1],
+        worstIntervalDrop: intervalDrop(same.map((r) => intervalOf(r!, metric))),
       });
     }
   }
@@ -66,4 +73,13 @@ export function measureNoise(results: Results[]): NoiseRow[] {
     );
   }
   return rows;
+}
+
+function intervalDrop(intervals: ({ low: number; high: number } | null)[]): number | null {
+  if (intervals.some((i) => i === null)) return null;
+  let worst = 0;
+  for (const a of intervals) {
+    for (const b of intervals) worst = Math.max(worst, 1 - b!.high / a!.low);
+  }
+  return worst;
 }

@@ -21,6 +21,11 @@ function signedPercent(n: number): string {
   return n >= 0 ? `+${p}%` : `−${p.slice(1)}%`;
 }
 
+/** `[low–high]` in the metric's format. */
+function span(metric: GateCheck["metric"], interval: { low: number; high: number }): string {
+  return `[${value(metric, interval.low)}–${value(metric, interval.high)}]`;
+}
+
 /**
  * Render what the gate checked and what regressed by how much, as Markdown.
  *
@@ -53,6 +58,12 @@ export function renderGateTable(result: GateResult): string {
       ? `- ${name(c)}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${
         sci(equivalenceBound)
       }`
+      : c.by === "interval"
+      ? `- ${name(c)}: ${c.metric} ${span(c.metric, c.baselineInterval!)} → ${
+        span(c.metric, c.currentInterval!)
+      }: the whole current interval lies below ${
+        value(c.metric, c.limit)
+      } (the baseline's low end less ${(100 * tolerance).toFixed(1)}%)`
       : `- ${name(c)}: ${c.metric} ${value(c.metric, c.baseline)} → ${
         value(c.metric, c.current)
       } (${signedPercent(c.change!)}, allowed −${(100 * tolerance).toFixed(1)}%)`
@@ -63,8 +74,14 @@ export function renderGateTable(result: GateResult): string {
       runLabel(c),
       c.workload,
       c.metric,
-      value(c.metric, c.baseline),
-      c.missing ? "missing" : value(c.metric, c.current),
+      `${value(c.metric, c.baseline)}${
+        c.baselineInterval ? ` ${span(c.metric, c.baselineInterval)}` : ""
+      }`,
+      c.missing
+        ? "missing"
+        : `${value(c.metric, c.current)}${
+          c.currentInterval ? ` ${span(c.metric, c.currentInterval)}` : ""
+        }`,
       c.change === null ? "" : signedPercent(c.change),
       c.limit === null
         ? ""
@@ -77,8 +94,10 @@ export function renderGateTable(result: GateResult): string {
     ...(lines.length ? ["", ...lines] : []),
     ...(notes.length ? ["", ...notes.map((n) => `> ${n}`)] : []),
     "",
-    "Ratios against each file's own single run (machine-independent); the equivalence diff " +
-    "against an absolute bound.",
+    "Ratios against each file's own single run (machine-independent): where both files carry " +
+    "intervals over several repeats, a ratio regresses only when the whole current interval " +
+    "lies below the baseline interval's low end less the tolerance; otherwise medians are " +
+    "compared. The equivalence diff against an absolute bound.",
     "",
     table,
     "",

@@ -22,21 +22,33 @@ import type { NoiseRow } from "../analysis/noise.ts";
 export function renderNoiseMarkdown(rows: NoiseRow[]): string {
   const sorted = [...rows].sort((a, b) => b.worstDrop - a.worstDrop);
   const worst = sorted[0]?.worstDrop ?? 0;
+  const withIntervals = rows.every((r) => r.worstIntervalDrop !== null);
+  const worstInterval = Math.max(0, ...rows.map((r) => r.worstIntervalDrop ?? 0));
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   return [
     markdownTable([
-      ["run", "ratio", "min", "median", "max", "worst drop"],
+      ["run", "ratio", "min", "median", "max", "worst drop", "worst interval drop"],
       ...sorted.map((r) => [
         r.run,
         r.metric,
         r.min.toFixed(3),
         r.median.toFixed(3),
         r.max.toFixed(3),
-        `${(100 * r.worstDrop).toFixed(1)}%`,
+        pct(r.worstDrop),
+        r.worstIntervalDrop === null ? "–" : pct(r.worstIntervalDrop),
       ]),
-    ], { align: ["l", "l", "r", "r", "r", "r"] }),
+    ], { align: ["l", "l", "r", "r", "r", "r", "r"] }),
     "",
     `Largest worst drop: ${
-      (100 * worst).toFixed(1)
-    }% — a gate tolerance below it would have flaked on these runs.`,
+      pct(worst)
+    } — a gate on medians with a tolerance below it would have flaked on these runs.`,
+    ...(withIntervals
+      ? [
+        "",
+        `Largest worst interval drop: ${
+          pct(worstInterval)
+        } — the gate compares intervals when both files have them (a regression is the whole current interval below the baseline interval's low end less the tolerance): a tolerance below this would have flaked on these runs.`,
+      ]
+      : []),
   ].join("\n");
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gate } from "../analysis/gate.ts";
+import { measureNoise } from "../analysis/noise.ts";
 import { renderGateTable } from "../reports/gate_table.ts";
 import { compareResults } from "../analysis/compare.ts";
 import { renderCompareMarkdown } from "../reports/compare_markdown.ts";
@@ -191,4 +192,42 @@ Deno.test("gate: a gated figure that became null fails, naming the figure", () =
     renderGateTable(result),
     /- ddp-2 on iris-logreg: efficiencyVsCeiling is missing from the current results \(baseline/,
   );
+});
+
+Deno.test("gate: with intervals over repeats, only a current interval wholly below the baseline's regresses", () => {
+  const withInterval = (speedup: number, interval: [number, number]) =>
+    makeResults([
+      { workload: "mnist-cnn", strategy: "single" },
+      { workload: "mnist-cnn", strategy: "ddp", speedup, interval, ceiling: null },
+    ]);
+  const baseline = withInterval(1.5, [1.4, 1.6]);
+  // The median fell by a third, but the intervals still overlap the allowed range: noise.
+  const noisy = gate(baseline, withInterval(1.0, [0.9, 1.45]), { tolerance: 0.1 });
+  const speedup = noisy.checks.find((c) => c.metric === "speedup")!;
+  assert.equal(speedup.by, "interval");
+  assert.equal(noisy.regressions.length, 0);
+  // A whole interval below 1.4 · 0.9 = 1.26 is a regression, and the table says why.
+  const worse = gate(baseline, withInterval(1.0, [0.8, 1.1]), { tolerance: 0.1 });
+  assert.deepEqual(worse.regressions.map((c) => c.metric), ["speedup", "efficiency"]);
+  assert.match(
+    renderGateTable(worse),
+    /ddp-2 on mnist-cnn: speedup \[1\.400x–1\.600x\] → \[0\.800x–1\.100x\]: the whole current interval lies below 1\.260x/,
+  );
+  // Files without intervals (one repeat, or older files) are compared by their medians.
+  const plain = gate(makeResults(FULL_SHAPES), makeResults(FULL_SHAPES));
+  assert.ok(plain.checks.filter((c) => c.by).every((c) => c.by === "median"));
+});
+
+Deno.test("noise reports the worst interval drop when every file carries intervals", () => {
+  const run = (interval: [number, number]) =>
+    makeResults([
+      { workload: "w", strategy: "single" },
+      { workload: "w", strategy: "ddp", speedup: (interval[0] + interval[1]) / 2, interval },
+    ]);
+  const rows = measureNoise([run([1.0, 1.2]), run([0.9, 1.1]), run([1.1, 1.3])]);
+  const speedup = rows.find((r) => r.metric === "speedup")!;
+  // Every interval reaches the others' low ends: no tolerance is needed (1 − 1.1 / 1.1 = 0).
+  assert.ok(Math.abs(speedup.worstIntervalDrop! - 0) < 1e-12, String(speedup.worstIntervalDrop));
+  const apart = measureNoise([run([1.0, 1.1]), run([0.7, 0.8])]);
+  assert.ok(Math.abs(apart[0].worstIntervalDrop! - 0.2) < 1e-12);
 });
