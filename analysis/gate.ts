@@ -232,6 +232,7 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
  * @returns its interval, or null
  * @example
  * ```ts
+ * import type { RunRecord } from "./results.ts";
  * declare const run: RunRecord;
  * intervalOf(run, "speedup");
  * ```
