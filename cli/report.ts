@@ -29,10 +29,13 @@ async function report(flags: ReportFlags): Promise<void> {
     // Loaded on first use: `report` without --screenshot should not pay for a browser driver.
     const { screenshotReport } = await import("../reports/screenshot_report.ts");
     const png = join(out, "report.png");
-    const check = await screenshotReport(join(out, "report.html"), png);
+    const first = join(out, "report-first-screen.png");
+    const check = await screenshotReport(join(out, "report.html"), png, {
+      firstScreenPath: first,
+    });
     for (const e of check.consoleErrors) console.error(`report.html: console error: ${e}`);
     for (const u of check.externalRequests) console.error(`report.html: blocked request: ${u}`);
-    written.push(png);
+    written.push(png, first);
   }
   console.log(`Wrote ${written.join(", ")}`);
 }
@@ -56,6 +59,9 @@ export function addReport(program: Command): void {
       new Option("--lang <lang>", "language of the selection matrix headers (zh: the article's)")
         .choices(LANGS).default("en"),
     )
-    .option("--screenshot", "also save report.png, rendered by headless Chromium")
+    .option(
+      "--screenshot",
+      "also save report.png (the whole page) and report-first-screen.png (1280×900), rendered by headless Chromium",
+    )
     .action(report);
 }

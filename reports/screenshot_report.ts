@@ -1,6 +1,6 @@
 /**
  * Open `report.html` in headless Chromium (Debian's `chromium`, driven by playwright-core),
- * take a full-page screenshot, and report what a reader's browser would see: console
+ * take a full-page screenshot (and, if asked, one of the first screen), and report what a reader's browser would see: console
  * errors, any request for something outside the file (the page must open offline), and the
  * data marks drawn in each chart.
  *
@@ -54,6 +54,8 @@ export interface ReportCheck {
 export interface ScreenshotOptions {
   /** The Chromium binary (default {@linkcode chromiumPath}). */
   executablePath?: string;
+  /** Also save what the first screen shows (the viewport, 1280×900), here. */
+  firstScreenPath?: string;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function screenshotReport(
   pngPath: string,
   options: ScreenshotOptions = {},
 ): Promise<ReportCheck> {
-  const { executablePath = chromiumPath() } = options;
+  const { executablePath = chromiumPath(), firstScreenPath } = options;
   if (!existsSync(executablePath)) {
     throw new UsageError(
       `Cannot screenshot the report: Chromium not found at ${executablePath}; install it with \`${CHROMIUM_INSTALL}\` or set ${CHROMIUM_ENV} to a Chromium binary`,
@@ -130,6 +132,7 @@ export async function screenshotReport(
         };
       }));
     await page.screenshot({ path: pngPath, fullPage: true });
+    if (firstScreenPath) await page.screenshot({ path: firstScreenPath, fullPage: false });
     return { consoleErrors, externalRequests, charts };
   } finally {
     await browser.close();

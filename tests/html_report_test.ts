@@ -78,7 +78,8 @@ Deno.test({ name: BROWSER_TEST, ignore: skipBrowser }, async () => {
   await Deno.writeTextFile(join(dir, "allreduce.json"), JSON.stringify(ALLREDUCE_FIXTURE));
   await writeReports(fullResults(), dir);
   const png = join(dir, "report.png");
-  const check = await screenshotReport(join(dir, "report.html"), png);
+  const first = join(dir, "report-first-screen.png");
+  const check = await screenshotReport(join(dir, "report.html"), png, { firstScreenPath: first });
   assert.deepEqual(check.consoleErrors, []);
   assert.deepEqual(check.externalRequests, []);
   assert.deepEqual(check.charts.map((c) => c.id), [
@@ -96,6 +97,9 @@ Deno.test({ name: BROWSER_TEST, ignore: skipBrowser }, async () => {
   const bytes = await Deno.readFile(png);
   assert.deepEqual([...bytes.slice(0, 4)], PNG_SIGNATURE);
   assert.ok(bytes.length > 50_000, `screenshot is only ${bytes.length} bytes`);
+  const firstBytes = await Deno.readFile(first);
+  assert.deepEqual([...firstBytes.slice(0, 4)], PNG_SIGNATURE);
+  assert.ok(firstBytes.length < bytes.length, "the first screen is a part of the page");
   await Deno.remove(dir, { recursive: true });
 });
 
