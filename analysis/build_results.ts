@@ -5,6 +5,8 @@
  * @module
  */
 import type { BenchMeasurement } from "../bench/run_bench.ts";
+import type { AllreduceResult } from "../bench/allreduce.ts";
+import { labelBounds } from "./bound.ts";
 import { buildMatrix, verdictsOf } from "./matrix.ts";
 import { buildRunRecords, type Results, RESULTS_SCHEMA } from "./results.ts";
 
@@ -12,6 +14,8 @@ import { buildRunRecords, type Results, RESULTS_SCHEMA } from "./results.ts";
  * A bench's measurements as `results.json`: the run records, then the matrix built from them.
  *
  * @param bench what `runBench` measured
+ * @param allreduce an all-reduce table measured on this machine (`allreduce.json`), for the
+ *   predicted communication time and the bound labels; null without one
  * @returns the results (not yet written)
  * @example
  * ```ts
@@ -21,7 +25,10 @@ import { buildRunRecords, type Results, RESULTS_SCHEMA } from "./results.ts";
  * }));
  * ```
  */
-export function buildResults(bench: BenchMeasurement): Results {
+export function buildResults(
+  bench: BenchMeasurement,
+  allreduce: AllreduceResult | null = null,
+): Results {
   const results: Results = {
     schema: RESULTS_SCHEMA,
     env: bench.env,
@@ -29,6 +36,7 @@ export function buildResults(bench: BenchMeasurement): Results {
     runs: buildRunRecords(bench.runs, bench.ceilings),
     matrix: [],
   };
+  labelBounds(results.runs, allreduce);
   const matrix = buildMatrix(results);
   results.matrix = matrix;
   results.verdicts = verdictsOf(matrix);

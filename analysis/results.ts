@@ -79,7 +79,14 @@ export interface RunRecord {
     waitMsPerStep: number;
     transferMsPerStep: number;
     share: number;
+    /** What the all-reduce table beside the results predicts for this run, ms; else null. */
+    predictedMsPerStep?: number | null;
   };
+  /**
+   * Why the run is as fast as it is (`analysis/bound.ts`): compute, communication, latency or
+   * machine; null for single; absent in older files.
+   */
+  bound?: "compute" | "communication" | "latency" | "machine" | null;
   /** Achieved GFLOP/s of all workers together; peak = world size × one worker's GEMM. */
   compute: { gflops: number; peakGflops: number; fractionOfPeak: number };
   finalLoss: number;

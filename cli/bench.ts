@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
+import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
 import { backendAvailability, type BackendName, BACKENDS } from "../core/backend.ts";
 import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
@@ -68,6 +69,9 @@ async function bench(flags: BenchFlags): Promise<void> {
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
+  // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
+  // DDP run's communication; read now, so that a malformed one fails before any run.
+  const allreduce = await readAllreduce(flags.out);
   console.error(why);
   const progress = createProgress(runs);
   let measured;
@@ -76,7 +80,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   } finally {
     progress.stop();
   }
-  const results = buildResults(measured);
+  const results = buildResults(measured, allreduce);
   const written = await writeReports(results, flags.out);
   console.log(renderMarkdown(results));
   console.log(`Wrote ${written.join(", ")}`);

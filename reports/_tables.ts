@@ -55,6 +55,10 @@ export function environmentLines(results: Results): string[] {
       ? [
         `The best single process: \`single\` also ran with ${config.bestSingleThreads} compute threads (every logical CPU); "vs best single" and the verdicts compare each parallel run with the faster of the two \`single\` runs, while speedup (scaling) and efficiency stay against the one-worker \`single\`.`,
       ]
+      : config.bestSingleThreads === null && env.backend !== "native"
+      ? [
+        `No best single process with more threads: the ${env.backend} backend computes on one thread (the threaded wasm build fails to start in Deno with ERR_WORKER_PATH: it names its worker script by a bare file name), so the verdicts compare with the one-worker \`single\`; \`--backend native\` runs one with every core.`,
+      ]
       : []),
     `Intervals [low–high] are a ${INTERVAL_METHOD}.`,
   ];
@@ -127,6 +131,8 @@ const PHASE_LABELS: Record<keyof StepPhases, string> = {
 export function phaseTable(runs: RunRecord[]): Table {
   const phases = runs.map(phasesOf);
   const shown = PHASES.filter((p) => phases.some((ph) => ph[p] > 0));
+  const predicted = runs.some((r) => r.comm.predictedMsPerStep != null);
+  const labelled = runs.some((r) => r.bound != null);
   return {
     rows: [
       [
@@ -135,8 +141,10 @@ export function phaseTable(runs: RunRecord[]): Table {
         ...shown.map((p) => `${PHASE_LABELS[p]} ms`),
         "of comm: waiting ms",
         "of comm: moving bytes ms",
+        ...(predicted ? ["comm predicted ms"] : []),
         "comm bytes/step",
         "comm share",
+        ...(labelled ? ["bound"] : []),
       ],
       ...runs.map((r, i) => [
         runLabel(r),
@@ -144,11 +152,19 @@ export function phaseTable(runs: RunRecord[]): Table {
         ...shown.map((p) => phases[i][p] > 0 ? fixed(phases[i][p], 2) : "–"),
         fixed(r.comm.waitMsPerStep, 2),
         fixed(r.comm.transferMsPerStep, 2),
+        ...(predicted
+          ? [r.comm.predictedMsPerStep == null ? "–" : fixed(r.comm.predictedMsPerStep, 2)]
+          : []),
         bytes(r.comm.bytesPerStep),
         percent(r.comm.share),
+        ...(labelled ? [r.bound ?? "–"] : []),
       ]),
     ],
-    align: ["l", ...Array<"r">(shown.length + 5).fill("r")],
+    align: [
+      "l",
+      ...Array<"r">(shown.length + 5 + (predicted ? 1 : 0)).fill("r"),
+      ...(labelled ? ["l" as const] : []),
+    ],
   };
 }
 
@@ -273,6 +289,7 @@ export function answerTable(results: Results): Table {
     const choice = rec.strategy === "single"
       ? (single ? runLabel(single) : "single")
       : `${runLabel(rec)}${verdict === "inconclusive" ? "?" : ""}`;
+    const bound = decisive?.bound ? `; ${decisive.bound}-bound` : "";
     const why = rec.rule === "only-single"
       ? "only single ran"
       : verdict === "choose"
@@ -282,7 +299,7 @@ export function answerTable(results: Results): Table {
       : verdict === "keep-single"
       ? `every interval < ${threshold}`
       : `straddles ${threshold}${rec.repeatsSuggested ? `; ~${rec.repeatsSuggested} repeats` : ""}`;
-    return [rec.workload, VERDICT_WORDS[verdict], choice, compared, bestSingle, why];
+    return [rec.workload, VERDICT_WORDS[verdict], choice, compared, bestSingle, `${why}${bound}`];
   });
   return {
     rows: [[
@@ -296,6 +313,9 @@ export function answerTable(results: Results): Table {
     align: ["l", "l", "l", "r", "l", "l"],
   };
 }
+
+/** The bound labels' rules, under the answer table. */
+export { BOUND_RULES } from "../analysis/bound.ts";
 
 /** The line under the answer table. */
 export const ANSWER_NOTE =

@@ -15,6 +15,7 @@ import {
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
+  BOUND_RULES,
   byWorkload,
   environmentLines,
   MATRIX_NOTES,
@@ -132,6 +133,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
         `<h2>${escapeHtml(MATRIX_LABELS[lang].answer)}</h2>`,
         htmlTable(answerTable(results), "answer"),
         `<p>${inline(ANSWER_NOTE)}</p>`,
+        ...(results.runs.some((r) => r.bound) ? [`<p>${inline(BOUND_RULES)}</p>`] : []),
       ]
       : []),
     await figure(throughputChart(results), "chart-throughput"),

@@ -15,6 +15,7 @@ import {
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
+  BOUND_RULES,
   byWorkload,
   environmentLines,
   phaseTable,
@@ -54,7 +55,15 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
   const { lang = "en", allreduce = null } = options;
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
-    out.push(`## ${MATRIX_LABELS[lang].answer}`, "", md(answerTable(results)), "", ANSWER_NOTE, "");
+    out.push(
+      `## ${MATRIX_LABELS[lang].answer}`,
+      "",
+      md(answerTable(results)),
+      "",
+      ANSWER_NOTE,
+      "",
+      ...(results.runs.some((r) => r.bound) ? [BOUND_RULES, ""] : []),
+    );
   }
   out.push(...environmentLines(results).map((l) => `- ${l}`), "");
   const matrix = renderMatrixMarkdown(results, lang);
