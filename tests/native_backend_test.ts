@@ -107,7 +107,7 @@ withBlas("with OpenBLAS the default backend is native, and a line names the libr
     r.stderr.split("\n")[0],
     /^backend native \(default\): OpenBLAS .*\(pthread, \w+\) from \//,
   );
-  assert.match(r.stdout, /iris-logreg single on native/);
+  assert.match(r.stdout, /iris-logreg single-2t on native/);
 });
 
 withBlas("sgemm is correct with Web Workers calling it at once (DP's case)", async () => {
