@@ -159,23 +159,8 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
       if (base === null) return [];
       if (now === null || now === undefined) return [missing(metric, base)];
       const [was, is] = [intervalOf(a, metric), intervalOf(b, metric)];
-      if (was && is) {
-        const limit = was.low * (1 - tolerance);
-        return [{
-          ...run,
-          metric,
-          baseline: base,
-          current: now,
-          limit,
-          change: now / base - 1,
-          missing: false,
-          regressed: is.high < limit,
-          by: "interval",
-          baselineInterval: was,
-          currentInterval: is,
-        }];
-      }
-      const limit = base * (1 - tolerance);
+      const byInterval = was !== null && is !== null;
+      const limit = (byInterval ? was.low : base) * (1 - tolerance);
       return [{
         ...run,
         metric,
@@ -184,8 +169,9 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
         limit,
         change: now / base - 1,
         missing: false,
-        regressed: now < limit,
-        by: "median",
+        regressed: (byInterval ? is.high : now) < limit,
+        by: byInterval ? "interval" : "median",
+        ...(byInterval ? { baselineInterval: was, currentInterval: is } : {}),
       }];
     });
     const [base, diff] = [a.paramMaxAbsDiffVsSingle, b.paramMaxAbsDiffVsSingle];

@@ -364,3 +364,35 @@ export function batchMatMulCases(
     };
   });
 }
+
+/**
+ * The `Conv2DBackpropInput` call for a conv case: a random output gradient and filter.
+ *
+ * @param c the case
+ * @returns the kernel's inputs and attributes
+ * @example
+ * ```ts
+ * declare const c: ConvCase;
+ * const { inputs, attrs } = inputGradientCall(c);
+ * ```
+ */
+export function inputGradientCall(
+  c: ConvCase,
+): { inputs: Record<string, TensorSpec>; attrs: tf.NamedAttrMap } {
+  const { outHeight, outWidth } = convInfo(c);
+  return {
+    inputs: {
+      dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed),
+      filter: randomTensor(
+        [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+        c.seed + 1,
+      ),
+    },
+    attrs: {
+      strides: c.strides,
+      pad: c.pad,
+      dataFormat: "NHWC",
+      inputShape: [c.batch, c.height, c.width, c.inChannels],
+    },
+  };
+}

@@ -11,9 +11,9 @@ import {
   batchMatMulCases,
   compareWasmWithCpu,
   convCases,
-  convInfo,
   ensureConv2dGradient,
   filterGradientCall,
+  inputGradientCall,
   type KernelResult,
   maxPoolGradCases,
   randomTensor,
@@ -74,24 +74,8 @@ Deno.test("fast Conv2DBackpropFilter matches cpu", async () => {
 Deno.test("fast Conv2DBackpropInput matches cpu", async () => {
   await fc.assert(
     fc.asyncProperty(convCases(), async (c) => {
-      const { outHeight, outWidth } = convInfo(c);
-      await compareWithCpu(
-        "Conv2DBackpropInput",
-        {
-          dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed),
-          filter: randomTensor(
-            [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
-            c.seed + 1,
-          ),
-        },
-        {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          inputShape: [c.batch, c.height, c.width, c.inChannels],
-        },
-        JSON.stringify(c),
-      );
+      const { inputs, attrs } = inputGradientCall(c);
+      await compareWithCpu("Conv2DBackpropInput", inputs, attrs, JSON.stringify(c));
     }),
     { numRuns: NUM_RUNS },
   );

@@ -12,8 +12,8 @@ import {
   batchMatMulCases,
   compareWasmWithCpu,
   convCases,
-  convInfo,
   filterGradientCall,
+  inputGradientCall,
   maxPoolGradCases,
   randomTensor,
   type TensorSpec,
@@ -90,24 +90,8 @@ test("native Conv2DBackpropFilter and Conv2DBackpropInput (on sgemm) match cpu",
     fc.asyncProperty(convCases(), async (c) => {
       const { inputs, attrs } = filterGradientCall(c);
       await compareNative("Conv2DBackpropFilter", inputs, attrs, JSON.stringify(c));
-      const { outHeight, outWidth } = convInfo(c);
-      await compareNative(
-        "Conv2DBackpropInput",
-        {
-          dy: randomTensor([c.batch, outHeight, outWidth, c.outChannels], c.seed),
-          filter: randomTensor(
-            [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
-            c.seed + 1,
-          ),
-        },
-        {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          inputShape: [c.batch, c.height, c.width, c.inChannels],
-        },
-        JSON.stringify(c),
-      );
+      const input = inputGradientCall(c);
+      await compareNative("Conv2DBackpropInput", input.inputs, input.attrs, JSON.stringify(c));
     }),
     { numRuns: NUM_RUNS },
   );
