@@ -8,6 +8,7 @@ import { type Command, Option } from "commander";
 import { type BackendName, chooseBackend, parseBackend } from "../core/backend.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { integer, nonNegativeInt, positiveInt } from "./_parsers.ts";
+import type { ProgressMode } from "./progress.ts";
 
 /** Default output folder of `bench` and `allreduce`. */
 export const DEFAULT_OUT = "results/latest";
@@ -74,6 +75,11 @@ export function runOptions(command: Command): Command {
       arg("--threads", positiveInt),
       1,
     )
+    .option("--quiet", "no progress and no backend line on stderr (results and reports as usual)")
+    .option(
+      "--json-progress",
+      "progress on stderr as one JSON object per line: backend, run-start, step, run-end",
+    )
     .option(
       "--no-fast-kernels",
       "use stock tfjs kernels on wasm/native (to measure the overrides)",
@@ -85,4 +91,21 @@ export function runOptions(command: Command): Command {
       0,
     )
     .option("--warmup <n>", "untimed warm-up steps per run", arg("--warmup", nonNegativeInt));
+}
+
+/**
+ * Says which backend runs and why, as the progress mode asks: a line, a JSON event, or nothing.
+ *
+ * @param mode the progress mode
+ * @param chosen the backend and the line from {@linkcode runBackend}
+ * @example
+ * ```ts
+ * announceBackend("text", runBackend({ threads: 1 }));
+ * ```
+ */
+export function announceBackend(mode: ProgressMode, chosen: { backend: string; why: string }) {
+  if (mode === "text") console.error(chosen.why);
+  if (mode === "json") {
+    console.error(JSON.stringify({ event: "backend", backend: chosen.backend, why: chosen.why }));
+  }
 }

@@ -14,9 +14,16 @@ import { renderMarkdown } from "../reports/markdown.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
-import { arg, DEFAULT_OUT, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import {
+  announceBackend,
+  arg,
+  DEFAULT_OUT,
+  runBackend,
+  runOptions,
+  WORKLOAD_NAMES,
+} from "./_options.ts";
 import { ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress, progressMode } from "./progress.ts";
 
 interface BenchFlags {
   list?: boolean;
@@ -29,6 +36,8 @@ interface BenchFlags {
   backend?: BackendName;
   threads: number;
   fastKernels: boolean;
+  quiet?: boolean;
+  jsonProgress?: boolean;
   seed: number;
   out: string;
   quick?: boolean;
@@ -54,6 +63,7 @@ function printList(): void {
 async function bench(flags: BenchFlags): Promise<void> {
   if (flags.list) return printList();
   const { backend, why } = runBackend(flags);
+  const mode = progressMode(flags);
   const options = {
     workloads: flags.workloads ?? WORKLOAD_NAMES,
     strategies: flags.strategies ?? [...STRATEGY_NAMES],
@@ -72,8 +82,8 @@ async function bench(flags: BenchFlags): Promise<void> {
   // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
   // DDP run's communication; read now, so that a malformed one fails before any run.
   const allreduce = await readAllreduce(flags.out);
-  console.error(why);
-  const progress = createProgress(runs);
+  announceBackend(mode, { backend, why });
+  const progress = createProgress(runs, mode);
   let measured;
   try {
     measured = await runBench(options, progress);

@@ -14,9 +14,9 @@ import { runLabel, type RunSpec, STRATEGY_NAMES, type StrategyName } from "../co
 import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
-import { arg, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { announceBackend, arg, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress, progressMode } from "./progress.ts";
 
 interface TrainFlags {
   workload: string;
@@ -28,6 +28,8 @@ interface TrainFlags {
   backend?: BackendName;
   threads: number;
   fastKernels: boolean;
+  quiet?: boolean;
+  jsonProgress?: boolean;
   seed: number;
   checkpoint?: string;
   resume?: string;
@@ -40,6 +42,7 @@ interface TrainFlags {
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
   const { backend, why } = runBackend(flags);
+  const mode = progressMode(flags);
   const spec: RunSpec = {
     workload: flags.workload,
     strategy: flags.strategy,
@@ -61,8 +64,8 @@ async function train(flags: TrainFlags): Promise<void> {
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
   if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
-  console.error(why);
-  const progress = createProgress(1);
+  announceBackend(mode, { backend, why });
+  const progress = createProgress(1, mode);
   progress.startRun(`${spec.workload} ${runLabel(spec)}`, spec.warmup + spec.steps);
   const m = await STRATEGIES[spec.strategy].run(spec, (done) => progress.step(done));
   progress.endRun(

@@ -140,3 +140,25 @@ Deno.test("--help works for every command and exits 0", async () => {
     assert.match(r.stdout, new RegExp(`Usage: paratrain ${command}`));
   }
 });
+
+Deno.test("--json-progress writes one JSON event per line; --quiet writes nothing on stderr", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = ["bench", "--quick", "--workloads", "iris-logreg", "--strategies", "single"];
+  const json = await cli(...args, "--backend", "wasm", "--json-progress", "--out", join(dir, "a"));
+  assert.equal(json.code, 0, json.stderr);
+  const events = json.stderr.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(
+    [...new Set(events.map((e) => e.event))],
+    ["backend", "run-start", "step", "run-end"],
+  );
+  const start = events.find((e) => e.event === "run-start");
+  assert.deepEqual([start.run, start.runs, start.label], [1, 1, "iris-logreg single"]);
+  const steps = events.filter((e) => e.event === "step");
+  assert.equal(steps.length, start.steps);
+  assert.ok(steps.every((e) => e.stepMs > 0 && e.elapsedMs >= 0));
+  const quiet = await cli(...args, "--backend", "wasm", "--quiet", "--out", join(dir, "b"));
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stderr, "");
+  assert.match(quiet.stdout, /# paratrain report/);
+  await Deno.remove(dir, { recursive: true });
+});
