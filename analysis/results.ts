@@ -141,15 +141,27 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return max;
 }
 
-/** Each worker's peak over the repeats (worker rows line up by position). */
+/** Each worker's peak over the repeats (worker rows line up by position), and arrival lag. */
 function peakPerWorker(repeats: RunMeasurement[]): WorkerMemory[] {
   const maxOf = (values: (number | null)[]) =>
     values.some((v) => v === null) ? null : Math.max(...(values as number[]));
-  return repeats[0].workers.map((w, i) => ({
-    ...w,
-    peakBytes: Math.max(...repeats.map((r) => r.workers[i].peakBytes)),
-    peakRssBytes: maxOf(repeats.map((r) => r.workers[i].peakRssBytes)),
-  }));
+  return repeats[0].workers.map((w, i) => {
+    const lags = repeats.map((r) => r.workers[i].arrivalLagMs);
+    return {
+      ...w,
+      peakBytes: Math.max(...repeats.map((r) => r.workers[i].peakBytes)),
+      peakRssBytes: maxOf(repeats.map((r) => r.workers[i].peakRssBytes)),
+      // Arrival lag: the median repeat's p50 and the worst repeat's p95.
+      ...(lags.every((l) => l !== undefined)
+        ? {
+          arrivalLagMs: {
+            p50: median(lags.map((l) => l!.p50)),
+            p95: Math.max(...lags.map((l) => l!.p95)),
+          },
+        }
+        : {}),
+    };
+  });
 }
 
 function groupRuns<T extends Pick<RunMeasurement, "spec">>(measurements: T[]): Map<string, T[]> {

@@ -60,6 +60,14 @@ export interface WorkerMemory {
   peakBytes: number;
   /** Process RSS; null where it cannot be observed per worker. */
   peakRssBytes: number | null;
+  /**
+   * DDP ranks: how long after the first rank this one arrived at each step's collective
+   * (p50, p95 over the timed steps), ms. The ring makes every rank's wall time equal, so who
+   * is slow shows in arrival, not duration.
+   */
+  arrivalLagMs?: { p50: number; p95: number };
+  /** DDP ranks, on the wire only: this rank's arrival time at each step's collective, ms. */
+  arrivals?: number[];
 }
 
 /** Communication cost per step. */

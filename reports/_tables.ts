@@ -322,3 +322,29 @@ export const ANSWER_NOTE =
   `Each parallel run is compared with the best single process (the faster \`single\` run, which may use every core through threads) by the interval of its speedup over the repeats; "choose" needs the whole interval at or above ${
     fixed(WORTHWHILE_SPEEDUP, 2)
   }x. The rules, the evidence and the selection matrix follow.`;
+
+/**
+ * Stragglers: for each run whose ranks recorded their arrival at the collectives, the rank
+ * that arrives last (by its median lag behind the first) and how much of the communication
+ * time is spent waiting for the slowest rank.
+ */
+export function stragglerLines(runs: RunRecord[]): string[] {
+  return runs.flatMap((r) => {
+    const ranks = r.memory.workers.filter((w) => w.arrivalLagMs);
+    if (ranks.length < 2) return [];
+    const slowest = ranks.reduce((a, b) => (b.arrivalLagMs!.p50 > a.arrivalLagMs!.p50 ? b : a));
+    const lag = slowest.arrivalLagMs!;
+    const share = r.comm.msPerStep > 0 ? r.comm.waitMsPerStep / r.comm.msPerStep : 0;
+    return [
+      `${
+        runLabel(r)
+      }: rank ${slowest.index} arrives last at the collective (lag behind the first: p50 ${
+        fixed(lag.p50, 2)
+      } ms, p95 ${fixed(lag.p95, 2)} ms); waiting for the slowest rank is ${
+        percent(share)
+      } of its communication (${fixed(r.comm.waitMsPerStep, 2)} of ${
+        fixed(r.comm.msPerStep, 2)
+      } ms per step).`,
+    ];
+  });
+}

@@ -24,6 +24,7 @@ import {
   phaseTable,
   RULE_LINES,
   sentence,
+  stragglerLines,
   type Table,
   workloadTable,
 } from "./_tables.ts";
@@ -150,6 +151,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
       htmlTable(workloadTable(runs)),
       "<p>Where a step's time goes (mean ms per step):</p>",
       htmlTable(phaseTable(runs)),
+      ...(stragglerLines(runs).length ? [list(stragglerLines(runs))] : []),
     );
   }
   if (allreduce) {

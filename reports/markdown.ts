@@ -19,6 +19,7 @@ import {
   byWorkload,
   environmentLines,
   phaseTable,
+  stragglerLines,
   type Table,
   workloadTable,
 } from "./_tables.ts";
@@ -78,6 +79,8 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
       "",
     );
     out.push("Where a step's time goes (mean ms per step):", "", md(phaseTable(runs)), "");
+    const stragglers = stragglerLines(runs);
+    if (stragglers.length) out.push(...stragglers.map((l) => `- ${l}`), "");
   }
   if (allreduce) {
     out.push(

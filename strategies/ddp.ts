@@ -18,7 +18,8 @@
 import { launch } from "../comm/launcher.ts";
 import type { ProcessGroup } from "../comm/process_group.ts";
 import { timed } from "../core/phases.ts";
-import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
+import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
+import { summarize } from "../core/stats.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import type { Participation, Replica } from "./_run_replica.ts";
 import { fromWire, readProgress, type WireMeasurement } from "./_wire.ts";
@@ -74,7 +75,7 @@ export async function runDdp(
     return fromWire(r);
   });
   // Every rank holds the same parameters: rank 0's timings and accuracy stand for the run.
-  return { ...ranks[0], workers: ranks.flatMap((r) => r.workers) };
+  return { ...ranks[0], workers: arrivalLags(ranks.flatMap((r) => r.workers), spec.warmup) };
 }
 
 /**
@@ -102,6 +103,9 @@ export function distributedDataParallel(
   spec: RankSpec,
 ): (replica: Replica) => Promise<Participation> {
   const bucketFloats = Math.max(1, Math.floor(spec.bucketBytes / Float32Array.BYTES_PER_ELEMENT));
+  // When this rank reached each step's collective, on the host's clock (one per host: every
+  // rank's `timeOrigin + now()` reads the same system clock).
+  const arrivals: number[] = [];
   return ({ trainer }) =>
     Promise.resolve({
       rank: pg.rank,
@@ -112,6 +116,7 @@ export function distributedDataParallel(
       },
       gradients: async (batch, { phases, comm }) => {
         const result = await timed(phases, "compute", () => trainer.computeGradients(batch));
+        arrivals.push(performance.timeOrigin + performance.now());
         await timed(phases, "allReduce", async () => {
           if (spec.ceiling) {
             comm.waitMs += (await pg.barrier()).waitMs;
@@ -139,7 +144,36 @@ export function distributedDataParallel(
           index: pg.rank,
           peakBytes: loop.peakBytes,
           peakRssBytes: loop.peakRssBytes,
+          arrivals,
         },
       ],
     });
+}
+
+/**
+ * Each rank's lag behind the first arrival at every timed step's collective (p50, p95), from
+ * the arrival times the ranks recorded; the raw times are dropped.
+ *
+ * @param workers one row per rank, with `arrivals`
+ * @param warmup untimed steps at the start, left out
+ * @returns the rows with `arrivalLagMs`
+ * @example
+ * ```ts
+ * arrivalLags([
+ *   { role: "rank", index: 0, peakBytes: 1, peakRssBytes: 1, arrivals: [0, 10] },
+ *   { role: "rank", index: 1, peakBytes: 1, peakRssBytes: 1, arrivals: [3, 11] },
+ * ], 0); // rank 1: p50 2 ms
+ * ```
+ */
+export function arrivalLags(workers: WorkerMemory[], warmup: number): WorkerMemory[] {
+  const steps = Math.min(...workers.map((w) => w.arrivals?.length ?? 0));
+  return workers.map(({ arrivals, ...w }) => {
+    if (!arrivals || steps <= warmup) return w;
+    const lags = [];
+    for (let s = warmup; s < steps; s++) {
+      lags.push(arrivals[s] - Math.min(...workers.map((o) => o.arrivals![s])));
+    }
+    const { p50, p95 } = summarize(lags);
+    return { ...w, arrivalLagMs: { p50, p95 } };
+  });
 }

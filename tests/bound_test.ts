@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { boundOf, labelBounds, predictComm } from "../analysis/bound.ts";
-import { phaseTable } from "../reports/_tables.ts";
+import { phaseTable, stragglerLines } from "../reports/_tables.ts";
 import { ALLREDUCE_FIXTURE, makeRun } from "./_results_fixture.ts";
 
 /** A ddp-2 run whose all-reduce moves `bufferBytes` and takes `share` of a step. */
@@ -51,4 +51,16 @@ Deno.test("the phase table shows the bound and the predicted communication besid
   assert.equal(rows[2][header.indexOf("bound")], "communication");
   assert.equal(rows[1][header.indexOf("bound")], "–");
   assert.notEqual(rows[2][header.indexOf("comm predicted ms")], "–");
+});
+
+Deno.test("the report names the slowest rank and how much of communication waits for it", () => {
+  const run = ddp(4 << 20, 0.5);
+  run.memory.workers[0].arrivalLagMs = { p50: 0.1, p95: 0.4 };
+  run.memory.workers[1].arrivalLagMs = { p50: 1.5, p95: 3 };
+  run.comm.msPerStep = 4;
+  run.comm.waitMsPerStep = 1;
+  assert.deepEqual(stragglerLines([run]), [
+    "ddp-2: rank 1 arrives last at the collective (lag behind the first: p50 1.50 ms, p95 3.00 ms); waiting for the slowest rank is 25% of its communication (1.00 of 4.00 ms per step).",
+  ]);
+  assert.deepEqual(stragglerLines([makeRun({ workload: "w", strategy: "single" })]), []);
 });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createLayout } from "../core/flat_layout.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import type { RunSpec } from "../core/run_types.ts";
-import { runDdp } from "../strategies/ddp.ts";
+import { arrivalLags, runDdp } from "../strategies/ddp.ts";
 import { runSingle } from "../strategies/single.ts";
 import { getWorkload } from "../workloads/registry.ts";
 
@@ -56,6 +56,13 @@ for (const worldSize of [2, 3]) {
       [...Array(worldSize).keys()].map((k) => ["rank", k]),
     );
     for (const w of ddp.workers) assert.ok(w.peakBytes > 0 && (w.peakRssBytes ?? 0) > 0);
+    // Every rank reports its lag behind the first arrival at the collectives, not raw times.
+    for (const w of ddp.workers) {
+      assert.ok(
+        w.arrivalLagMs && w.arrivalLagMs.p95 >= w.arrivalLagMs.p50 && w.arrivalLagMs.p50 >= 0,
+      );
+      assert.equal(w.arrivals, undefined);
+    }
     const gradientBytes = ddp.snapshot.length * 4;
     // A ring all-reduce sends 2(N−1)/N of the buffer from every rank.
     assert.ok(
@@ -148,4 +155,22 @@ Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no r
   assert.ok(elapsed < 15_000, `took ${elapsed} ms`);
   assert.match(err, /^paratrain: Rank [01] (was killed by SIGKILL|exited with code)/m);
   assert.deepEqual(await rankPids(), [], "no rank left running");
+});
+
+Deno.test("arrival lag: each rank's delay behind the first arrival per step, warm-up left out", () => {
+  const row = (index: number, arrivals: number[]) => ({
+    role: "rank" as const,
+    index,
+    peakBytes: 1,
+    peakRssBytes: 1,
+    arrivals,
+  });
+  // Step 0 is warm-up; rank 1 is 2 ms late at step 1, 4 ms at step 2, first at step 3.
+  const [r0, r1] = arrivalLags([row(0, [0, 10, 20, 33]), row(1, [50, 12, 24, 30])], 1);
+  // Rank 0's lags are 0, 0 and 3 ms (late at step 3); rank 1's 2, 4 and 0.
+  assert.equal(r0.arrivalLagMs!.p50, 0);
+  assert.ok(Math.abs(r0.arrivalLagMs!.p95 - 2.7) < 1e-9, String(r0.arrivalLagMs!.p95));
+  assert.equal(r1.arrivalLagMs!.p50, 2);
+  assert.ok(Math.abs(r1.arrivalLagMs!.p95 - 3.8) < 1e-9);
+  assert.equal(r0.arrivals, undefined);
 });
