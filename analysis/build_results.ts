@@ -33,7 +33,7 @@ export function buildResults(
     schema: RESULTS_SCHEMA,
     env: bench.env,
     config: bench.config,
-    runs: buildRunRecords(bench.runs, bench.ceilings),
+    runs: buildRunRecords(bench.runs, bench.ceilings, { stepSamples: bench.config.stepSamples }),
     matrix: [],
   };
   labelBounds(results.runs, allreduce);

@@ -68,6 +68,11 @@ export interface RunRecord {
   /** Threads of the best single process `speedupVsBestSingle` compares with. */
   bestSingleThreads?: number | null;
   /**
+   * With `bench --step-samples`: every timed step's wall time, ms, one array per repeat
+   * (absent otherwise, to keep files small).
+   */
+  stepSamplesMs?: number[][];
+  /**
    * Mean ms per step by phase (median over repeats): the fields of `StepPhases`. Read it
    * with {@linkcode phasesOf}, which also reads files written before the phases were typed.
    */
@@ -196,6 +201,7 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
 export function buildRunRecords(
   measurements: RunMeasurement[],
   ceilingRuns: Pick<RunMeasurement, "spec" | "samplesPerSec">[] = [],
+  options: { stepSamples?: boolean } = {},
 ): RunRecord[] {
   const groups = groupRuns(measurements);
   const ceilings = groupRuns(ceilingRuns);
@@ -262,6 +268,9 @@ export function buildRunRecords(
       speedupVsBestSingle: vsBest ? median(vsBest) : null,
       speedupVsBestSingleInterval: vsBest ? medianInterval(vsBest) : null,
       bestSingleThreads: parallel ? best[0].spec.threads ?? 1 : null,
+      ...(options.stepSamples
+        ? { stepSamplesMs: repeats.map((m) => m.stepSamples.map((ms) => Number(ms.toFixed(3)))) }
+        : {}),
       phaseMs: Object.fromEntries(PHASES.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p])])),
       memory: { workers, imbalance: Math.max(...workers.map((w) => w.peakBytes)) / meanBytes },
       comm: {

@@ -39,6 +39,8 @@ export interface BenchOptions {
   backend?: BackendName;
   /** Compute threads per worker (default 1; more needs `native`). */
   threads?: number;
+  /** Keep every timed step's wall time in the results (`stepSamplesMs`). */
+  stepSamples?: boolean;
   fastKernels?: boolean;
   seed?: number;
   quick?: boolean;
@@ -63,6 +65,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   const { quick = false, backend = "wasm", threads = 1, fastKernels = true, seed = 0 } = options;
   return {
     ...options,
+    stepSamples: options.stepSamples ?? false,
     quick,
     backend,
     threads,
@@ -149,6 +152,8 @@ export interface BenchConfigRecord {
   quick: boolean;
   /** Threads of the extra `single` run (the best single process), or null for none. */
   bestSingleThreads?: number | null;
+  /** Whether runs keep every timed step's wall time (`bench --step-samples`). */
+  stepSamples?: boolean;
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -212,6 +217,7 @@ export async function runBench(
       seed: config.seed,
       quick: config.quick,
       bestSingleThreads: config.bestSingleThreads,
+      ...(config.stepSamples ? { stepSamples: true } : {}),
     },
     runs,
     ceilings,

@@ -38,6 +38,7 @@ interface BenchFlags {
   fastKernels: boolean;
   quiet?: boolean;
   jsonProgress?: boolean;
+  stepSamples?: boolean;
   seed: number;
   out: string;
   quick?: boolean;
@@ -76,6 +77,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     fastKernels: flags.fastKernels,
     seed: flags.seed,
     quick: flags.quick,
+    stepSamples: flags.stepSamples,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
@@ -138,6 +140,10 @@ export function addBench(program: Command): void {
         arg("--repeats", positiveInt),
       )
       .option("--out <dir>", "output folder", DEFAULT_OUT)
+      .option(
+        "--step-samples",
+        "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
+      )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
   ).action(bench);
 }

@@ -160,6 +160,45 @@ export function efficiencyChart(results: Results): TopLevelSpec {
   };
 }
 
+/**
+ * The distribution of step times per run (every timed step of every repeat), one box per run,
+ * per workload; null when the results hold no step samples (`bench --step-samples`).
+ */
+export function stepTimeChart(results: Results): TopLevelSpec | null {
+  const values = results.runs.flatMap((r) =>
+    (r.stepSamplesMs ?? []).flat().map((ms) => ({
+      workload: r.workload,
+      run: runLabel(r),
+      strategy: r.strategy,
+      ms,
+    }))
+  );
+  if (values.length === 0) return null;
+  return {
+    title: "Step time distribution (every timed step of every repeat)",
+    data: { values },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      width: PANEL.width,
+      height: PANEL.height,
+      mark: { type: "boxplot", extent: 1.5 },
+      encoding: {
+        x: {
+          field: "run",
+          type: "nominal",
+          title: null,
+          sort: [...new Set(values.map((v) => v.run))],
+        },
+        y: { field: "ms", type: "quantitative", title: "step ms", scale: { zero: false } },
+        color: strategyColor,
+      },
+    },
+    resolve: { scale: { x: "independent", y: "independent" } },
+    config: CONFIG,
+  };
+}
+
 /** Peak memory of every worker of every run, one bar per worker grouped by run, per workload. */
 export function memoryChart(results: Results): TopLevelSpec {
   const values = results.runs.flatMap((r) =>

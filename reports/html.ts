@@ -8,7 +8,13 @@
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
-import { allreduceChart, efficiencyChart, memoryChart, throughputChart } from "./_charts.ts";
+import {
+  allreduceChart,
+  efficiencyChart,
+  memoryChart,
+  stepTimeChart,
+  throughputChart,
+} from "./_charts.ts";
 import { renderSvg } from "./_svg.ts";
 import {
   allreduceLines,
@@ -143,6 +149,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     "<h2>Charts</h2>",
     await figure(efficiencyChart(results), "chart-efficiency"),
     await figure(memoryChart(results), "chart-memory"),
+    ...(stepTimeChart(results) ? [await figure(stepTimeChart(results)!, "chart-step-time")] : []),
   ];
   for (const [workload, runs] of byWorkload(results)) {
     out.push(

@@ -10,6 +10,7 @@ import {
 import { renderMatrixMarkdown } from "../reports/matrix_markdown.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { renderHtml } from "../reports/html.ts";
+import { stepTimeChart } from "../reports/_charts.ts";
 import { countCodeLines, measureComplexity } from "../analysis/complexity.ts";
 import { ASPECTS } from "../analysis/matrix.ts";
 import { validateResults } from "../analysis/validate_results.ts";
@@ -252,4 +253,20 @@ Deno.test("the report leads with the answer: one row per workload, verdicts befo
   for (const entry of results.matrix as MatrixEntry[]) {
     if ("cells" in entry) { for (const c of entry.cells) assert.ok(c.text.length <= 100, c.text); }
   }
+});
+
+Deno.test("with step samples the HTML report draws the step-time distribution; without, it does not", async () => {
+  const results = makeResults(FULL_SHAPES);
+  results.matrix = buildMatrix(results);
+  assert.equal(stepTimeChart(results), null);
+  assert.ok(!(await renderHtml(results)).includes("chart-step-time"));
+  results.runs.forEach((r, i) => r.stepSamplesMs = [[10 + i, 11 + i], [12 + i, 9 + i]]);
+  validateResults(JSON.parse(JSON.stringify(results)), "step samples");
+  const spec = stepTimeChart(results)!;
+  assert.equal(
+    (spec as { data: { values: unknown[] } }).data.values.length,
+    4 * results.runs.length,
+  );
+  const html = await renderHtml(results);
+  assert.match(html, /<svg[^>]*id="chart-step-time"/);
 });
