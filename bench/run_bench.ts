@@ -16,6 +16,7 @@ import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
+import { writeTrace } from "./trace_files.ts";
 
 /** Steps after which parameters are compared with single's (`paramMaxAbsDiffVsSingle`). */
 export const EQUIVALENCE_STEPS = 20;
@@ -41,6 +42,8 @@ export interface BenchOptions {
   threads?: number;
   /** Keep every timed step's wall time in the results (`stepSamplesMs`). */
   stepSamples?: boolean;
+  /** Write one trace-event file per run here (`--trace`). */
+  traceDir?: string;
   fastKernels?: boolean;
   seed?: number;
   quick?: boolean;
@@ -66,6 +69,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   return {
     ...options,
     stepSamples: options.stepSamples ?? false,
+    traceDir: options.traceDir ?? "",
     quick,
     backend,
     threads,
@@ -94,6 +98,7 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         backend: config.backend,
         threads: config.threads,
         fastKernels: config.fastKernels,
+        ...(config.traceDir ? { trace: true } : {}),
         seed: config.seed,
         steps: config.steps || workload.defaults.steps,
         warmup: config.warmup,
@@ -189,10 +194,17 @@ export async function runBench(
   const plan = await planRuns(config);
   const runs: RunMeasurement[] = [];
   const ceilings: RunMeasurement[] = [];
+  const repeatOf = new Map<string, number>();
   for (const spec of plan) {
     const name = `${spec.workload} ${runLabel(spec)}${spec.ceiling ? " ceiling" : ""}`;
     progress?.startRun(name, spec.warmup + spec.steps);
     const m = await runIsolated(spec, (done) => progress?.step(done));
+    if (config.traceDir) {
+      const repeat = repeatOf.get(name) ?? 0;
+      repeatOf.set(name, repeat + 1);
+      await writeTrace(config.traceDir, m, repeat);
+      delete m.trace;
+    }
     if (spec.ceiling) {
       ceilings.push(m);
       progress?.endRun(`${name}: ${m.samplesPerSec.toFixed(0)} samples/s`);

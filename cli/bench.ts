@@ -39,6 +39,7 @@ interface BenchFlags {
   quiet?: boolean;
   jsonProgress?: boolean;
   stepSamples?: boolean;
+  trace?: string;
   seed: number;
   out: string;
   quick?: boolean;
@@ -78,9 +79,11 @@ async function bench(flags: BenchFlags): Promise<void> {
     seed: flags.seed,
     quick: flags.quick,
     stepSamples: flags.stepSamples,
+    traceDir: flags.trace,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
+  if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
   // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
   // DDP run's communication; read now, so that a malformed one fails before any run.
   const allreduce = await readAllreduce(flags.out);
@@ -140,6 +143,10 @@ export function addBench(program: Command): void {
         arg("--repeats", positiveInt),
       )
       .option("--out <dir>", "output folder", DEFAULT_OUT)
+      .option(
+        "--trace <dir>",
+        "write one Chrome trace-event file per run (Perfetto, chrome://tracing) into dir",
+      )
       .option(
         "--step-samples",
         "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",

@@ -7,6 +7,7 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { EQUIVALENCE_STEPS } from "../bench/run_bench.ts";
+import { writeTrace } from "../bench/trace_files.ts";
 import type { BackendName } from "../core/backend.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
@@ -30,6 +31,7 @@ interface TrainFlags {
   fastKernels: boolean;
   quiet?: boolean;
   jsonProgress?: boolean;
+  trace?: string;
   seed: number;
   checkpoint?: string;
   resume?: string;
@@ -59,11 +61,13 @@ async function train(flags: TrainFlags): Promise<void> {
     checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
     collectiveTimeoutMs: flags.collectiveTimeout,
     jobTimeoutMs: flags.jobTimeout,
+    ...(flags.trace ? { trace: true } : {}),
   };
   checkRun(spec);
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
   if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
+  if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
   announceBackend(mode, { backend, why });
   const progress = createProgress(1, mode);
   progress.startRun(`${spec.workload} ${runLabel(spec)}`, spec.warmup + spec.steps);
@@ -71,6 +75,7 @@ async function train(flags: TrainFlags): Promise<void> {
   progress.endRun(
     `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,
   );
+  if (flags.trace) console.error(`Wrote ${await writeTrace(flags.trace, m)}`);
   console.log(renderTrainSummary(m));
 }
 
@@ -127,6 +132,10 @@ export function addTrain(program: Command): void {
         "--collective-timeout <s>",
         "dp/ddp: seconds a collective (or a DP replica) may stay silent before the run fails (default 60)",
         arg("--collective-timeout", seconds),
+      )
+      .option(
+        "--trace <dir>",
+        "write the run's Chrome trace-event file (Perfetto, chrome://tracing) into dir",
       )
       .option(
         "--job-timeout <s>",

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { tracePhase } from "./trace.ts";
+
 /** Milliseconds of one step (or the mean of many) in each phase. */
 export interface StepPhases {
   /** Forward and backward on this worker's data (DP: the main's slice, while the replicas compute theirs). */
@@ -81,7 +83,9 @@ export async function timed<T>(
   try {
     return await fn();
   } finally {
-    phases[name] += performance.now() - t0;
+    const elapsed = performance.now() - t0;
+    phases[name] += elapsed;
+    tracePhase(name, (performance.timeOrigin + t0) * 1000, elapsed * 1000);
   }
 }
 

@@ -7,6 +7,7 @@
 import type { BackendName } from "./backend.ts";
 import type { Percentiles } from "./stats.ts";
 import type { StepPhases } from "./phases.ts";
+import type { TraceEvent } from "./trace.ts";
 
 /** The strategies paratrain compares, in report order. */
 export const STRATEGY_NAMES = ["single", "dp", "ddp"] as const;
@@ -45,6 +46,8 @@ export interface RunSpec {
   collectiveTimeoutMs?: number;
   /** DDP: a deadline for the whole job, ms; none by default. */
   jobTimeoutMs?: number;
+  /** Record a timeline of every worker's steps and phases (`--trace`), returned as `trace`. */
+  trace?: boolean;
   /**
    * Measure this run's ceiling instead: the same workers doing the same per-worker work in
    * lock-step, through the same loop, with the communication removed (dp and ddp only).
@@ -103,6 +106,8 @@ export interface RunMeasurement {
   peakGflops: number;
   /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
   snapshot: Float32Array;
+  /** With `spec.trace`: every worker's trace events, `pid` = worker (DP replica, DDP rank). */
+  trace?: TraceEvent[];
 }
 
 /**

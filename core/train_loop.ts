@@ -17,6 +17,7 @@ import {
 } from "./phases.ts";
 
 import type { Batch, GradientResult, Trainer } from "./trainer.ts";
+import { setActiveTrace, type TraceRecorder } from "./trace.ts";
 
 /** Training diverged: a parameter became NaN or infinite. */
 export class DivergedError extends ExpectedError {
@@ -39,6 +40,8 @@ export interface TrainLoopOptions {
   onStep?: StepProgress;
   /** Copy the parameters after this many steps (warm-up included); default: the last step. */
   snapshotStep?: number;
+  /** Record the steps and their phases into this recorder (`--trace`). */
+  trace?: TraceRecorder;
 }
 
 /** Communication per timed step (means), as a run reports it. */
@@ -95,7 +98,28 @@ export async function trainLoop(
   steps: number,
   options: TrainLoopOptions = {},
 ): Promise<TrainLoopResult> {
-  const { warmup = 0, onStep, snapshotStep = warmup + steps } = options;
+  const { warmup = 0, onStep, snapshotStep = warmup + steps, trace } = options;
+  setActiveTrace(trace ?? null);
+  try {
+    return await loop(trainer, nextBatch, gradients, steps, {
+      warmup,
+      onStep,
+      snapshotStep,
+      trace,
+    });
+  } finally {
+    setActiveTrace(null);
+  }
+}
+
+async function loop(
+  trainer: Trainer,
+  nextBatch: () => Batch,
+  gradients: GradientFn,
+  steps: number,
+  options: Required<Omit<TrainLoopOptions, "onStep" | "trace">> & TrainLoopOptions,
+): Promise<TrainLoopResult> {
+  const { warmup, onStep, snapshotStep, trace } = options;
   const memory = new PeakMemory();
   const stepMs: number[] = [];
   const losses: number[] = [];
@@ -106,10 +130,14 @@ export async function trainLoop(
   for (let i = 0; i < total; i++) {
     const batch = nextBatch(); // data loading is kept out of the step time
     const step = emptyTiming();
+    if (trace) trace.step = i + 1;
     const t0 = performance.now();
     const { loss, grads } = await gradients(batch, step);
     await timed(step.phases, "update", () => trainer.applyGradients(grads));
     const elapsed = performance.now() - t0;
+    trace?.span("step", `step ${i + 1}`, (performance.timeOrigin + t0) * 1000, elapsed * 1000, {
+      warmup: i < warmup,
+    });
     // Outside the timed step: a run whose parameters stop being numbers fails here, naming
     // the step, rather than training on (and checkpointing) NaN.
     const bad = trainer.firstNonFinite();

@@ -15,6 +15,8 @@ export interface Gathered extends GradientResult {
   bytesReceived: number;
   /** Host bytes held on the main thread at the reduce (gathered gradients, sum and mean). */
   heldBytes: number;
+  /** When each worker replica (1, 2, …) computed its slice, ms since the epoch. */
+  computed: { startedAt: number; doneAt: number }[];
 }
 
 /**
@@ -83,5 +85,7 @@ export async function gather(applied: Applied): Promise<Gathered> {
   // The gathered gradients, plus the reduce's float64 sum and float32 mean.
   const reduceBytes = parts.length > 1 ? 3 * reduced.grads.byteLength : 0;
   const heldBytes = parts.reduce((sum, p) => sum + p.grads.byteLength, 0) + reduceBytes;
-  return { ...reduced, waitMs, bytesReceived, heldBytes };
+  // Each replica's compute on the host's clock, for a trace.
+  const computed = replies.map((r) => ({ startedAt: r.startedAt, doneAt: r.doneAt }));
+  return { ...reduced, waitMs, bytesReceived, heldBytes, computed };
 }

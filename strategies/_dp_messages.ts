@@ -52,6 +52,8 @@ export type FromReplica =
     step: number;
     loss: number;
     grads: Float32Array;
+    /** When the replica began computing it, ms since the epoch (`timeOrigin + now()`). */
+    startedAt: number;
     /** When the gradient was ready, ms since the epoch (`timeOrigin + now()`). */
     doneAt: number;
     peakBytes: number;

@@ -58,6 +58,7 @@ async function handle(message: ToReplica): Promise<void> {
       memory.sample();
       return;
     case "compute": {
+      const startedAt = performance.timeOrigin + performance.now();
       const { loss, grads } = ready().computeGradients(message.batch);
       const doneAt = performance.timeOrigin + performance.now();
       memory.sample();
@@ -66,6 +67,7 @@ async function handle(message: ToReplica): Promise<void> {
         step: message.step,
         loss,
         grads,
+        startedAt,
         doneAt,
         peakBytes: memory.bytes,
       };

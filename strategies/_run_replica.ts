@@ -8,6 +8,7 @@
  * @module
  */
 import { initBackend } from "../core/backend.ts";
+import { TraceRecorder } from "../core/trace.ts";
 import { BatchStream } from "../core/batch_stream.ts";
 import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
 import { measureGemmPeak } from "../core/gemm_peak.ts";
@@ -91,10 +92,12 @@ export async function runReplica(
     seed: spec.seed,
   });
   const batches = new BatchStream(replica.data.train, sampler, spec.globalBatch / part.shards);
+  const trace = spec.trace ? new TraceRecorder(part.rank) : undefined;
   const loop = await trainLoop(trainer, () => batches.next(), part.gradients, spec.steps, {
     warmup: spec.warmup,
     onStep,
     snapshotStep: spec.snapshotStep,
+    trace,
   });
   const finalLoss = await part.globalLoss(loop.losses[loop.losses.length - 1]);
   if (part.rank === 0) await saveCheckpoint(spec, trainer, spec.warmup + spec.steps);
@@ -113,5 +116,6 @@ export async function runReplica(
     flopsPerStep: spec.globalBatch * replica.model.trainFlopsPerSample,
     peakGflops: replica.peakGflops,
     snapshot: loop.snapshot,
+    ...(trace ? { trace: trace.events } : {}),
   };
 }

@@ -20,6 +20,7 @@ import type { ProcessGroup } from "../comm/process_group.ts";
 import { timed } from "../core/phases.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
+import { activeTrace, hostMicros } from "../core/trace.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import type { Participation, Replica } from "./_run_replica.ts";
 import { fromWire, readProgress, type WireMeasurement } from "./_wire.ts";
@@ -75,7 +76,11 @@ export async function runDdp(
     return fromWire(r);
   });
   // Every rank holds the same parameters: rank 0's timings and accuracy stand for the run.
-  return { ...ranks[0], workers: arrivalLags(ranks.flatMap((r) => r.workers), spec.warmup) };
+  return {
+    ...ranks[0],
+    workers: arrivalLags(ranks.flatMap((r) => r.workers), spec.warmup),
+    ...(spec.trace ? { trace: ranks.flatMap((r) => r.trace ?? []) } : {}),
+  };
 }
 
 /**
@@ -125,9 +130,19 @@ export function distributedDataParallel(
           const grads = result.grads;
           for (let start = 0; start < grads.length; start += bucketFloats) {
             const bucket = grads.subarray(start, Math.min(grads.length, start + bucketFloats));
+            const startUs = hostMicros();
             const stats = await pg.allReduce(bucket, { op: "avg" });
             comm.bytes += stats.bytes;
             comm.waitMs += stats.waitMs;
+            const trace = activeTrace();
+            trace?.span("wait", "waiting for the other ranks", startUs, stats.waitMs * 1000);
+            trace?.span(
+              "allReduce",
+              `bucket ${start / bucketFloats}`,
+              startUs,
+              hostMicros() - startUs,
+              { bytes: stats.bytes, floats: bucket.length },
+            );
           }
         });
         return result;

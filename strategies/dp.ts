@@ -21,6 +21,7 @@
  */
 import { BatchStream } from "../core/batch_stream.ts";
 import { timed } from "../core/phases.ts";
+import { activeTrace } from "../core/trace.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import type { Trainer } from "../core/trainer.ts";
@@ -145,6 +146,16 @@ function dataParallel(
         () => parallelApply(trainer, workers, slices, { step, timeoutMs }),
       );
       const gathered = await timed(phases, "gather", () => gather(applied));
+      // The worker replicas' compute, as they timed it, on their own tracks (pid k).
+      gathered.computed.forEach((c, k) =>
+        activeTrace()?.spanFor(
+          k + 1,
+          "compute",
+          "compute",
+          c.startedAt * 1000,
+          (c.doneAt - c.startedAt) * 1000,
+        )
+      );
       comm.waitMs += gathered.waitMs;
       comm.bytes += sent + applied.bytesSent + gathered.bytesReceived;
       hostPeakBytes = Math.max(hostPeakBytes, sent, gathered.heldBytes);
