@@ -24,9 +24,9 @@ export interface CallRecord {
 }
 
 /** Collective names on the wire, by code. */
-const OP_CODES = ["barrier", "all-reduce", "broadcast"];
+const OP_CODES = ["barrier", "all-reduce", "broadcast", "reduce-scatter", "all-gather"];
 /** Reduce ops on the wire, by code. */
-const REDUCE_CODES = ["", "sum", "avg"];
+const REDUCE_CODES = ["", "sum", "avg", "max", "min"];
 /** Fields of a record on the wire: rank, op, seq, length, root, reduce (float64 each). */
 const RECORD_FIELDS = 6;
 

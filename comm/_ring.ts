@@ -51,6 +51,9 @@ export class CommError extends ExpectedError {
 }
 
 /** One rank's place in a ring of `size` ranks, with its two live connections. */
+/** How a received chunk combines with the one in the buffer. */
+export type Combine = "sum" | "max" | "min";
+
 export class Ring {
   readonly rank: number;
   readonly size: number;
@@ -209,14 +212,37 @@ export class Ring {
    * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements to add into.
    */
   async recvElementsAndAdd(buf: Float32Array, range: Range): Promise<void> {
+    await this.recvElementsAndReduce(buf, range, "sum");
+  }
+
+  /**
+   * Receives (part of) the current frame's payload and combines it into `buf[range]` as the
+   * bytes land: `sum` adds (WebAssembly SIMD), `max` and `min` keep the larger or smaller.
+   *
+   * @param buf The flat buffer.
+   * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements to combine into.
+   * @param combine How.
+   */
+  async recvElementsAndReduce(buf: Float32Array, range: Range, combine: Combine): Promise<void> {
     const kernel = this.#adder;
-    let added = 0;
-    const addArrived = (filled: number) => {
+    let done = 0;
+    const combineArrived = (filled: number) => {
       const ready = Math.floor(filled / Float32Array.BYTES_PER_ELEMENT);
-      kernel.add(buf.subarray(range.offset + added, range.offset + ready), added);
-      added = ready;
+      const dst = buf.subarray(range.offset + done, range.offset + ready);
+      if (combine === "sum") kernel.add(dst, done);
+      else {
+        const src = kernel.source;
+        for (let i = 0; i < dst.length; i++) {
+          const v = src[done + i];
+          if (combine === "max" ? v > dst[i] : v < dst[i]) dst[i] = v;
+        }
+      }
+      done = ready;
     };
-    await this.#readExact(bytesOf(kernel.source, { offset: 0, length: range.length }), addArrived);
+    await this.#readExact(
+      bytesOf(kernel.source, { offset: 0, length: range.length }),
+      combineArrived,
+    );
   }
 
   /** Closes both connections for good; collectives called afterwards reject. */

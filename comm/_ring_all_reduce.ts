@@ -24,45 +24,118 @@
  *
  * @module
  */
-import { evenSplit } from "../core/even_split.ts";
+import { evenSplit, type Range } from "../core/even_split.ts";
 import type { Ring } from "./_ring.ts";
 import { runRingSchedule, type Step } from "./_ring_schedule.ts";
 
 /** How an all-reduce combines the ranks' buffers. */
-export type ReduceOp = "sum" | "avg";
+export type ReduceOp = "sum" | "avg" | "max" | "min";
+
+/** The chunk schedule of a buffer over `n` ranks: chunk c is `chunk(c)`, any integer c. */
+function chunking(length: number, n: number) {
+  const chunks = evenSplit(length, n);
+  return (index: number) => chunks[((index % n) + n) % n];
+}
 
 /**
- * Sums (or averages) `buf` across the ring, in place.
+ * Reduce-scatter steps: partial results passed right, combined with what comes from the
+ * left; afterwards rank r holds the complete result of chunk `r + shift`.
+ */
+function reduceScatterSteps(
+  rank: number,
+  n: number,
+  chunk: (i: number) => Range,
+  reduce: ReduceOp,
+  shift: number,
+): Step[] {
+  const combine = reduce === "avg" ? "sum" : reduce;
+  const steps: Step[] = [];
+  for (let s = 0; s < n - 1; s++) {
+    steps.push({
+      send: chunk(rank + shift - 1 - s),
+      recv: chunk(rank + shift - 2 - s),
+      reduce: combine,
+      divideBy: 1,
+    });
+  }
+  // Rank r now owns the complete sum of its chunk: averaging it, once, is enough.
+  if (reduce === "avg" && steps.length) steps[steps.length - 1].divideBy = n;
+  return steps;
+}
+
+/** All-gather steps: complete chunks passed right, from rank r's chunk `r + shift`. */
+function allGatherSteps(
+  rank: number,
+  n: number,
+  chunk: (i: number) => Range,
+  shift: number,
+): Step[] {
+  const steps: Step[] = [];
+  for (let s = 0; s < n - 1; s++) {
+    steps.push({
+      send: chunk(rank + shift - s),
+      recv: chunk(rank + shift - 1 - s),
+      reduce: null,
+      divideBy: 1,
+    });
+  }
+  return steps;
+}
+
+/**
+ * All-reduce `buf` in place across the ring: reduce-scatter, then all-gather.
  *
- * @param ring This rank's ring, with at least two ranks.
- * @param buf This rank's buffer; every rank's has the same length (checked beforehand).
- * @param reduce "sum", or "avg" to divide the sum by the world size.
- * @returns Payload bytes this rank sent.
+ * @param ring the connected ring
+ * @param buf the buffer, the same length on every rank
+ * @param reduce sum, avg (sum ÷ N), max or min
+ * @returns bytes this rank sent
  */
 export async function ringAllReduce(
   ring: Ring,
   buf: Float32Array,
   reduce: ReduceOp,
 ): Promise<number> {
-  const n = ring.size;
-  const rank = ring.rank;
+  const { rank, size: n } = ring;
   // Chunk sizes differ by at most one; with fewer elements than ranks some chunks are empty,
   // both neighbours know it and skip them, so no empty frame is ever sent.
-  const chunks = evenSplit(buf.length, n);
-  const chunk = (index: number) => chunks[((index % n) + n) % n];
-  const steps: Step[] = [];
+  const chunk = chunking(buf.length, n);
+  return await runRingSchedule(ring, buf, [
+    ...reduceScatterSteps(rank, n, chunk, reduce, 1),
+    ...allGatherSteps(rank, n, chunk, 1),
+  ]);
+}
 
-  // Phase 1, reduce-scatter: pass partial sums to the right, adding what comes from the left.
-  for (let s = 0; s < n - 1; s++) {
-    steps.push({ send: chunk(rank - s), recv: chunk(rank - s - 1), add: true, divideBy: 1 });
-  }
-  // Rank r now owns the complete sum of chunk r + 1: averaging it, once, is enough.
-  if (reduce === "avg") steps[steps.length - 1].divideBy = n;
+/**
+ * Reduce-scatter in place: afterwards chunk r of rank r's `buf` holds the reduction of every
+ * rank's chunk r (chunks as {@linkcode evenSplit} cuts the buffer); the rest is scratch.
+ *
+ * @param ring the connected ring
+ * @param buf the buffer, the same length on every rank
+ * @param reduce sum, avg, max or min
+ * @returns bytes this rank sent
+ */
+export async function ringReduceScatter(
+  ring: Ring,
+  buf: Float32Array,
+  reduce: ReduceOp,
+): Promise<number> {
+  const chunk = chunking(buf.length, ring.size);
+  return await runRingSchedule(
+    ring,
+    buf,
+    reduceScatterSteps(ring.rank, ring.size, chunk, reduce, 0),
+  );
+}
 
-  // Phase 2, all-gather: pass complete chunks to the right, straight into the flat buffer.
-  for (let s = 0; s < n - 1; s++) {
-    steps.push({ send: chunk(rank + 1 - s), recv: chunk(rank - s), add: false, divideBy: 1 });
-  }
-
-  return await runRingSchedule(ring, buf, steps);
+/**
+ * All-gather in place: every rank contributes its chunk r of `buf`; afterwards every rank's
+ * `buf` holds every rank's chunk.
+ *
+ * @param ring the connected ring
+ * @param buf the buffer, the same length on every rank
+ * @returns bytes this rank sent
+ */
+export async function ringAllGather(ring: Ring, buf: Float32Array): Promise<number> {
+  const chunk = chunking(buf.length, ring.size);
+  return await runRingSchedule(ring, buf, allGatherSteps(ring.rank, ring.size, chunk, 0));
 }

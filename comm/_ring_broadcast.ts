@@ -23,8 +23,8 @@ import { runRingSchedule, type Step } from "./_ring_schedule.ts";
  */
 export async function ringBroadcast(ring: Ring, buf: Float32Array, root: number): Promise<number> {
   const whole = { offset: 0, length: buf.length };
-  const receive: Step = { send: null, recv: whole, add: false, divideBy: 1 };
-  const forward: Step = { send: whole, recv: null, add: false, divideBy: 1 };
+  const receive: Step = { send: null, recv: whole, reduce: null, divideBy: 1 };
+  const forward: Step = { send: whole, recv: null, reduce: null, divideBy: 1 };
   let steps: Step[];
   if (ring.rank === root) steps = [forward];
   else if (ring.sendTo === root) steps = [receive];

@@ -13,7 +13,7 @@
  * @module
  */
 import type { Range } from "../core/even_split.ts";
-import { type Ring, subChunks } from "./_ring.ts";
+import { type Combine, type Ring, subChunks } from "./_ring.ts";
 
 /** One step of a schedule. */
 export interface Step {
@@ -21,8 +21,8 @@ export interface Step {
   send: Range | null;
   /** The chunk received from the left. */
   recv: Range | null;
-  /** Add the received chunk into the buffer (reduce) rather than overwrite it (copy). */
-  add: boolean;
+  /** Combine the received chunk with the buffer's (sum, max or min), or null to overwrite it. */
+  reduce: Combine | null;
   /** Divide the received chunk by this once it has arrived (averaging); 1 for none. */
   divideBy: number;
 }
@@ -42,11 +42,11 @@ export async function runRingSchedule(
 ): Promise<number> {
   const arrived = new Progress();
   const receiving = async () => {
-    for (const [step, { recv, add, divideBy }] of steps.entries()) {
+    for (const [step, { recv, reduce, divideBy }] of steps.entries()) {
       if (recv === null || recv.length === 0) continue;
       await ring.recvHeader(recv.length * Float32Array.BYTES_PER_ELEMENT);
       for (const [index, piece] of [...subChunks(recv)].entries()) {
-        if (add) await ring.recvElementsAndAdd(buf, piece);
+        if (reduce) await ring.recvElementsAndReduce(buf, piece, reduce);
         else await ring.recvElements(buf, piece);
         if (divideBy !== 1) divide(buf, piece, divideBy);
         arrived.mark(step, index);

@@ -5,7 +5,12 @@
  */
 import { exchangeCalls } from "./_call_exchange.ts";
 import type { Ring } from "./_ring.ts";
-import { type ReduceOp, ringAllReduce } from "./_ring_all_reduce.ts";
+import {
+  type ReduceOp,
+  ringAllGather,
+  ringAllReduce,
+  ringReduceScatter,
+} from "./_ring_all_reduce.ts";
 import { ringBroadcast } from "./_ring_broadcast.ts";
 
 export type { ReduceOp };
@@ -36,7 +41,7 @@ export interface CommTotals {
 
 /** Options for {@linkcode ProcessGroup.allReduce}. */
 export interface AllReduceOptions {
-  /** "sum" (default) or "avg" (the sum divided by the world size). */
+  /** "sum" (default), "avg" (the sum divided by the world size), "max" or "min". */
   op?: ReduceOp;
 }
 
@@ -94,13 +99,53 @@ export class ProcessGroup {
    * ```
    */
   async allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<CollectiveStats> {
-    const { op: reduce = "sum" } = options;
-    if (reduce !== "sum" && reduce !== "avg") {
-      throw new Error(`Unknown reduce op "${reduce}": expected "sum" or "avg"`);
-    }
+    const reduce = checkOp(options.op);
     return await this.#collective(
       { op: "all-reduce", length: buf.length, root: 0, reduce },
       (ring) => ringAllReduce(ring, buf, reduce),
+    );
+  }
+
+  /**
+   * Reduce-scatter in place: afterwards this rank's chunk (chunk `rank` of the buffer cut
+   * into `worldSize` nearly equal chunks) holds the reduction of every rank's same chunk;
+   * the rest of the buffer is scratch.
+   *
+   * @param buf The same length on every rank.
+   * @param options `op`: "sum" (default), "avg", "max" or "min".
+   * @returns bytes moved and time spent.
+   * @example
+   * ```ts
+   * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+   * const pg = await initProcessGroupFromEnv();
+   * await pg.reduceScatter(new Float32Array(1024));
+   * ```
+   */
+  async reduceScatter(buf: Float32Array, options: AllReduceOptions = {}): Promise<CollectiveStats> {
+    const reduce = checkOp(options.op);
+    return await this.#collective(
+      { op: "reduce-scatter", length: buf.length, root: 0, reduce },
+      (ring) => ringReduceScatter(ring, buf, reduce),
+    );
+  }
+
+  /**
+   * All-gather in place: every rank contributes its chunk (chunk `rank`) of `buf`; afterwards
+   * every rank's `buf` holds all of them.
+   *
+   * @param buf The same length on every rank.
+   * @returns bytes moved and time spent.
+   * @example
+   * ```ts
+   * import { initProcessGroupFromEnv } from "./init_process_group.ts";
+   * const pg = await initProcessGroupFromEnv();
+   * await pg.allGather(new Float32Array(1024));
+   * ```
+   */
+  async allGather(buf: Float32Array): Promise<CollectiveStats> {
+    return await this.#collective(
+      { op: "all-gather", length: buf.length, root: 0, reduce: "" },
+      (ring) => ringAllGather(ring, buf),
     );
   }
 
@@ -193,4 +238,15 @@ export class ProcessGroup {
     this.#totals.transferMs += stats.transferMs;
     return stats;
   }
+}
+
+/** The reduce ops the collectives take. */
+export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "avg", "max", "min"];
+
+function checkOp(op: ReduceOp | undefined): ReduceOp {
+  const reduce = op ?? "sum";
+  if (!REDUCE_OPS.includes(reduce)) {
+    throw new Error(`Unknown reduce op "${reduce}": expected ${REDUCE_OPS.join(", ")}`);
+  }
+  return reduce;
 }

@@ -63,8 +63,12 @@ export function naiveAllReduce(
 ): Float32Array {
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) {
-    let sum = 0;
-    for (let rank = 0; rank < worldSize; rank++) sum += inputValue(seed, rank, i);
+    const values = Array.from({ length: worldSize }, (_, rank) => inputValue(seed, rank, i));
+    if (op === "max" || op === "min") {
+      out[i] = op === "max" ? Math.max(...values) : Math.min(...values);
+      continue;
+    }
+    const sum = values.reduce((a, b) => a + b, 0);
     out[i] = op === "avg" ? Math.fround(Math.fround(sum) / worldSize) : sum;
   }
   return out;

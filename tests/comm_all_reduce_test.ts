@@ -53,7 +53,7 @@ Deno.test("allReduce matches a naive sum for any length and 1-4 in-process ranks
     fc.record({
       n: fc.constant(n),
       length: lengthFor(n),
-      op: fc.constantFrom("sum" as const, "avg" as const),
+      op: fc.constantFrom("sum" as const, "avg" as const, "max" as const, "min" as const),
       seed: fc.nat(),
     })
   );
@@ -64,6 +64,46 @@ Deno.test("allReduce matches a naive sum for any length and 1-4 in-process ranks
         await Promise.all(groups.map((group, rank) => group.allReduce(bufs[rank], { op })));
         const expected = naiveAllReduce(seed, n, length, op);
         for (const [rank, buf] of bufs.entries()) {
+          assert.deepEqual(compareBuffers(`rank ${rank}`, buf, expected), null);
+        }
+      });
+    }),
+    { numRuns: IN_PROCESS_RUNS },
+  );
+});
+
+Deno.test("reduceScatter leaves each rank its chunk of the reduction; allGather assembles every chunk", async () => {
+  const arbitrary = fc.integer({ min: 1, max: 4 }).chain((n) =>
+    fc.record({
+      n: fc.constant(n),
+      length: lengthFor(n),
+      op: fc.constantFrom("sum" as const, "avg" as const, "max" as const, "min" as const),
+      seed: fc.nat(),
+    })
+  );
+  await fc.assert(
+    fc.asyncProperty(arbitrary, async ({ n, length, op, seed }) => {
+      await withGroups(n, async (groups) => {
+        const chunks = splitIntoChunks(length, n);
+        const bufs = groups.map((group) => inputBuffer(seed, group.rank, length));
+        await Promise.all(groups.map((group, rank) => group.reduceScatter(bufs[rank], { op })));
+        const reduced = naiveAllReduce(seed, n, length, op);
+        for (const [rank, buf] of bufs.entries()) {
+          const { offset, length: size } = chunks[rank];
+          const mine = buf.subarray(offset, offset + size);
+          assert.deepEqual(
+            compareBuffers(`rank ${rank}`, mine, reduced.subarray(offset, offset + size)),
+            null,
+          );
+        }
+        // All-gather: each rank contributes its own chunk of its own input.
+        const inputs = groups.map((group) => inputBuffer(seed, group.rank, length));
+        const expected = new Float32Array(length);
+        for (const [rank, { offset, length: size }] of chunks.entries()) {
+          expected.set(inputs[rank].subarray(offset, offset + size), offset);
+        }
+        await Promise.all(groups.map((group, rank) => group.allGather(inputs[rank])));
+        for (const [rank, buf] of inputs.entries()) {
           assert.deepEqual(compareBuffers(`rank ${rank}`, buf, expected), null);
         }
       });

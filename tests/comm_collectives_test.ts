@@ -131,8 +131,8 @@ Deno.test("invalid arguments are rejected with messages naming them", async () =
   );
   await withGroups(2, async (groups) => {
     await assert.rejects(
-      groups[0].allReduce(new Float32Array(1), { op: "max" as unknown as ReduceOp }),
-      /Unknown reduce op "max"/,
+      groups[0].allReduce(new Float32Array(1), { op: "prod" as unknown as ReduceOp }),
+      /Unknown reduce op "prod": expected sum, avg, max, min/,
     );
     await assert.rejects(
       groups[0].broadcast(new Float32Array(1), { root: 5 }),
