@@ -54,7 +54,10 @@ export interface CommPrediction {
  */
 export function predictComm(table: AllreduceResult | null, run: RunRecord): CommPrediction | null {
   if (!table || run.strategy !== "ddp" || run.worldSize < 2) return null;
-  const rows = table.rows.filter((r) => r.worldSize === run.worldSize)
+  const rows = table.rows.filter((r) =>
+    r.worldSize === run.worldSize && (r.collective ?? "all-reduce") === "all-reduce" &&
+    r.inPlace !== false
+  )
     .sort((a, b) => a.bytes - b.bytes);
   if (rows.length === 0) return null;
   // A ring all-reduce sends 2(N−1)/N of the buffer from each rank.

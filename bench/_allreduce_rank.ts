@@ -15,8 +15,13 @@ import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
 import { readRankEnv } from "../comm/rank_env.ts";
 import { reportResult } from "../comm/report_result.ts";
 import { runRank } from "../comm/rank_main.ts";
+import type { ReduceOp } from "../comm/process_group.ts";
+import { evenSplit } from "../core/even_split.ts";
 
 /** Pause between attempts to connect to the raw-throughput socket. */
+/** Environment variable (tests only) naming a rank that sends wrong values under `-c 1`. */
+export const CORRUPT_ENV = "PARATRAIN_TEST_CORRUPT_RANK";
+
 const CONNECT_RETRY_MS = 20;
 /** Attempts before giving up on the raw-throughput socket (× CONNECT_RETRY_MS = 10 s). */
 const CONNECT_ATTEMPTS = 500;
@@ -29,46 +34,121 @@ export interface SizePlan {
 }
 
 /** What a rank is asked to measure. */
-export type RankPlan = { mode: "raw"; size: SizePlan } | { mode: "ring"; sizes: SizePlan[] };
+/** The collectives the benchmark measures (nccl-tests' all_reduce_perf, all_gather_perf, …). */
+export const COLLECTIVES = ["all-reduce", "all-gather", "reduce-scatter", "broadcast"] as const;
+
+/** One of {@linkcode COLLECTIVES}. */
+export type Collective = typeof COLLECTIVES[number];
+
+export type RankPlan = { mode: "raw"; size: SizePlan } | {
+  mode: "ring";
+  sizes: SizePlan[];
+  collective?: Collective;
+  op?: ReduceOp;
+  /** Check each size once on known values and count the wrong elements (`-c 1`). */
+  check?: boolean;
+};
 
 /** What a rank reports: per size, the time of each timed iteration in µs. */
 export interface RankTimings {
   rank: number;
-  sizes: { bytes: number; us: number[] }[];
+  /** `us`: in place; `usOutOfPlace`: into a separate output buffer (ring mode). */
+  sizes: { bytes: number; us: number[]; usOutOfPlace?: number[]; wrong?: number }[];
 }
 
 if (import.meta.main) {
   const plan = JSON.parse(Deno.args[0]) as RankPlan;
   await runRank(async () => {
-    const timings = plan.mode === "raw"
-      ? await measureRaw(plan.size)
-      : await measureRing(plan.sizes);
+    const timings = plan.mode === "raw" ? await measureRaw(plan.size) : await measureRing(plan);
     await reportResult(timings);
   });
 }
 
-async function measureRing(sizes: SizePlan[]): Promise<RankTimings> {
+async function measureRing(plan: Extract<RankPlan, { mode: "ring" }>): Promise<RankTimings> {
+  const { sizes, collective = "all-reduce", op = "sum", check = false } = plan;
   const pg = await initProcessGroupFromEnv();
   const result: RankTimings = { rank: pg.rank, sizes: [] };
+  const run = (buf: Float32Array) => {
+    if (collective === "all-reduce") return pg.allReduce(buf, { op });
+    if (collective === "reduce-scatter") return pg.reduceScatter(buf, { op });
+    if (collective === "all-gather") return pg.allGather(buf);
+    return pg.broadcast(buf, { root: 0 });
+  };
+  // Tests only: this rank sends wrong values, so that the check must see them.
+  const corrupt = Number(Deno.env.get(CORRUPT_ENV) ?? -1) === pg.rank;
   for (const { bytes, warmup, iterations } of sizes) {
-    const buf = new Float32Array(bytes / Float32Array.BYTES_PER_ELEMENT);
-    // Check once that the timed operation is right, then time it on zeros (sums stay finite).
-    buf.fill(1);
-    await pg.allReduce(buf);
-    if (buf.some((value) => value !== pg.worldSize)) {
-      throw new Error(`All-reduce of ${bytes} bytes gave a wrong sum on rank ${pg.rank}`);
-    }
-    buf.fill(0);
-    const us: number[] = [];
-    for (let i = 0; i < warmup + iterations; i++) {
-      const start = performance.now();
+    const length = bytes / Float32Array.BYTES_PER_ELEMENT;
+    const buf = new Float32Array(length);
+    let wrong: number | undefined;
+    if (check) {
+      for (let i = 0; i < length; i++) buf[i] = checkValue(pg.rank, i) + (corrupt ? 1 : 0);
+      await run(buf);
+      wrong = countWrong(buf, { collective, op, rank: pg.rank, worldSize: pg.worldSize });
+    } else {
+      // Check once that the timed operation is right, as before any timing.
+      buf.fill(1);
       await pg.allReduce(buf);
-      if (i >= warmup) us.push((performance.now() - start) * 1000);
+      if (buf.some((value) => value !== pg.worldSize)) {
+        throw new Error(`All-reduce of ${bytes} bytes gave a wrong sum on rank ${pg.rank}`);
+      }
     }
-    result.sizes.push({ bytes, us });
+    // Timed on zeros: sums stay finite. Out of place: the input is copied into a separate
+    // output buffer that the collective then works on (the copy is part of the time).
+    buf.fill(0);
+    const input = new Float32Array(length);
+    const time = async (outOfPlace: boolean) => {
+      const us: number[] = [];
+      for (let i = 0; i < warmup + iterations; i++) {
+        const start = performance.now();
+        if (outOfPlace) buf.set(input);
+        await run(buf);
+        if (i >= warmup) us.push((performance.now() - start) * 1000);
+      }
+      return us;
+    };
+    const usOutOfPlace = await time(true);
+    const us = await time(false);
+    result.sizes.push({ bytes, us, usOutOfPlace, ...(wrong === undefined ? {} : { wrong }) });
   }
   pg.close();
   return result;
+}
+
+/** The known input of `rank` at element `i`: small integers, so every sum is exact. */
+function checkValue(rank: number, i: number): number {
+  return ((rank * 7 + i) % 13) + 1;
+}
+
+/** Elements of this rank's result that differ from what the collective must give. */
+function countWrong(
+  buf: Float32Array,
+  c: { collective: Collective; op: ReduceOp; rank: number; worldSize: number },
+): number {
+  const { collective, op, rank, worldSize } = c;
+  const chunks = evenSplit(buf.length, worldSize);
+  const reduced = (i: number) => {
+    const values = Array.from({ length: worldSize }, (_, r) => checkValue(r, i));
+    if (op === "max") return Math.max(...values);
+    if (op === "min") return Math.min(...values);
+    const sum = values.reduce((a, b) => a + b, 0);
+    return op === "avg" ? Math.fround(Math.fround(sum) / worldSize) : sum;
+  };
+  let wrong = 0;
+  const compare = (i: number, expected: number) => {
+    if (buf[i] !== expected) wrong++;
+  };
+  if (collective === "all-reduce") { for (let i = 0; i < buf.length; i++) compare(i, reduced(i)); }
+  else if (collective === "broadcast") {
+    for (let i = 0; i < buf.length; i++) compare(i, checkValue(0, i));
+  } else if (collective === "reduce-scatter") {
+    const { offset, length } = chunks[rank];
+    for (let i = offset; i < offset + length; i++) compare(i, reduced(i));
+  } else {
+    for (const [owner, { offset, length }] of chunks.entries()) {
+      for (let i = offset; i < offset + length; i++) compare(i, checkValue(owner, i));
+    }
+  }
+  return wrong;
 }
 
 async function measureRaw({ bytes, warmup, iterations }: SizePlan): Promise<RankTimings> {

@@ -10,7 +10,8 @@
  */
 import { median } from "../core/stats.ts";
 import { launch } from "../comm/launcher.ts";
-import type { RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
+import type { Collective, RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
+import type { ReduceOp } from "../comm/process_group.ts";
 
 /** Schema tag of {@linkcode AllreduceResult}. */
 export const ALLREDUCE_SCHEMA = "paratrain/allreduce@1";
@@ -57,6 +58,16 @@ export interface AllreduceRow {
   algbwGBps: number;
   /** algbw · 2(n−1)/n: what each link carried; compare with `raw.GBps`. */
   busbwGBps: number;
+  /** all-reduce (absent in older files), all-gather, reduce-scatter or broadcast. */
+  collective?: Collective;
+  /** The reduce op (all-reduce, reduce-scatter), else absent. */
+  op?: ReduceOp;
+  /** Float32 elements: the buffer's (all-gather: the gathered result's). */
+  count?: number;
+  /** False: the input copied into a separate output buffer first (the copy timed); absent in older files: in place. */
+  inPlace?: boolean;
+  /** With `-c 1`: elements that came out wrong, summed over the ranks (nccl-tests' #wrong); else null. */
+  wrong?: number | null;
 }
 
 /** What {@linkcode runAllreduceBench} measured. */
@@ -99,6 +110,21 @@ export interface AllreduceBenchOptions {
   timeoutMs?: number;
   /** Called before each measurement. */
   onProgress?: (progress: AllreduceProgress) => void;
+  /** The collective (default all-reduce). */
+  collective?: Collective;
+  /** The reduce op (default sum). */
+  op?: ReduceOp;
+  /** Smallest and largest buffer, bytes (nccl-tests' -b, -e); default 4 KiB to 64 MiB. */
+  minBytes?: number;
+  maxBytes?: number;
+  /** Size multiplier between rows (-f); default 2 (4 with --quick). */
+  stepFactor?: number;
+  /** Timed iterations per size (-n); default: enough for about 1 GiB, 5 to 100. */
+  iterations?: number;
+  /** Untimed iterations per size (-w); default 5 (2 with --quick). */
+  warmupIterations?: number;
+  /** Check each size on known values and count wrong elements (-c 1). */
+  check?: boolean;
 }
 
 /**
@@ -121,6 +147,9 @@ export async function runAllreduceBench(
     quick = false,
     timeoutMs,
     onProgress = () => {},
+    collective = "all-reduce",
+    op = "sum",
+    check = false,
   } = options;
   for (const n of worldSizes) {
     if (!Number.isInteger(n) || n < 2) {
@@ -153,25 +182,40 @@ export async function runAllreduceBench(
   // the better of the two is the ceiling the ring is compared with.
   const rawBefore = await measureRaw("before");
 
-  const sizes = planSizes(quick);
+  const sizes = planSizes(quick, options);
   const rows: AllreduceRow[] = [];
+  const reduces = collective === "all-reduce" || collective === "reduce-scatter";
   for (const worldSize of worldSizes) {
     onProgress({
       phase: "all-reduce",
       worldSize,
-      message: `all-reduce, ${worldSize} ranks, ${sizes.length} sizes`,
+      message: `${collective}, ${worldSize} ranks, ${sizes.length} sizes`,
     });
-    const medians = slowestMedians(await runRanks({ mode: "ring", sizes }, worldSize, timeoutMs));
+    const ranks = await runRanks(
+      { mode: "ring", sizes, collective, op, check },
+      worldSize,
+      timeoutMs,
+    );
+    const inPlace = slowestMedians(ranks, "us");
+    const outOfPlace = slowestMedians(ranks, "usOutOfPlace");
     sizes.forEach(({ bytes }, i) => {
-      const algbwGBps = bytes / (medians[i] * 1e-6) / BYTES_PER_GB;
-      rows.push({
-        transport: "unix",
-        worldSize,
-        bytes,
-        usPerOp: medians[i],
-        algbwGBps,
-        busbwGBps: (algbwGBps * 2 * (worldSize - 1)) / worldSize,
-      });
+      const wrong = check ? ranks.reduce((sum, r) => sum + (r.sizes[i].wrong ?? 0), 0) : null;
+      for (const [place, us] of [[false, outOfPlace[i]], [true, inPlace[i]]] as const) {
+        const algbwGBps = bytes / (us * 1e-6) / BYTES_PER_GB;
+        rows.push({
+          transport: "unix",
+          worldSize,
+          bytes,
+          usPerOp: us,
+          algbwGBps,
+          busbwGBps: algbwGBps * busFactor(collective, worldSize),
+          collective,
+          ...(reduces ? { op } : {}),
+          count: bytes / Float32Array.BYTES_PER_ELEMENT,
+          inPlace: place,
+          wrong,
+        });
+      }
     });
   }
 
@@ -198,19 +242,39 @@ export async function runAllreduceBench(
   return result;
 }
 
-/** Sizes from MIN_BYTES to MAX_BYTES with repetition counts. */
-function planSizes(quick: boolean): SizePlan[] {
-  const factor = quick ? QUICK_SIZE_FACTOR : SIZE_FACTOR;
+/**
+ * nccl-tests' bus bandwidth factor: what each link carries per byte of the collective's
+ * buffer, so busbw compares with the raw link throughput whatever the collective.
+ *
+ * @param collective the collective
+ * @param n ranks
+ * @returns the factor
+ * @example
+ * ```ts
+ * busFactor("all-reduce", 4); // 1.5
+ * ```
+ */
+export function busFactor(collective: Collective, n: number): number {
+  if (collective === "all-reduce") return (2 * (n - 1)) / n;
+  if (collective === "broadcast") return 1;
+  return (n - 1) / n;
+}
+
+/** The sizes to run: -b to -e by -f, each with its warm-up and timed iterations. */
+function planSizes(quick: boolean, options: AllreduceBenchOptions): SizePlan[] {
+  const factor = options.stepFactor ?? (quick ? QUICK_SIZE_FACTOR : SIZE_FACTOR);
   const perSize = quick ? QUICK_BYTES_PER_SIZE : BYTES_PER_SIZE;
   const [min, max] = quick
     ? [QUICK_MIN_ITERATIONS, QUICK_MAX_ITERATIONS]
     : [MIN_ITERATIONS, MAX_ITERATIONS];
+  const warmup = options.warmupIterations ?? (quick ? QUICK_WARMUP_ITERATIONS : WARMUP_ITERATIONS);
   const sizes: SizePlan[] = [];
-  for (let bytes = MIN_BYTES; bytes <= MAX_BYTES; bytes *= factor) {
+  const last = options.maxBytes ?? MAX_BYTES;
+  for (let bytes = options.minBytes ?? MIN_BYTES; bytes <= last; bytes *= factor) {
     sizes.push({
       bytes,
-      warmup: quick ? QUICK_WARMUP_ITERATIONS : WARMUP_ITERATIONS,
-      iterations: Math.min(max, Math.max(min, Math.floor(perSize / bytes))),
+      warmup,
+      iterations: options.iterations ?? Math.min(max, Math.max(min, Math.floor(perSize / bytes))),
     });
   }
   return sizes;
@@ -235,11 +299,10 @@ async function runRanks(
 }
 
 /** Per size: the median over iterations of the slowest rank's time, in µs. */
-function slowestMedians(ranks: RankTimings[]): number[] {
+function slowestMedians(ranks: RankTimings[], which: "us" | "usOutOfPlace" = "us"): number[] {
   return ranks[0].sizes.map((_, s) => {
-    const slowest = ranks[0].sizes[s].us.map((_, i) =>
-      Math.max(...ranks.map((rank) => rank.sizes[s].us[i]))
-    );
+    const times = (rank: RankTimings) => rank.sizes[s][which] ?? rank.sizes[s].us;
+    const slowest = times(ranks[0]).map((_, i) => Math.max(...ranks.map((rank) => times(rank)[i])));
     return median(slowest);
   });
 }

@@ -183,3 +183,32 @@ export function parseTolerance(flag: string, value: string): number {
   }
   return n;
 }
+
+/** Multipliers of the size suffixes nccl-tests takes. */
+const SIZE_SUFFIXES: Record<string, number> = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
+
+/**
+ * A buffer size in bytes, as nccl-tests writes them: `4096`, `1K`, `64M`, `1G` (powers of
+ * 1024), a positive multiple of 4 (float32 elements).
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @returns bytes
+ * @throws UsageError naming the flag and the value
+ * @example
+ * ```ts
+ * byteSize("-e", "64M"); // 67108864
+ * ```
+ */
+export function byteSize(flag: string, value: string): number {
+  const match = /^\s*(\d+)\s*([KMG]?)B?\s*$/i.exec(value);
+  const bytes = match ? Number(match[1]) * SIZE_SUFFIXES[match[2].toUpperCase()] : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 4 || bytes % 4 !== 0) {
+    throw new UsageError(
+      `Invalid ${flag} ${
+        quote(value)
+      }: expected a size in bytes such as 4096, 1K, 64M or 1G, a positive multiple of 4`,
+    );
+  }
+  return bytes;
+}

@@ -9,18 +9,62 @@ import { runAllreduceBench } from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
 import { renderAllreduceMarkdown, writeAllreduceReport } from "../reports/allreduce_markdown.ts";
 import { arg, DEFAULT_OUT } from "./_options.ts";
-import { ensureWritableDir, intList } from "./_parsers.ts";
+import {
+  byteSize,
+  ensureWritableDir,
+  intList,
+  nameList,
+  nonNegativeInt,
+  positiveInt,
+} from "./_parsers.ts";
+import { type Collective, COLLECTIVES } from "../bench/_allreduce_rank.ts";
+import { REDUCE_OPS, type ReduceOp } from "../comm/process_group.ts";
 
-async function allreduce(flags: { worldSizes: number[]; quick?: boolean; out: string }) {
+interface AllreduceFlags {
+  worldSizes: number[];
+  quick?: boolean;
+  out: string;
+  minBytes?: number;
+  maxBytes?: number;
+  stepFactor?: number;
+  iters?: number;
+  warmupIters?: number;
+  check?: number;
+  op: ReduceOp;
+  collective: Collective;
+}
+
+async function allreduce(flags: AllreduceFlags) {
   const small = flags.worldSizes.find((n) => n < 2);
   if (small !== undefined) {
     throw new UsageError(`Invalid --world-sizes ${small}: an all-reduce needs at least 2 ranks`);
+  }
+  if (
+    flags.minBytes !== undefined && flags.maxBytes !== undefined && flags.minBytes > flags.maxBytes
+  ) {
+    throw new UsageError(
+      `Invalid -b/-e: the smallest size (${flags.minBytes} bytes) is above the largest (${flags.maxBytes} bytes)`,
+    );
+  }
+  if (flags.stepFactor !== undefined && flags.stepFactor < 2) {
+    throw new UsageError(`Invalid -f/--step-factor ${flags.stepFactor}: expected 2 or more`);
+  }
+  if (flags.check !== undefined && flags.check > 1) {
+    throw new UsageError(`Invalid -c/--check ${flags.check}: expected 0 or 1`);
   }
   await ensureWritableDir(flags.out, "--out");
   const result = await runAllreduceBench({
     worldSizes: flags.worldSizes,
     quick: flags.quick,
     onProgress: (p) => console.error(p.message),
+    minBytes: flags.minBytes,
+    maxBytes: flags.maxBytes,
+    stepFactor: flags.stepFactor,
+    iterations: flags.iters,
+    warmupIterations: flags.warmupIters,
+    check: flags.check === 1,
+    op: flags.op,
+    collective: flags.collective,
   });
   const { json, markdown } = await writeAllreduceReport(result, flags.out);
   console.log(renderAllreduceMarkdown(result));
@@ -40,13 +84,47 @@ async function allreduce(flags: { worldSizes: number[]; quick?: boolean; out: st
 export function addAllreduce(program: Command): void {
   program.command("allreduce")
     .description(
-      "all-reduce benchmark in the style of nccl-tests all_reduce_perf, with raw socket throughput",
+      "collective benchmark in the style of nccl-tests (all_reduce_perf and friends), with raw socket throughput",
     )
     .option("--world-sizes <n,m>", "ranks per job (at least 2)", arg("--world-sizes", intList), [
       2,
       4,
     ])
     .option("--quick", "fewer sizes and iterations")
+    .option("-b, --min-bytes <size>", "smallest buffer (e.g. 1K; default 4K)", arg("-b", byteSize))
+    .option("-e, --max-bytes <size>", "largest buffer (e.g. 64M; default 64M)", arg("-e", byteSize))
+    .option(
+      "-f, --step-factor <n>",
+      "size multiplier between rows (default 2)",
+      arg("-f", positiveInt),
+    )
+    .option(
+      "-n, --iters <n>",
+      "timed iterations per size (default: about 1 GiB, 5-100)",
+      arg("-n", positiveInt),
+    )
+    .option(
+      "-w, --warmup-iters <n>",
+      "untimed iterations per size (default 5)",
+      arg("-w", nonNegativeInt),
+    )
+    .option(
+      "-c, --check <0|1>",
+      "check each size on known values; report #wrong",
+      arg("-c", nonNegativeInt),
+    )
+    .option(
+      "--op <op>",
+      `reduce op: ${REDUCE_OPS.join(", ")}`,
+      (v: string) => nameList("--op", v, REDUCE_OPS, "reduce op")[0],
+      "sum",
+    )
+    .option(
+      "--collective <name>",
+      `one of: ${COLLECTIVES.join(", ")}`,
+      (v: string) => nameList("--collective", v, COLLECTIVES, "collective")[0],
+      "all-reduce",
+    )
     .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT)
     .action(allreduce);
 }

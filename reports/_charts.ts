@@ -242,8 +242,11 @@ export function memoryChart(results: Results): TopLevelSpec {
 
 /** Bus bandwidth against message size per world size, with the raw transport as a ceiling. */
 export function allreduceChart(result: AllreduceResult): TopLevelSpec {
-  const values = result.rows.map((r) => ({
-    ranks: `${r.worldSize} ranks`,
+  // In-place rows only (out-of-place ones add a copy), one line per collective and world size.
+  const values = result.rows.filter((r) => r.inPlace !== false).map((r) => ({
+    ranks: `${
+      r.collective && r.collective !== "all-reduce" ? `${r.collective}, ` : ""
+    }${r.worldSize} ranks`,
     bytes: r.bytes,
     busbwGBps: r.busbwGBps,
   }));

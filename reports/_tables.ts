@@ -214,6 +214,42 @@ export const RULE_LINES: string[] = [
 
 /** The all-reduce rows: time, algorithm and bus bandwidth, bus bandwidth against raw. */
 export function allreduceTable(result: AllreduceResult): Table {
+  // Files with collectives (allreduce's nccl-tests knobs) get nccl-tests' columns.
+  if (result.rows.some((r) => r.collective !== undefined)) {
+    return {
+      rows: [
+        [
+          "collective",
+          "ranks",
+          "size",
+          "count",
+          "type",
+          "redop",
+          "in place",
+          "time (µs)",
+          "algbw (GB/s)",
+          "busbw (GB/s)",
+          "#wrong",
+          "busbw / raw",
+        ],
+        ...result.rows.map((row) => [
+          row.collective ?? "all-reduce",
+          String(row.worldSize),
+          bytes(row.bytes),
+          String(row.count ?? row.bytes / 4),
+          "float",
+          row.op ?? "–",
+          row.inPlace === false ? "no" : "yes",
+          fixed(row.usPerOp, 1),
+          fixed(row.algbwGBps, 3),
+          fixed(row.busbwGBps, 3),
+          row.wrong == null ? "N/A" : String(row.wrong),
+          percent(row.busbwGBps / result.raw.GBps),
+        ]),
+      ],
+      align: ["l", "r", "r", "r", "l", "l", "l", "r", "r", "r", "r", "r"],
+    };
+  }
   return {
     rows: [
       ["transport", "ranks", "size", "time (µs)", "algbw (GB/s)", "busbw (GB/s)", "busbw / raw"],

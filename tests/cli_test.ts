@@ -44,6 +44,20 @@ const BAD_INPUTS: [string[], RegExp][] = [
   ],
   [["allreduce", "--world-sizes", "1"], /an all-reduce needs at least 2 ranks/],
   [
+    ["allreduce", "-b", "1X"],
+    /Invalid -b "1X": expected a size in bytes such as 4096, 1K, 64M or 1G/,
+  ],
+  [
+    ["allreduce", "-b", "64M", "-e", "1K"],
+    /Invalid -b\/-e: the smallest size .* is above the largest/,
+  ],
+  [["allreduce", "-f", "1"], /Invalid -f\/--step-factor 1: expected 2 or more/],
+  [
+    ["allreduce", "--collective", "all-to-all"],
+    /Unknown collective "all-to-all".*all-reduce, all-gather/,
+  ],
+  [["allreduce", "--op", "prod"], /Unknown reduce op "prod".*sum, avg, max, min/],
+  [
     ["train", "--collective-timeout", "3000000"],
     /Invalid --collective-timeout "3000000": at most 2147483 s .*the longest a timer can wait/,
   ],

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ALLREDUCE_SCHEMA, type AllreduceResult } from "../bench/allreduce.ts";
+import { ALLREDUCE_SCHEMA, type AllreduceResult, busFactor } from "../bench/allreduce.ts";
 import { renderAllreduceMarkdown, writeAllreduceReport } from "../reports/allreduce_markdown.ts";
 
 const RESULT: AllreduceResult = {
@@ -54,4 +54,67 @@ Deno.test("the report files are written whole, with no temporary files left", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+
+async function allreduceCli(args: string[], env: Record<string, string> = {}) {
+  const dir = await Deno.makeTempDir();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "allreduce", ...args, "--out", dir],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const result = out.code === 0
+    ? JSON.parse(await Deno.readTextFile(`${dir}/allreduce.json`)) as AllreduceResult
+    : null;
+  await Deno.remove(dir, { recursive: true });
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), result };
+}
+
+Deno.test("allreduce takes nccl-tests' knobs: sizes, factor, iterations, check, collective", async () => {
+  const { code, stderr, stdout, result } = await allreduceCli([
+    ..."-b 1K -e 64K -f 2 -n 3 -w 1 -c 1 --collective all-gather --world-sizes 2".split(" "),
+  ]);
+  assert.equal(code, 0, stderr);
+  const sizes = [1, 2, 4, 8, 16, 32, 64].map((k) => k << 10);
+  // One out-of-place and one in-place row per size.
+  assert.deepEqual(
+    result!.rows.map((r) => [r.bytes, r.inPlace]),
+    sizes.flatMap((b) => [[b, false], [b, true]]),
+  );
+  for (const row of result!.rows) {
+    assert.equal(row.collective, "all-gather");
+    assert.equal(row.wrong, 0);
+    assert.equal(row.count, row.bytes / 4);
+    // all-gather's bus factor is (n−1)/n.
+    assert.ok(Math.abs(row.busbwGBps - row.algbwGBps / 2) < 1e-12);
+  }
+  assert.match(
+    stdout,
+    /\| collective +\| ranks \| +size \| count \| type +\| redop \| in place \|.*#wrong/,
+  );
+});
+
+Deno.test("the check counts the elements a corrupted rank got wrong (#wrong > 0)", async () => {
+  for (const collective of ["all-gather", "all-reduce"]) {
+    const { code, stderr, result } = await allreduceCli(
+      [..."-b 4K -e 4K -n 1 -w 0 -c 1 --world-sizes 2 --collective".split(" "), collective],
+      { PARATRAIN_TEST_CORRUPT_RANK: "1" },
+    );
+    assert.equal(code, 0, stderr);
+    assert.ok(
+      result!.rows.every((r) => (r.wrong ?? 0) > 0),
+      `${collective}: ${JSON.stringify(result!.rows)}`,
+    );
+  }
+});
+
+Deno.test("bus bandwidth factors are nccl-tests'", () => {
+  assert.equal(busFactor("all-reduce", 4), 1.5);
+  assert.equal(busFactor("all-gather", 4), 0.75);
+  assert.equal(busFactor("reduce-scatter", 2), 0.5);
+  assert.equal(busFactor("broadcast", 8), 1);
 });
