@@ -7,7 +7,8 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import type { Results, RunRecord } from "../analysis/results.ts";
+import { phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
+import { PHASES } from "../core/phases.ts";
 import type { StrategyName } from "../core/run_types.ts";
 import { runLabel } from "../core/run_types.ts";
 import { fixed } from "../analysis/format.ts";
@@ -156,6 +157,47 @@ export function efficiencyChart(results: Results): TopLevelSpec {
         },
       ],
     },
+    config: CONFIG,
+  };
+}
+
+/**
+ * Where a step's time goes, per run: its mean phases stacked (the timeline of a `--trace`
+ * file, summarised), one bar per run, per workload.
+ */
+export function phaseChart(results: Results): TopLevelSpec {
+  const values = results.runs.flatMap((r) => {
+    const phases = phasesOf(r);
+    return PHASES.filter((p) => phases[p] > 0).map((p) => ({
+      workload: r.workload,
+      run: runLabel(r),
+      phase: p === "allReduce" ? "all-reduce" : p,
+      ms: phases[p],
+    }));
+  });
+  return {
+    title: "Where a step's time goes (mean ms per step, by phase)",
+    data: { values },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      width: PANEL.width,
+      height: { step: MEMORY_BAR_STEP * 2 },
+      mark: { type: "bar" },
+      encoding: {
+        y: { field: "run", type: "nominal", title: null, sort: null },
+        x: { field: "ms", type: "quantitative", title: "ms per step", stack: "zero" },
+        color: {
+          field: "phase",
+          type: "nominal",
+          title: "phase",
+          scale: {
+            domain: ["compute", "replicate", "scatter", "gather", "all-reduce", "update"],
+          },
+        },
+      },
+    },
+    resolve: { scale: { x: "independent", y: "independent" } },
     config: CONFIG,
   };
 }

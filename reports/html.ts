@@ -12,6 +12,7 @@ import {
   allreduceChart,
   efficiencyChart,
   memoryChart,
+  phaseChart,
   stepTimeChart,
   throughputChart,
 } from "./_charts.ts";
@@ -149,6 +150,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     "<h2>Charts</h2>",
     await figure(efficiencyChart(results), "chart-efficiency"),
     await figure(memoryChart(results), "chart-memory"),
+    await figure(phaseChart(results), "chart-phases"),
     ...(stepTimeChart(results) ? [await figure(stepTimeChart(results)!, "chart-step-time")] : []),
   ];
   for (const [workload, runs] of byWorkload(results)) {

@@ -27,7 +27,7 @@ Deno.test("report.html is self-contained: inline SVG charts, no script, no exter
   assert.match(html, /^<!doctype html>\n<html lang="en">/);
   assert.deepEqual(
     [...html.matchAll(/<svg id="(chart-[a-z]+)"/g)].map((m) => m[1]),
-    ["chart-throughput", "chart-efficiency", "chart-memory", "chart-allreduce"],
+    ["chart-throughput", "chart-efficiency", "chart-memory", "chart-phases", "chart-allreduce"],
   );
   assert.doesNotMatch(html, /https?:\/\//, "no URL of any kind, namespaces included");
   assert.doesNotMatch(html, /<script|<link|<img|<iframe|\ssrc=/i);
@@ -86,6 +86,7 @@ Deno.test({ name: BROWSER_TEST, ignore: skipBrowser }, async () => {
     "chart-throughput",
     "chart-efficiency",
     "chart-memory",
+    "chart-phases",
     "chart-allreduce",
   ]);
   for (const chart of check.charts) {
