@@ -82,7 +82,7 @@ export function runOptions(command: Command): Command {
     )
     .option(
       "--no-fast-kernels",
-      "use stock tfjs kernels on wasm/native (to measure the overrides)",
+      "stock tfjs kernels where wasm has fast overrides, to measure them (native keeps its OpenBLAS and SIMD kernels)",
     )
     .option(
       "--seed <n>",

@@ -139,7 +139,7 @@ export function addBench(program: Command): void {
       )
       .option(
         "--repeats <n>",
-        "repeats of every run; reports quote medians",
+        "repeats of every run (default 3); reports quote medians and their intervals",
         arg("--repeats", positiveInt),
       )
       .option("--out <dir>", "output folder", DEFAULT_OUT)
