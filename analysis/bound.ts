@@ -28,6 +28,11 @@ export const BOUND_RULES = `bound: communication ≥ ${
   MACHINE_BOUND_CEILING * 100
 }% of N workers; otherwise compute-bound. Predicted communication = the all-reduce table's time at the run's buffer size (interpolated), beside the measured.`;
 
+/** The gradient buffer a run all-reduces per step: a ring sends 2(N−1)/N of it from each rank. */
+function bufferBytes(run: RunRecord): number {
+  return run.comm.bytesPerStep / Math.max(1e-9, (2 * (run.worldSize - 1)) / run.worldSize);
+}
+
 /** The communication an all-reduce table predicts for one step. */
 export interface CommPrediction {
   /** The table's time for the run's buffer, ms. */
@@ -60,8 +65,7 @@ export function predictComm(table: AllreduceResult | null, run: RunRecord): Comm
   )
     .sort((a, b) => a.bytes - b.bytes);
   if (rows.length === 0) return null;
-  // A ring all-reduce sends 2(N−1)/N of the buffer from each rank.
-  const buffer = run.comm.bytesPerStep / (2 * (run.worldSize - 1) / run.worldSize);
+  const buffer = bufferBytes(run);
   const ms = (us: number) => us / 1000;
   const latencyMs = ms(rows[0].usPerOp);
   if (buffer <= rows[0].bytes) return { totalMs: latencyMs, latencyMs };
@@ -93,10 +97,9 @@ export function predictComm(table: AllreduceResult | null, run: RunRecord): Comm
 export function boundOf(run: RunRecord, prediction: CommPrediction | null): Bound | null {
   if (run.strategy === "single") return null;
   if (run.comm.share >= COMM_BOUND_SHARE) {
-    const buffer = run.comm.bytesPerStep / Math.max(1e-9, 2 * (run.worldSize - 1) / run.worldSize);
     const latency = prediction
       ? prediction.latencyMs >= 0.5 * prediction.totalMs
-      : buffer < LATENCY_BOUND_BYTES;
+      : bufferBytes(run) < LATENCY_BOUND_BYTES;
     return latency ? "latency" : "communication";
   }
   if (run.ceiling && run.ceiling.speedup < MACHINE_BOUND_CEILING * run.worldSize) return "machine";

@@ -141,7 +141,8 @@ function eligible(run: RunRecord): boolean {
   return run.paramMaxAbsDiffVsSingle !== null && run.paramMaxAbsDiffVsSingle <= EQUIVALENCE_BOUND;
 }
 
-function bestOf(runs: RunRecord[]): RunRecord | undefined {
+/** The run with the highest speedup over the best single process, if any. */
+export function bestOf(runs: RunRecord[]): RunRecord | undefined {
   return runs.reduce<RunRecord | undefined>(
     (best, r) => (best === undefined || vsBest(r) > vsBest(best) ? r : best),
     undefined,
@@ -229,12 +230,7 @@ function recommend(results: Results, workload: string): Recommendation {
   const qualifying = candidates.filter((r) => vsBestInterval(r).low >= WORTHWHILE_SPEEDUP);
   if (qualifying.length > 0) {
     const bests = (["dp", "ddp"] as const)
-      .map((s) =>
-        qualifying.filter((r) => r.strategy === s).reduce<RunRecord | undefined>(
-          (b, r) => (b === undefined || vsBest(r) > vsBest(b) ? r : b),
-          undefined,
-        )
-      )
+      .map((s) => bestOf(qualifying.filter((r) => r.strategy === s)))
       .filter((r): r is RunRecord => r !== undefined)
       .sort((a, b) => vsBest(b) - vsBest(a));
     const [top, other] = bests;

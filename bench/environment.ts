@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "../core/backend.ts";
-import { loadOpenBlas } from "../core/kernels/_openblas.ts";
+import { type BlasInfo, blasInfo, loadOpenBlas } from "../core/kernels/_openblas.ts";
 
 /** Environment fields of `results.json`. */
 export interface Environment {
@@ -18,7 +18,7 @@ export interface Environment {
   /** Compute threads per worker (absent in files written before `--threads`: 1). */
   threads?: number;
   /** The OpenBLAS behind `native` (null on other backends; absent in older files). */
-  blas?: { path: string; config: string; coreName: string; parallel: string } | null;
+  blas?: BlasInfo | null;
   os: string;
   cpuModel: string;
   logicalCpus: number;
@@ -67,14 +67,7 @@ export async function describeEnvironment(
   threads = 1,
 ): Promise<Environment> {
   const load = backend === "native" ? loadOpenBlas() : null;
-  const blas = load?.ok
-    ? {
-      path: load.blas.path,
-      config: load.blas.config,
-      coreName: load.blas.coreName,
-      parallel: load.blas.parallel,
-    }
-    : null;
+  const blas = load?.ok ? blasInfo(load.blas) : null;
   return {
     deno: Deno.version.deno,
     v8: Deno.version.v8,

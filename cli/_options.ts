@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { type BackendName, chooseBackend, parseBackend } from "../core/backend.ts";
+import { parseBackend } from "../core/backend.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { integer, nonNegativeInt, positiveInt } from "./_parsers.ts";
 import type { ProgressMode } from "./progress.ts";
@@ -30,24 +30,6 @@ export const WORKLOAD_NAMES = WORKLOADS.map((w) => w.name);
  */
 export function arg<T>(flag: string, parse: (flag: string, value: string) => T) {
   return (value: string) => parse(flag, value);
-}
-
-/**
- * The backend a run uses (`--backend`, or the default where none is named), checked with
- * `--threads`, and the line saying which and why (print it once every other check passed).
- *
- * @param flags the parsed flags
- * @returns the backend and the line
- * @throws UsageError when it cannot be used as asked
- * @example
- * ```ts
- * const { backend, why } = runBackend({ threads: 1 });
- * ```
- */
-export function runBackend(
-  flags: { backend?: BackendName; threads: number },
-): { backend: BackendName; why: string } {
-  return chooseBackend(flags.backend, flags.threads);
 }
 
 /**
@@ -97,10 +79,11 @@ export function runOptions(command: Command): Command {
  * Says which backend runs and why, as the progress mode asks: a line, a JSON event, or nothing.
  *
  * @param mode the progress mode
- * @param chosen the backend and the line from {@linkcode runBackend}
+ * @param chosen the backend and the line from `chooseBackend`
  * @example
  * ```ts
- * announceBackend("text", runBackend({ threads: 1 }));
+ * import { chooseBackend } from "../core/backend.ts";
+ * announceBackend("text", chooseBackend(undefined, 1));
  * ```
  */
 export function announceBackend(mode: ProgressMode, chosen: { backend: string; why: string }) {

@@ -8,20 +8,13 @@ import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
-import { backendAvailability, type BackendName, BACKENDS } from "../core/backend.ts";
+import { backendAvailability, type BackendName, BACKENDS, chooseBackend } from "../core/backend.ts";
 import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
-import {
-  announceBackend,
-  arg,
-  DEFAULT_OUT,
-  runBackend,
-  runOptions,
-  WORKLOAD_NAMES,
-} from "./_options.ts";
+import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
@@ -64,7 +57,7 @@ function printList(): void {
 
 async function bench(flags: BenchFlags): Promise<void> {
   if (flags.list) return printList();
-  const { backend, why } = runBackend(flags);
+  const { backend, why } = chooseBackend(flags.backend, flags.threads);
   const mode = progressMode(flags);
   const options = {
     workloads: flags.workloads ?? WORKLOAD_NAMES,

@@ -8,14 +8,14 @@ import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { EQUIVALENCE_STEPS } from "../bench/run_bench.ts";
 import { writeTrace } from "../bench/trace_files.ts";
-import type { BackendName } from "../core/backend.ts";
+import { type BackendName, chooseBackend } from "../core/backend.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { runLabel, type RunSpec, STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
 import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
-import { announceBackend, arg, runBackend, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { announceBackend, arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
@@ -43,7 +43,7 @@ interface TrainFlags {
 
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
-  const { backend, why } = runBackend(flags);
+  const { backend, why } = chooseBackend(flags.backend, flags.threads);
   const mode = progressMode(flags);
   const spec: RunSpec = {
     workload: flags.workload,

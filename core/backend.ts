@@ -14,7 +14,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
 import { quote, UsageError } from "./errors.ts";
-import { loadOpenBlas } from "./kernels/_openblas.ts";
+import { type BlasInfo, blasInfo, loadOpenBlas, type OpenBlas } from "./kernels/_openblas.ts";
 import { loadSimdKernels } from "./kernels/_simd.ts";
 import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
 
@@ -51,7 +51,7 @@ export interface BackendInfo {
   /** Compute threads of this worker. */
   threads: number;
   /** The OpenBLAS behind `native` (null on other backends). */
-  blas: { path: string; config: string; coreName: string; parallel: string } | null;
+  blas: BlasInfo | null;
 }
 
 /**
@@ -111,9 +111,10 @@ export function chooseBackend(
   if (named === undefined) {
     chosen = defaultBackend();
   } else if (named === "native") {
-    const load = loadOpenBlas();
-    if (!load.ok) throw new UsageError(`Cannot use --backend native: ${load.reason}`);
-    chosen = { backend: "native", why: `backend native (as asked): ${describeBlas(load.blas)}` };
+    chosen = {
+      backend: "native",
+      why: `backend native (as asked): ${describeBlas(requireOpenBlas())}`,
+    };
   } else {
     chosen = { backend: named, why: `backend ${named} (as asked)` };
   }
@@ -121,8 +122,15 @@ export function chooseBackend(
   return chosen;
 }
 
-function describeBlas(blas: { path: string; config: string; coreName: string; parallel: string }) {
+function describeBlas(blas: BlasInfo) {
   return `${blas.config || "OpenBLAS"} (${blas.parallel}, ${blas.coreName}) from ${blas.path}`;
+}
+
+/** OpenBLAS for `native`, or the usage error naming how to get it. */
+function requireOpenBlas(): OpenBlas {
+  const load = loadOpenBlas();
+  if (!load.ok) throw new UsageError(`Cannot use --backend native: ${load.reason}`);
+  return load.blas;
 }
 
 /**
@@ -210,8 +218,7 @@ export async function initBackend(
     registerWasmKernels({ fast: fastKernels });
   }
   if (name === "native") {
-    const load = loadOpenBlas();
-    if (!load.ok) throw new UsageError(`Cannot use --backend native: ${load.reason}`);
+    const openBlas = requireOpenBlas();
     // The same wasm backend instance (its heap, its tensors, its XNNPACK kernels) under its
     // own name, with the matrix products on OpenBLAS.
     const wasm = tf.findBackend("wasm")!;
@@ -220,11 +227,10 @@ export async function initBackend(
     }
     const heap = (wasm as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm
       .memory;
-    registerNativeKernels(load.blas, await loadSimdKernels(heap));
+    registerNativeKernels(openBlas, await loadSimdKernels(heap));
     await activate(NATIVE_BACKEND);
-    load.blas.setThreads(threads);
-    const { path, config, coreName, parallel } = load.blas;
-    blas = { path, config, coreName, parallel };
+    openBlas.setThreads(threads);
+    blas = blasInfo(openBlas);
   }
   if (name === "cpu") await activate("cpu");
   return {

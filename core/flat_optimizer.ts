@@ -64,26 +64,22 @@ export function createFlatOptimizer(
       };
     }
     case "adam": {
+      // Step t's bias corrections: the step size for the first moment, the scale of the second.
+      const corrections = (t: number) =>
+        [lr / (1 - ADAM_BETA1 ** t), 1 / (1 - ADAM_BETA2 ** t)] as const;
       const simd = options.simd
         ? createSimdAdam(size, { beta1: ADAM_BETA1, beta2: ADAM_BETA2, epsilon: ADAM_EPSILON })
         : null;
       if (simd) {
         let steps = 0;
-        return {
-          step(p, g) {
-            steps++;
-            simd.step(p, g, lr / (1 - ADAM_BETA1 ** steps), 1 / (1 - ADAM_BETA2 ** steps));
-          },
-        };
+        return { step: (p, g) => simd.step(p, g, ...corrections(++steps)) };
       }
       const m = new Float32Array(size);
       const v = new Float32Array(size);
       let t = 0;
       return {
         step(p, g) {
-          t++;
-          const stepSize = lr / (1 - ADAM_BETA1 ** t);
-          const secondScale = 1 / (1 - ADAM_BETA2 ** t);
+          const [stepSize, secondScale] = corrections(++t);
           for (let i = 0; i < p.length; i++) {
             const gi = g[i];
             const mi = ADAM_BETA1 * m[i] + (1 - ADAM_BETA1) * gi;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { tracePhase } from "./trace.ts";
+import { hostMicros, tracePhase } from "./trace.ts";
 
 /** Milliseconds of one step (or the mean of many) in each phase. */
 export interface StepPhases {
@@ -85,7 +85,7 @@ export async function timed<T>(
   } finally {
     const elapsed = performance.now() - t0;
     phases[name] += elapsed;
-    tracePhase(name, (performance.timeOrigin + t0) * 1000, elapsed * 1000);
+    tracePhase(name, hostMicros(t0), elapsed * 1000);
   }
 }
 

@@ -102,7 +102,8 @@ export function medianInterval(values: readonly number[]): Interval {
     }
     return Math.max(0, 1 - 2 * cdf);
   };
+  // Narrow from (min, max) inwards while the next pair still holds the level and stays ordered.
   let k = 0;
-  while (k + 1 < n - 1 - (k + 1) + 1 && level(k + 1) >= INTERVAL_TARGET_LEVEL) k++;
+  while (2 * (k + 1) < n && level(k + 1) >= INTERVAL_TARGET_LEVEL) k++;
   return { low: sorted[k], high: sorted[n - 1 - k], level: level(k) };
 }

@@ -48,9 +48,14 @@ export const TRACE_EDGE_STEPS = 10;
 /** Steps a trace keeps at most. */
 export const TRACE_MAX_STEPS = 100;
 
-/** Now on the host's clock, µs. */
-export function hostMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
+/**
+ * A moment on the host's clock, µs.
+ *
+ * @param at a `performance.now()` reading of this process or worker (default: now)
+ * @returns microseconds since the epoch
+ */
+export function hostMicros(at = performance.now()): number {
+  return (performance.timeOrigin + at) * 1000;
 }
 
 /** Collects one worker's events. */

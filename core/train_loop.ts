@@ -17,7 +17,7 @@ import {
 } from "./phases.ts";
 
 import type { Batch, GradientResult, Trainer } from "./trainer.ts";
-import { setActiveTrace, type TraceRecorder } from "./trace.ts";
+import { hostMicros, setActiveTrace, type TraceRecorder } from "./trace.ts";
 
 /** Training diverged: a parameter became NaN or infinite. */
 export class DivergedError extends ExpectedError {
@@ -117,7 +117,7 @@ async function loop(
   nextBatch: () => Batch,
   gradients: GradientFn,
   steps: number,
-  options: Required<Omit<TrainLoopOptions, "onStep" | "trace">> & TrainLoopOptions,
+  options: TrainLoopOptions & { warmup: number; snapshotStep: number },
 ): Promise<TrainLoopResult> {
   const { warmup, onStep, snapshotStep, trace } = options;
   const memory = new PeakMemory();
@@ -135,7 +135,7 @@ async function loop(
     const { loss, grads } = await gradients(batch, step);
     await timed(step.phases, "update", () => trainer.applyGradients(grads));
     const elapsed = performance.now() - t0;
-    trace?.span("step", `step ${i + 1}`, (performance.timeOrigin + t0) * 1000, elapsed * 1000, {
+    trace?.span("step", `step ${i + 1}`, hostMicros(t0), elapsed * 1000, {
       warmup: i < warmup,
     });
     // Outside the timed step: a run whose parameters stop being numbers fails here, naming

@@ -12,6 +12,7 @@ import { runLabel } from "../core/run_types.ts";
 import { bytes, fixed, percent, sci } from "../analysis/format.ts";
 import {
   type AspectRow,
+  bestOf,
   intervalText,
   type MatrixEntry,
   type Recommendation,
@@ -312,10 +313,7 @@ export function answerTable(results: Results): Table {
     const bestSingle = single ? `${runLabel(single)}, ${fixed(single.stepMs.p50, 1)} ms/step` : "–";
     const verdict = rec.verdict ?? (rec.strategy === "single" ? "keep-single" : "choose");
     const decisive = rec.strategy === "single"
-      ? parallel.reduce<RunRecord | undefined>(
-        (b, r) => (b === undefined || vsBest(r) > vsBest(b) ? r : b),
-        undefined,
-      )
+      ? bestOf(parallel)
       : parallel.find((r) => r.strategy === rec.strategy && r.worldSize === rec.worldSize);
     const compared = decisive
       ? `${runLabel(decisive)} ${fixed(vsBest(decisive), 2)}x ${
@@ -349,9 +347,6 @@ export function answerTable(results: Results): Table {
     align: ["l", "l", "l", "r", "l", "l"],
   };
 }
-
-/** The bound labels' rules, under the answer table. */
-export { BOUND_RULES } from "../analysis/bound.ts";
 
 /** The line under the answer table. */
 export const ANSWER_NOTE =

@@ -7,6 +7,7 @@
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
+import { BOUND_RULES } from "../analysis/bound.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import {
   allreduceChart,
@@ -22,7 +23,6 @@ import {
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
-  BOUND_RULES,
   byWorkload,
   environmentLines,
   MATRIX_NOTES,

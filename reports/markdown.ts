@@ -9,13 +9,13 @@
 import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
+import { BOUND_RULES } from "../analysis/bound.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import {
   allreduceLines,
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
-  BOUND_RULES,
   byWorkload,
   environmentLines,
   phaseTable,

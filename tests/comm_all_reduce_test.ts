@@ -27,6 +27,18 @@ function lengthFor(n: number): fc.Arbitrary<number> {
   );
 }
 
+/** A world of 1-4 in-process ranks, a buffer length worth trying for it, a reduce op, a seed. */
+function groupCases() {
+  return fc.integer({ min: 1, max: 4 }).chain((n) =>
+    fc.record({
+      n: fc.constant(n),
+      length: lengthFor(n),
+      op: fc.constantFrom("sum" as const, "avg" as const, "max" as const, "min" as const),
+      seed: fc.nat(),
+    })
+  );
+}
+
 Deno.test("splitIntoChunks covers the buffer with chunks differing by at most one", () => {
   fc.assert(
     fc.property(
@@ -49,16 +61,8 @@ Deno.test("splitIntoChunks covers the buffer with chunks differing by at most on
 });
 
 Deno.test("allReduce matches a naive sum for any length and 1-4 in-process ranks", async () => {
-  const arbitrary = fc.integer({ min: 1, max: 4 }).chain((n) =>
-    fc.record({
-      n: fc.constant(n),
-      length: lengthFor(n),
-      op: fc.constantFrom("sum" as const, "avg" as const, "max" as const, "min" as const),
-      seed: fc.nat(),
-    })
-  );
   await fc.assert(
-    fc.asyncProperty(arbitrary, async ({ n, length, op, seed }) => {
+    fc.asyncProperty(groupCases(), async ({ n, length, op, seed }) => {
       await withGroups(n, async (groups) => {
         const bufs = groups.map((group) => inputBuffer(seed, group.rank, length));
         await Promise.all(groups.map((group, rank) => group.allReduce(bufs[rank], { op })));
@@ -73,16 +77,8 @@ Deno.test("allReduce matches a naive sum for any length and 1-4 in-process ranks
 });
 
 Deno.test("reduceScatter leaves each rank its chunk of the reduction; allGather assembles every chunk", async () => {
-  const arbitrary = fc.integer({ min: 1, max: 4 }).chain((n) =>
-    fc.record({
-      n: fc.constant(n),
-      length: lengthFor(n),
-      op: fc.constantFrom("sum" as const, "avg" as const, "max" as const, "min" as const),
-      seed: fc.nat(),
-    })
-  );
   await fc.assert(
-    fc.asyncProperty(arbitrary, async ({ n, length, op, seed }) => {
+    fc.asyncProperty(groupCases(), async ({ n, length, op, seed }) => {
       await withGroups(n, async (groups) => {
         const chunks = splitIntoChunks(length, n);
         const bufs = groups.map((group) => inputBuffer(seed, group.rank, length));

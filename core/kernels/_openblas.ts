@@ -95,6 +95,25 @@ export interface OpenBlas {
   threads(): number;
 }
 
+/** What results and reports record of the library: where it is and how it was built. */
+export type BlasInfo = Pick<OpenBlas, "path" | "config" | "coreName" | "parallel">;
+
+/**
+ * The library's {@linkcode BlasInfo}, as plain data.
+ *
+ * @param blas the loaded library
+ * @returns its path, configuration, kernel family and threading build
+ * @example
+ * ```ts
+ * const load = loadOpenBlas();
+ * if (load.ok) console.log(blasInfo(load.blas).coreName);
+ * ```
+ */
+export function blasInfo(blas: OpenBlas): BlasInfo {
+  const { path, config, coreName, parallel } = blas;
+  return { path, config, coreName, parallel };
+}
+
 /** Why OpenBLAS could not be loaded, or the library. */
 export type OpenBlasLoad = { ok: true; blas: OpenBlas } | { ok: false; reason: string };
 
