@@ -20,9 +20,9 @@ export const MACHINE_BOUND_CEILING = 0.75;
 export const LATENCY_BOUND_BYTES = 256 * 1024;
 
 /** The rules, as the report states them. */
-export const BOUND_RULES = `bound: communication ≥ ${
+export const BOUND_RULES = `Bound labels ("why"): a run whose communication takes ≥ ${
   COMM_BOUND_SHARE * 100
-}% of a step is communication-bound, or latency-bound when the all-reduce table's fixed cost (its smallest message) is at least half the predicted time (without a table: a gradient buffer under ${
+}% of its step is communication-bound, or latency-bound when the all-reduce table's fixed cost (its smallest message) is at least half the predicted time (without a table: a gradient buffer under ${
   LATENCY_BOUND_BYTES / 1024
 } KiB); otherwise machine-bound when the no-communication ceiling is below ${
   MACHINE_BOUND_CEILING * 100
