@@ -5,6 +5,7 @@
  * @module
  */
 import { UsageError } from "../core/errors.ts";
+import { DEFAULT_BUCKET_BYTES } from "../core/run_types.ts";
 import { type Results, RESULTS_SCHEMA, type RunRecord } from "./results.ts";
 
 /** The same run in both files. */
@@ -17,12 +18,20 @@ export interface RunPair {
  * The identity of a run across results files.
  *
  * @param r a run
- * @returns `workload|strategy|worldSize`
+ * @returns `workload|strategy|worldSize`, then `|t<threads>` beyond one thread and
+ *   `|b<bytes>` for a DDP bucket other than the default
  */
 export const runKey = (
-  r: Pick<RunRecord, "workload" | "strategy" | "worldSize"> & { threads?: number },
+  r: Pick<RunRecord, "workload" | "strategy" | "worldSize"> & {
+    threads?: number;
+    bucketBytes?: number | null;
+  },
 ): string =>
-  `${r.workload}|${r.strategy}|${r.worldSize}${(r.threads ?? 1) > 1 ? `|t${r.threads}` : ""}`;
+  `${r.workload}|${r.strategy}|${r.worldSize}${(r.threads ?? 1) > 1 ? `|t${r.threads}` : ""}${
+    r.strategy === "ddp" && r.bucketBytes != null && r.bucketBytes !== DEFAULT_BUCKET_BYTES
+      ? `|b${r.bucketBytes}`
+      : ""
+  }`;
 const key = runKey;
 
 /**

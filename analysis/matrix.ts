@@ -138,7 +138,12 @@ function singleOf(results: Results, workload: string): RunRecord | undefined {
 }
 
 function eligible(run: RunRecord): boolean {
-  return run.paramMaxAbsDiffVsSingle !== null && run.paramMaxAbsDiffVsSingle <= EQUIVALENCE_BOUND;
+  // Weak scaling has no equivalence to check (it trains on a larger batch): it is eligible.
+  const bound = run.equivalenceBoundUsed !== undefined
+    ? run.equivalenceBoundUsed
+    : EQUIVALENCE_BOUND;
+  if (bound === null) return true;
+  return run.paramMaxAbsDiffVsSingle !== null && run.paramMaxAbsDiffVsSingle <= bound;
 }
 
 /** The run with the highest speedup over the best single process, if any. */

@@ -5,7 +5,13 @@
  *
  * @module
  */
-import type { RunMeasurement, StrategyName, WorkerMemory } from "../core/run_types.ts";
+import type {
+  GradCompression,
+  RunMeasurement,
+  Scaling,
+  StrategyName,
+  WorkerMemory,
+} from "../core/run_types.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
 import {
   type Interval,
@@ -17,11 +23,40 @@ import {
 import type { Environment } from "../bench/environment.ts";
 import type { BenchConfigRecord } from "../bench/run_bench.ts";
 import { runKey } from "./_runs.ts";
+import { DEFAULT_BUCKET_BYTES } from "../core/run_types.ts";
 
 /** The results schema identifier, written into every `results.json`. */
 export const RESULTS_SCHEMA = "paratrain/results@1";
 /** Largest max |param − single's param| a parallel run may show (absolute, not relative). */
 export const EQUIVALENCE_BOUND = 1e-4;
+
+/**
+ * The bound for runs whose gradients travel in 16 bits (`--grad-compression`): the cast
+ * changes each gradient by up to 2⁻¹¹ (fp16) or 2⁻⁸ (bf16) of its size, and Adam turns a small
+ * change of a near-zero gradient into up to a learning-rate-sized change of the update; over
+ * the 20 steps of the check the parameters move apart by that much, not by float rounding.
+ */
+export const COMPRESSED_EQUIVALENCE_BOUND = { fp16: 1e-2, bf16: 3e-2 } as const;
+
+/**
+ * The equivalence bound a run is held to: {@linkcode EQUIVALENCE_BOUND}, or the compressed
+ * one with `--grad-compression`; null where the check does not apply (weak scaling trains
+ * on a larger batch than single, so its parameters are not single's).
+ *
+ * @param run its compression and scaling
+ * @returns the bound, or null
+ * @example
+ * ```ts
+ * equivalenceBound({ gradCompression: "fp16" }); // 1e-2
+ * ```
+ */
+export function equivalenceBound(
+  run: Pick<RunRecord, "gradCompression" | "scaling" | "strategy">,
+): number | null {
+  if (run.scaling === "weak" && run.strategy !== "single") return null;
+  const c = run.gradCompression ?? "none";
+  return c === "none" ? EQUIVALENCE_BOUND : COMPRESSED_EQUIVALENCE_BOUND[c];
+}
 
 /** One entry of `runs` in `results.json`. */
 export interface RunRecord {
@@ -32,7 +67,18 @@ export interface RunRecord {
   fastKernels: boolean;
   /** Compute threads per worker (absent in files written before `--threads`: 1). */
   threads?: number;
+  /** Global batch of one micro-step (an optimizer step covers `accumulate` of them). */
   globalBatch: number;
+  /** Micro-batches per optimizer step (`--accumulate`; absent in older files: 1). */
+  accumulate?: number;
+  /** How gradients travel (`--grad-compression`; absent in older files: none). */
+  gradCompression?: GradCompression;
+  /** DDP: the gradient bucket cap, bytes (`--bucket-mb`); null for other strategies. */
+  bucketBytes?: number | null;
+  /** DDP: whether buckets were all-reduced during the backward; null for other strategies. */
+  overlap?: boolean | null;
+  /** Strong or weak scaling (`--scaling`; absent in older files: strong). */
+  scaling?: Scaling;
   steps: number;
   warmup: number;
   repeats: number;
@@ -84,6 +130,14 @@ export interface RunRecord {
     waitMsPerStep: number;
     transferMsPerStep: number;
     share: number;
+    /**
+     * Of `msPerStep`, what the step waited for: communication not hidden behind compute
+     * (DDP's overlapped buckets); equal to `msPerStep` where nothing overlaps. Absent in
+     * older files.
+     */
+    exposedMsPerStep?: number;
+    /** Collective calls (DDP) or worker messages (DP) per optimizer step; absent in older files. */
+    messagesPerStep?: number;
     /** What the all-reduce table beside the results predicts for this run, ms; else null. */
     predictedMsPerStep?: number | null;
   };
@@ -97,8 +151,13 @@ export interface RunRecord {
   finalLoss: number;
   accuracy: number;
   loadMs: number;
-  /** Max |param − single's param| after `equivalenceSteps` steps (repeat 0 of single). */
-  paramMaxAbsDiffVsSingle: number;
+  /**
+   * Max |param − single's param| after `equivalenceSteps` steps (repeat 0 of single); null
+   * where single trained on other batches (weak scaling).
+   */
+  paramMaxAbsDiffVsSingle: number | null;
+  /** The bound that difference is held to ({@linkcode equivalenceBound}); absent in older files. */
+  equivalenceBoundUsed?: number | null;
   equivalenceSteps: number;
 }
 
@@ -242,7 +301,16 @@ export function buildRunRecords(
     // The peak of N workers is N times one worker's plain GEMM (measured in the run's own
     // process): what the achieved aggregate GFLOP/s would be with perfect use of every worker.
     const peakGflops = spec.worldSize * medianOf(repeats, (m) => m.peakGflops);
-    const gflops = samplesPerSec * (repeats[0].flopsPerStep / spec.globalBatch) / 1e9;
+    const samplesPerStep = spec.globalBatch * (spec.accumulate ?? 1);
+    const gflops = samplesPerSec * (repeats[0].flopsPerStep / samplesPerStep) / 1e9;
+    const settings = {
+      accumulate: spec.accumulate ?? 1,
+      gradCompression: spec.gradCompression ?? "none",
+      bucketBytes: spec.strategy === "ddp" ? spec.bucketBytes ?? DEFAULT_BUCKET_BYTES : null,
+      overlap: spec.strategy === "ddp" ? spec.overlap ?? true : null,
+      scaling: spec.scaling ?? "strong",
+    } as const;
+    const bound = equivalenceBound({ ...settings, strategy: spec.strategy });
     return {
       workload: spec.workload,
       strategy: spec.strategy,
@@ -251,6 +319,7 @@ export function buildRunRecords(
       fastKernels: spec.fastKernels,
       threads: spec.threads ?? 1,
       globalBatch: spec.globalBatch,
+      ...settings,
       steps: spec.steps,
       warmup: spec.warmup,
       repeats: repeats.length,
@@ -279,14 +348,17 @@ export function buildRunRecords(
         waitMsPerStep: medianOf(repeats, (m) => m.comm.waitMsPerStep),
         transferMsPerStep: medianOf(repeats, (m) => m.comm.transferMsPerStep),
         share: medianOf(repeats, (m) => m.comm.share),
+        exposedMsPerStep: medianOf(repeats, (m) => m.comm.exposedMsPerStep),
+        messagesPerStep: medianOf(repeats, (m) => m.comm.messagesPerStep),
       },
       compute: { gflops, peakGflops, fractionOfPeak: gflops / peakGflops },
       finalLoss: medianOf(repeats, (m) => m.finalLoss),
       accuracy: medianOf(repeats, (m) => m.accuracy),
       loadMs: medianOf(repeats, (m) => m.loadMs),
-      paramMaxAbsDiffVsSingle: Math.max(
-        ...repeats.map((m) => maxAbsDiff(m.snapshot, single[0].snapshot)),
-      ),
+      paramMaxAbsDiffVsSingle: bound === null
+        ? null
+        : Math.max(...repeats.map((m) => maxAbsDiff(m.snapshot, single[0].snapshot))),
+      equivalenceBoundUsed: bound,
       equivalenceSteps: Math.min(spec.snapshotStep, spec.warmup + spec.steps),
     };
   });

@@ -7,9 +7,12 @@
  */
 import type { BackendName } from "../core/backend.ts";
 import {
+  DEFAULT_BUCKET_BYTES,
+  type GradCompression,
   runLabel,
   type RunMeasurement,
   type RunSpec,
+  type Scaling,
   type StrategyName,
 } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
@@ -47,6 +50,16 @@ export interface BenchOptions {
   fastKernels?: boolean;
   seed?: number;
   quick?: boolean;
+  /** Micro-batches per optimizer step (default 1). */
+  accumulate?: number;
+  /** DP and DDP: how gradients travel (default `none`). */
+  gradCompression?: GradCompression;
+  /** DDP: bucket caps to run, bytes; more than one sweeps them (default: 25 MiB). */
+  bucketBytes?: number[];
+  /** DDP: all-reduce buckets during the backward (default true). */
+  overlap?: boolean;
+  /** Strong (default) or weak scaling. */
+  scaling?: Scaling;
 }
 
 /**
@@ -76,6 +89,11 @@ function resolveConfig(options: BenchOptions): BenchConfig {
     bestSingleThreads: bestSingleThreads(backend, threads),
     fastKernels,
     seed,
+    accumulate: options.accumulate ?? 1,
+    gradCompression: options.gradCompression ?? "none",
+    bucketBytes: options.bucketBytes ?? [DEFAULT_BUCKET_BYTES],
+    overlap: options.overlap ?? true,
+    scaling: options.scaling ?? "strong",
     steps: options.steps ?? (quick ? QUICK.steps : 0),
     warmup: options.warmup ?? (quick ? QUICK.warmup : DEFAULT_WARMUP),
     repeats: options.repeats ?? (quick ? QUICK.repeats : DEFAULT_REPEATS),
@@ -104,6 +122,8 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         warmup: config.warmup,
         globalBatch: workload.defaults.batchSize,
         snapshotStep: EQUIVALENCE_STEPS,
+        accumulate: config.accumulate,
+        scaling: config.scaling,
       };
       specs.push(base);
       if (config.bestSingleThreads !== null) {
@@ -111,10 +131,27 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
       }
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
-          const spec = { ...base, strategy, worldSize };
+          // Weak scaling keeps each worker's batch: N workers train on N × the batch.
+          const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
+          const spec: RunSpec = {
+            ...base,
+            strategy,
+            worldSize,
+            globalBatch,
+            gradCompression: config.gradCompression,
+          };
           checkRun(spec);
-          specs.push(spec);
-          if (STRATEGIES[strategy].hasCeiling) specs.push({ ...spec, ceiling: true });
+          const variants = strategy === "ddp"
+            ? config.bucketBytes.map((bucketBytes) => ({
+              ...spec,
+              bucketBytes,
+              overlap: config.overlap,
+            }))
+            : [spec];
+          for (const variant of variants) {
+            specs.push(variant);
+            if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });
+          }
         }
       }
     }
@@ -159,6 +196,16 @@ export interface BenchConfigRecord {
   bestSingleThreads?: number | null;
   /** Whether runs keep every timed step's wall time (`bench --step-samples`). */
   stepSamples?: boolean;
+  /** Micro-batches per optimizer step (absent in older files: 1). */
+  accumulate?: number;
+  /** How DP's and DDP's gradients travelled (absent in older files: none). */
+  gradCompression?: GradCompression;
+  /** DDP bucket caps run, bytes (absent in older files: 25 MiB). */
+  bucketBytes?: number[];
+  /** DDP: whether buckets were all-reduced during the backward. */
+  overlap?: boolean;
+  /** Strong or weak scaling (absent in older files: strong). */
+  scaling?: Scaling;
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -230,6 +277,11 @@ export async function runBench(
       quick: config.quick,
       bestSingleThreads: config.bestSingleThreads,
       ...(config.stepSamples ? { stepSamples: true } : {}),
+      accumulate: config.accumulate,
+      gradCompression: config.gradCompression,
+      bucketBytes: config.bucketBytes,
+      overlap: config.overlap,
+      scaling: config.scaling,
     },
     runs,
     ceilings,

@@ -7,7 +7,8 @@
 import { type Command, Option } from "commander";
 import { parseBackend } from "../core/backend.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
-import { integer, nonNegativeInt, positiveInt } from "./_parsers.ts";
+import { integer, nonNegativeInt, oneName, positiveInt } from "./_parsers.ts";
+import { GRAD_COMPRESSIONS, SCALINGS } from "../core/run_types.ts";
 import type { ProgressMode } from "./progress.ts";
 
 /** Default output folder of `bench` and `allreduce`. */
@@ -72,7 +73,31 @@ export function runOptions(command: Command): Command {
       arg("--seed", integer),
       0,
     )
-    .option("--warmup <n>", "untimed warm-up steps per run", arg("--warmup", nonNegativeInt));
+    .option("--warmup <n>", "untimed warm-up steps per run", arg("--warmup", nonNegativeInt))
+    .option(
+      "--accumulate <k>",
+      "micro-batches per optimizer step, gradients accumulated locally and communicated once (default 1)",
+      arg("--accumulate", positiveInt),
+      1,
+    )
+    .option(
+      "--grad-compression <c>",
+      `dp/ddp: gradients on the wire as ${
+        GRAD_COMPRESSIONS.join(", ")
+      } (cast to 16 bits, reduced in float32)`,
+      (v: string) => oneName("--grad-compression", v, GRAD_COMPRESSIONS, "compression"),
+      "none",
+    )
+    .option(
+      "--scaling <s>",
+      "strong: N workers share the batch; weak: each worker keeps the batch (N × the global batch)",
+      (v: string) => oneName("--scaling", v, SCALINGS, "scaling"),
+      "strong",
+    )
+    .option(
+      "--no-overlap",
+      "ddp: all-reduce the buckets after the backward instead of during it",
+    );
 }
 
 /**

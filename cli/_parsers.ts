@@ -122,6 +122,33 @@ export function nameList<T extends string>(
 }
 
 /**
+ * One name out of `choices`.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given
+ * @param choices the valid names
+ * @param noun what a name is, for the message
+ * @returns the name
+ * @throws UsageError for an unknown name or more than one
+ * @example
+ * ```ts
+ * oneName("--scaling", "weak", ["strong", "weak"], "scaling"); // "weak"
+ * ```
+ */
+export function oneName<T extends string>(
+  flag: string,
+  value: string,
+  choices: readonly T[],
+  noun: string,
+): T {
+  const names = nameList(flag, value, choices, noun);
+  if (names.length > 1) {
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected one ${noun}`);
+  }
+  return names[0];
+}
+
+/**
  * A comma-separated list of positive integers, without repeats.
  *
  * @param flag the flag, for the message
@@ -211,4 +238,41 @@ export function byteSize(flag: string, value: string): number {
     );
   }
   return bytes;
+}
+
+/** The smallest gradient bucket `--bucket-mb` takes: 1 KiB. */
+export const MIN_BUCKET_BYTES = 1024;
+/** The largest: 4 GiB − 1 float, what a frame's length field can describe. */
+const MAX_BUCKET_BYTES = 2 ** 32 - 4;
+
+/**
+ * Parses `--bucket-mb X[,Y…]`: bucket caps in MiB (decimals allowed, as PyTorch's
+ * `bucket_cap_mb`), each from 1 KiB to 4 GiB, duplicates dropped.
+ *
+ * @param flag the flag, for the message
+ * @param value e.g. `1,25` or `0.25`
+ * @returns the caps in bytes (whole floats), in the order given
+ * @throws UsageError naming the bad value
+ * @example
+ * ```ts
+ * bucketMbList("--bucket-mb", "1,25"); // [1048576, 26214400]
+ * ```
+ */
+export function bucketMbList(flag: string, value: string): number[] {
+  const sizes = value.split(",").map((part) => {
+    const mb = Number(part.trim());
+    const bytes = Math.floor((mb * 2 ** 20) / 4) * 4;
+    if (part.trim() === "" || !Number.isFinite(mb) || bytes < MIN_BUCKET_BYTES) {
+      throw new UsageError(
+        `Invalid ${flag} ${quote(part)}: expected a size in MiB of at least 1 KiB (${
+          MIN_BUCKET_BYTES / 2 ** 20
+        }), e.g. 25 or 1,25`,
+      );
+    }
+    if (bytes > MAX_BUCKET_BYTES) {
+      throw new UsageError(`Invalid ${flag} ${quote(part)}: at most 4096 MiB`);
+    }
+    return bytes;
+  });
+  return [...new Set(sizes)];
 }

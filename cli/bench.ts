@@ -9,13 +9,18 @@ import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
 import { backendAvailability, type BackendName, BACKENDS, chooseBackend } from "../core/backend.ts";
-import { STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import {
+  type GradCompression,
+  type Scaling,
+  STRATEGY_NAMES,
+  type StrategyName,
+} from "../core/run_types.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
-import { ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
+import { bucketMbList, ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
 interface BenchFlags {
@@ -36,6 +41,11 @@ interface BenchFlags {
   seed: number;
   out: string;
   quick?: boolean;
+  accumulate: number;
+  gradCompression: GradCompression;
+  bucketMb?: number[];
+  overlap: boolean;
+  scaling: Scaling;
 }
 
 function printList(): void {
@@ -73,6 +83,11 @@ async function bench(flags: BenchFlags): Promise<void> {
     quick: flags.quick,
     stepSamples: flags.stepSamples,
     traceDir: flags.trace,
+    accumulate: flags.accumulate,
+    gradCompression: flags.gradCompression,
+    bucketBytes: flags.bucketMb,
+    overlap: flags.overlap,
+    scaling: flags.scaling,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
@@ -134,6 +149,11 @@ export function addBench(program: Command): void {
         "--repeats <n>",
         "repeats of every run (default 3); reports quote medians and their intervals",
         arg("--repeats", positiveInt),
+      )
+      .option(
+        "--bucket-mb <x,y>",
+        "ddp: gradient bucket caps in MiB (default 25, as PyTorch); a list sweeps them",
+        arg("--bucket-mb", bucketMbList),
       )
       .option("--out <dir>", "output folder", DEFAULT_OUT)
       .option(

@@ -11,12 +11,20 @@ import { writeTrace } from "../bench/trace_files.ts";
 import { type BackendName, chooseBackend } from "../core/backend.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
-import { runLabel, type RunSpec, STRATEGY_NAMES, type StrategyName } from "../core/run_types.ts";
+import {
+  type GradCompression,
+  runLabel,
+  type RunSpec,
+  type Scaling,
+  STRATEGY_NAMES,
+  type StrategyName,
+} from "../core/run_types.ts";
+import { UsageError } from "../core/errors.ts";
 import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { announceBackend, arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
-import { ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
+import { bucketMbList, ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
 interface TrainFlags {
@@ -39,23 +47,38 @@ interface TrainFlags {
   collectiveTimeout?: number;
   /** ms (parsed from seconds). */
   jobTimeout?: number;
+  accumulate: number;
+  gradCompression: GradCompression;
+  bucketMb?: number[];
+  overlap: boolean;
+  scaling: Scaling;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
   const { backend, why } = chooseBackend(flags.backend, flags.threads);
   const mode = progressMode(flags);
+  checkKnobs(flags);
+  const worldSize = flags.strategy === "single" ? 1 : flags.worldSize;
+  const batch = flags.batch ?? workload.defaults.batchSize;
   const spec: RunSpec = {
     workload: flags.workload,
     strategy: flags.strategy,
-    worldSize: flags.strategy === "single" ? 1 : flags.worldSize,
+    worldSize,
     backend,
     threads: flags.threads,
     fastKernels: flags.fastKernels,
     seed: flags.seed,
     steps: flags.steps ?? workload.defaults.steps,
     warmup: flags.warmup ?? 0,
-    globalBatch: flags.batch ?? workload.defaults.batchSize,
+    // Weak scaling: --batch is each worker's, so N workers train on N × it.
+    globalBatch: flags.scaling === "weak" ? batch * worldSize : batch,
+    accumulate: flags.accumulate,
+    scaling: flags.scaling,
+    ...(flags.strategy === "single" ? {} : { gradCompression: flags.gradCompression }),
+    ...(flags.strategy === "ddp"
+      ? { bucketBytes: flags.bucketMb?.[0], overlap: flags.overlap }
+      : {}),
     snapshotStep: EQUIVALENCE_STEPS,
     resumePath: flags.resume && resolve(flags.resume),
     checkpointPath: flags.checkpoint && resolve(flags.checkpoint),
@@ -77,6 +100,31 @@ async function train(flags: TrainFlags): Promise<void> {
   );
   if (flags.trace) console.error(`Wrote ${await writeTrace(flags.trace, m)}`);
   console.log(renderTrainSummary(m));
+}
+
+/** The DDP knobs a strategy cannot take are refused, rather than silently ignored. */
+function checkKnobs(flags: TrainFlags): void {
+  if (flags.bucketMb && flags.bucketMb.length > 1) {
+    throw new UsageError(
+      `Invalid --bucket-mb ${
+        flags.bucketMb.map((b) => b / 2 ** 20).join(",")
+      }: train runs one bucket size (bench sweeps a list)`,
+    );
+  }
+  const ddpOnly = [
+    ["--bucket-mb", flags.bucketMb !== undefined],
+    ["--no-overlap", !flags.overlap],
+  ] as const;
+  for (const [flag, given] of ddpOnly) {
+    if (given && flags.strategy !== "ddp") {
+      throw new UsageError(`${flag} applies to --strategy ddp, not ${flags.strategy}`);
+    }
+  }
+  if (flags.gradCompression !== "none" && flags.strategy === "single") {
+    throw new UsageError(
+      `--grad-compression applies to dp and ddp: single moves no gradients`,
+    );
+  }
 }
 
 /**
@@ -122,6 +170,11 @@ export function addTrain(program: Command): void {
         "--batch <n>",
         "global batch size (default: the workload's)",
         arg("--batch", positiveInt),
+      )
+      .option(
+        "--bucket-mb <x>",
+        "ddp: gradient bucket cap in MiB (default 25, as PyTorch)",
+        arg("--bucket-mb", bucketMbList),
       )
       .option(
         "--checkpoint <file>",

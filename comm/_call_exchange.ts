@@ -25,8 +25,10 @@ export interface CallRecord {
 
 /** Collective names on the wire, by code. */
 const OP_CODES = ["barrier", "all-reduce", "broadcast", "reduce-scatter", "all-gather"];
-/** Reduce ops on the wire, by code. */
-const REDUCE_CODES = ["", "sum", "avg", "max", "min"];
+/** Reduce ops on the wire, by code: plain, then cast to 16 bits (`avg/fp16`). */
+const REDUCE_CODES = ["", "sum", "avg", "max", "min"].flatMap((op) =>
+  op ? [op, `${op}/fp16`, `${op}/bf16`] : [op]
+);
 /** Fields of a record on the wire: rank, op, seq, length, root, reduce (float64 each). */
 const RECORD_FIELDS = 6;
 

@@ -14,6 +14,7 @@ import { ExpectedError } from "../core/errors.ts";
 import type { Range } from "../core/even_split.ts";
 import { formatSeconds } from "../core/durations.ts";
 import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
+import type { WireCodec } from "./wire_codec.ts";
 
 /** Bytes in a frame header (the payload length, u32 little-endian). */
 const FRAME_HEADER_BYTES = 4;
@@ -78,6 +79,9 @@ export class Ring {
   #sendHeader = new Uint8Array(FRAME_HEADER_BYTES);
   #recvHeader = new Uint8Array(FRAME_HEADER_BYTES);
   #adder: AddKernel = createAddKernel(SUB_CHUNK_ELEMENTS);
+  /** 16-bit wire values (`--grad-compression`): one piece being sent, one being received. */
+  #sendWire: Uint16Array | null = null;
+  #recvWire: Uint16Array | null = null;
 
   /**
    * @param rank This rank.
@@ -188,20 +192,36 @@ export class Ring {
    * Sends `buf[range]` as (part of) the current frame's payload.
    *
    * @param buf The flat buffer.
-   * @param range Elements to send.
+   * @param range Elements to send (with a codec: at most {@linkcode SUB_CHUNK_BYTES} worth).
+   * @param codec Cast to 16 bits on the wire, or null to send float32.
    */
-  async sendElements(buf: Float32Array, range: Range): Promise<void> {
-    await this.#writeAll(bytesOf(buf, range));
+  async sendElements(
+    buf: Float32Array,
+    range: Range,
+    codec: WireCodec | null = null,
+  ): Promise<void> {
+    if (!codec) return await this.#writeAll(bytesOf(buf, range));
+    const wire = this.#sendWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
+    codec.encode(buf.subarray(range.offset, range.offset + range.length), wire);
+    await this.#writeAll(new Uint8Array(wire.buffer, 0, range.length * wire.BYTES_PER_ELEMENT));
   }
 
   /**
    * Receives (part of) the current frame's payload straight into `buf[range]`.
    *
    * @param buf The flat buffer.
-   * @param range Elements to overwrite.
+   * @param range Elements to overwrite (with a codec: at most {@linkcode SUB_CHUNK_BYTES} worth).
+   * @param codec The payload is 16-bit values to cast back, or null for float32.
    */
-  async recvElements(buf: Float32Array, range: Range): Promise<void> {
-    await this.#readExact(bytesOf(buf, range));
+  async recvElements(
+    buf: Float32Array,
+    range: Range,
+    codec: WireCodec | null = null,
+  ): Promise<void> {
+    if (!codec) return await this.#readExact(bytesOf(buf, range));
+    const wire = this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
+    await this.#readExact(new Uint8Array(wire.buffer, 0, range.length * wire.BYTES_PER_ELEMENT));
+    codec.decode(wire, buf.subarray(range.offset, range.offset + range.length));
   }
 
   /**
@@ -222,12 +242,24 @@ export class Ring {
    * @param buf The flat buffer.
    * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements to combine into.
    * @param combine How.
+   * @param codec The payload is 16-bit values, cast back to float32 before combining; null
+   *   for float32.
    */
-  async recvElementsAndReduce(buf: Float32Array, range: Range, combine: Combine): Promise<void> {
+  async recvElementsAndReduce(
+    buf: Float32Array,
+    range: Range,
+    combine: Combine,
+    codec: WireCodec | null = null,
+  ): Promise<void> {
     const kernel = this.#adder;
+    const wire = codec ? this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS) : null;
+    const bytesPerElement = wire ? wire.BYTES_PER_ELEMENT : Float32Array.BYTES_PER_ELEMENT;
     let done = 0;
     const combineArrived = (filled: number) => {
-      const ready = Math.floor(filled / Float32Array.BYTES_PER_ELEMENT);
+      const ready = Math.floor(filled / bytesPerElement);
+      if (codec && wire) {
+        codec.decode(wire.subarray(done, ready), kernel.source.subarray(done, ready));
+      }
       const dst = buf.subarray(range.offset + done, range.offset + ready);
       if (combine === "sum") kernel.add(dst, done);
       else {
@@ -239,10 +271,10 @@ export class Ring {
       }
       done = ready;
     };
-    await this.#readExact(
-      bytesOf(kernel.source, { offset: 0, length: range.length }),
-      combineArrived,
-    );
+    const target = wire
+      ? new Uint8Array(wire.buffer, 0, range.length * bytesPerElement)
+      : bytesOf(kernel.source, { offset: 0, length: range.length });
+    await this.#readExact(target, combineArrived);
   }
 
   /** Closes both connections for good; collectives called afterwards reject. */

@@ -27,6 +27,7 @@
 import { evenSplit, type Range } from "../core/even_split.ts";
 import type { Ring } from "./_ring.ts";
 import { runRingSchedule, type Step } from "./_ring_schedule.ts";
+import type { WireCodec } from "./wire_codec.ts";
 
 /** How an all-reduce combines the ranks' buffers. */
 export type ReduceOp = "sum" | "avg" | "max" | "min";
@@ -47,6 +48,7 @@ function reduceScatterSteps(
   chunk: (i: number) => Range,
   reduce: ReduceOp,
   shift: number,
+  round = false,
 ): Step[] {
   const combine = reduce === "avg" ? "sum" : reduce;
   const steps: Step[] = [];
@@ -60,6 +62,7 @@ function reduceScatterSteps(
   }
   // Rank r now owns the complete sum of its chunk: averaging it, once, is enough.
   if (reduce === "avg" && steps.length) steps[steps.length - 1].divideBy = n;
+  if (round && steps.length) steps[steps.length - 1].round = true;
   return steps;
 }
 
@@ -88,21 +91,25 @@ function allGatherSteps(
  * @param ring the connected ring
  * @param buf the buffer, the same length on every rank
  * @param reduce sum, avg (sum ÷ N), max or min
+ * @param codec 16-bit values on the wire, reduced in float32 (each rank's complete chunk is
+ *   rounded to the codec before it is passed on, so every rank ends bit-identical); null for
+ *   float32
  * @returns bytes this rank sent
  */
 export async function ringAllReduce(
   ring: Ring,
   buf: Float32Array,
   reduce: ReduceOp,
+  codec: WireCodec | null = null,
 ): Promise<number> {
   const { rank, size: n } = ring;
   // Chunk sizes differ by at most one; with fewer elements than ranks some chunks are empty,
   // both neighbours know it and skip them, so no empty frame is ever sent.
   const chunk = chunking(buf.length, n);
   return await runRingSchedule(ring, buf, [
-    ...reduceScatterSteps(rank, n, chunk, reduce, 1),
+    ...reduceScatterSteps(rank, n, chunk, reduce, 1, codec !== null),
     ...allGatherSteps(rank, n, chunk, 1),
-  ]);
+  ], codec);
 }
 
 /**

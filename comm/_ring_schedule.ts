@@ -14,6 +14,7 @@
  */
 import type { Range } from "../core/even_split.ts";
 import { type Combine, type Ring, subChunks } from "./_ring.ts";
+import { CODEC_BYTES_PER_ELEMENT, roundThrough, type WireCodec } from "./wire_codec.ts";
 
 /** One step of a schedule. */
 export interface Step {
@@ -25,6 +26,11 @@ export interface Step {
   reduce: Combine | null;
   /** Divide the received chunk by this once it has arrived (averaging); 1 for none. */
   divideBy: number;
+  /**
+   * With a codec: round the received (now complete) chunk to what the wire carries, so this
+   * rank keeps exactly what it will send its peers and every rank ends bit-identical.
+   */
+  round?: boolean;
 }
 
 /**
@@ -33,22 +39,31 @@ export interface Step {
  * @param ring This rank's ring.
  * @param buf The flat buffer the chunks are ranges of.
  * @param steps The schedule; identical in shape on every rank.
+ * @param codec Send 16-bit values (`--grad-compression`), reducing in float32; null for float32.
  * @returns Payload bytes this rank sent.
  */
 export async function runRingSchedule(
   ring: Ring,
   buf: Float32Array,
   steps: Step[],
+  codec: WireCodec | null = null,
 ): Promise<number> {
+  const bytesPerElement = codec ? CODEC_BYTES_PER_ELEMENT : Float32Array.BYTES_PER_ELEMENT;
   const arrived = new Progress();
+  let scratch: Uint16Array | null = null;
   const receiving = async () => {
-    for (const [step, { recv, reduce, divideBy }] of steps.entries()) {
+    for (const [step, { recv, reduce, divideBy, round }] of steps.entries()) {
       if (recv === null || recv.length === 0) continue;
-      await ring.recvHeader(recv.length * Float32Array.BYTES_PER_ELEMENT);
+      await ring.recvHeader(recv.length * bytesPerElement);
       for (const [index, piece] of [...subChunks(recv)].entries()) {
-        if (reduce) await ring.recvElementsAndReduce(buf, piece, reduce);
-        else await ring.recvElements(buf, piece);
+        if (reduce) await ring.recvElementsAndReduce(buf, piece, reduce, codec);
+        else await ring.recvElements(buf, piece, codec);
         if (divideBy !== 1) divide(buf, piece, divideBy);
+        if (round && codec) {
+          scratch ??= new Uint16Array(piece.length);
+          if (scratch.length < piece.length) scratch = new Uint16Array(piece.length);
+          roundThrough(codec, buf.subarray(piece.offset, piece.offset + piece.length), scratch);
+        }
         arrived.mark(step, index);
       }
     }
@@ -58,12 +73,12 @@ export async function runRingSchedule(
     for (const [step, { send }] of steps.entries()) {
       if (send === null || send.length === 0) continue;
       if (step > 0) assertForwarded(send, steps[step - 1].recv);
-      await ring.sendHeader(send.length * Float32Array.BYTES_PER_ELEMENT);
+      await ring.sendHeader(send.length * bytesPerElement);
       for (const [index, piece] of [...subChunks(send)].entries()) {
         if (step > 0) await arrived.reached(step - 1, index);
-        await ring.sendElements(buf, piece);
+        await ring.sendElements(buf, piece, codec);
       }
-      bytesSent += send.length * Float32Array.BYTES_PER_ELEMENT;
+      bytesSent += send.length * bytesPerElement;
     }
     return bytesSent;
   };

@@ -12,6 +12,8 @@ import {
   ringReduceScatter,
 } from "./_ring_all_reduce.ts";
 import { ringBroadcast } from "./_ring_broadcast.ts";
+import { wireCodec } from "./wire_codec.ts";
+import type { GradCompression } from "../core/run_types.ts";
 
 export type { ReduceOp };
 
@@ -25,6 +27,9 @@ export interface CollectiveStats {
   waitMs: number;
   /** Time moving (and reducing) the data. */
   transferMs: number;
+  /** When the call began and ended on this rank, µs on the host's clock (`timeOrigin + now()`). */
+  startUs: number;
+  endUs: number;
 }
 
 /** Running totals over every collective this rank has called. */
@@ -43,6 +48,11 @@ export interface CommTotals {
 export interface AllReduceOptions {
   /** "sum" (default), "avg" (the sum divided by the world size), "max" or "min". */
   op?: ReduceOp;
+  /**
+   * All-reduce only: values on the wire as float32 (`none`, default) or cast to fp16 / bf16
+   * (half the bytes), every reduction still computed in float32. Every rank must pass the same.
+   */
+  compression?: GradCompression;
 }
 
 /** Options for {@linkcode ProcessGroup.broadcast}. */
@@ -88,7 +98,8 @@ export class ProcessGroup {
    * ends with bit-identical contents.
    *
    * @param buf This rank's values; replaced by the result.
-   * @param options `op`: "sum" (default) or "avg".
+   * @param options `op`: "sum" (default), "avg", "max" or "min"; `compression`: none, fp16
+   *   or bf16.
    * @returns What the call cost this rank.
    * @example
    * ```ts
@@ -100,9 +111,15 @@ export class ProcessGroup {
    */
   async allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<CollectiveStats> {
     const reduce = checkOp(options.op);
+    const codec = wireCodec(options.compression);
     return await this.#collective(
-      { op: "all-reduce", length: buf.length, root: 0, reduce },
-      (ring) => ringAllReduce(ring, buf, reduce),
+      {
+        op: "all-reduce",
+        length: buf.length,
+        root: 0,
+        reduce: codec ? `${reduce}/${codec.name}` : reduce,
+      },
+      (ring) => ringAllReduce(ring, buf, reduce, codec),
     );
   }
 
@@ -211,19 +228,29 @@ export class ProcessGroup {
       const ring = this.#ring;
       // A world of one has nothing to exchange: the buffer already is the result.
       if (ring === null) {
-        return this.#record({ op: call.op, bytes: 0, waitMs: 0, transferMs: 0 });
+        const now = hostUs(performance.now());
+        return this.#record({
+          op: call.op,
+          bytes: 0,
+          waitMs: 0,
+          transferMs: 0,
+          startUs: now,
+          endUs: now,
+        });
       }
       return await ring.run(call.op, async () => {
         const start = performance.now();
         await exchangeCalls(ring, { ...call, seq });
         const arrived = performance.now();
         const bytes = await move(ring);
-        const waitMs = arrived - start;
+        const end = performance.now();
         return this.#record({
           op: call.op,
           bytes,
-          waitMs,
-          transferMs: performance.now() - arrived,
+          waitMs: arrived - start,
+          transferMs: end - arrived,
+          startUs: hostUs(start),
+          endUs: hostUs(end),
         });
       });
     });
@@ -238,6 +265,11 @@ export class ProcessGroup {
     this.#totals.transferMs += stats.transferMs;
     return stats;
   }
+}
+
+/** `performance.now()` as µs on the host's clock, which every process and thread reads alike. */
+function hostUs(now: number): number {
+  return (performance.timeOrigin + now) * 1000;
 }
 
 /** The reduce ops the collectives take. */

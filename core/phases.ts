@@ -36,6 +36,13 @@ export interface CommBreakdown {
   bytes: number;
   /** Of the communication phases, time spent waiting for the slowest worker to arrive. */
   waitMs: number;
+  /**
+   * Communication that ran while this worker computed (DDP's overlapped buckets), so it is in
+   * no communication phase: the step did not wait for it.
+   */
+  hiddenMs: number;
+  /** Collective calls (DDP) or messages to and from the workers (DP). */
+  messages: number;
 }
 
 /** What a strategy's step fills in while it runs. */
@@ -57,7 +64,7 @@ export interface StepTiming {
 export function emptyTiming(): StepTiming {
   return {
     phases: { compute: 0, replicate: 0, scatter: 0, gather: 0, allReduce: 0, update: 0 },
-    comm: { bytes: 0, waitMs: 0 },
+    comm: { bytes: 0, waitMs: 0, hiddenMs: 0, messages: 0 },
   };
 }
 

@@ -15,6 +15,24 @@ export const STRATEGY_NAMES = ["single", "dp", "ddp"] as const;
 /** One of {@linkcode STRATEGY_NAMES}. */
 export type StrategyName = typeof STRATEGY_NAMES[number];
 
+/** How gradients travel between workers: as float32 (`none`) or cast to 16 bits on the wire. */
+export const GRAD_COMPRESSIONS = ["none", "fp16", "bf16"] as const;
+
+/** One of {@linkcode GRAD_COMPRESSIONS}. */
+export type GradCompression = typeof GRAD_COMPRESSIONS[number];
+
+/**
+ * How the global batch grows with the workers: `strong` keeps it (each of N workers takes
+ * 1/N), `weak` keeps each worker's (N workers train on N × the batch).
+ */
+export const SCALINGS = ["strong", "weak"] as const;
+
+/** One of {@linkcode SCALINGS}. */
+export type Scaling = typeof SCALINGS[number];
+
+/** Gradient bucket cap, as PyTorch DDP's default `bucket_cap_mb=25`. */
+export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+
 /** Everything a replica needs to reproduce a run, in plain data (it crosses processes). */
 export interface RunSpec {
   /** A built-in workload name, or `module-url#export` for a user's own. */
@@ -31,8 +49,27 @@ export interface RunSpec {
   steps: number;
   /** Untimed steps before them. */
   warmup: number;
-  /** Global batch size, split across replicas/ranks. */
+  /**
+   * Global batch size of one micro-step (one forward and backward on every worker), split
+   * across replicas/ranks; an optimizer step sees `accumulate` of them.
+   */
   globalBatch: number;
+  /**
+   * Micro-batches per optimizer step (default 1): gradients are accumulated locally and
+   * communicated once per optimizer step (DDP's `no_sync` pattern; DP gathers once).
+   */
+  accumulate?: number;
+  /** DP and DDP: gradients on the wire as float32 (default `none`) or cast to fp16 / bf16. */
+  gradCompression?: GradCompression;
+  /** DDP: gradient bucket cap in bytes (default {@linkcode DEFAULT_BUCKET_BYTES}). */
+  bucketBytes?: number;
+  /**
+   * DDP: start each bucket's all-reduce as soon as its gradients exist, on a communication
+   * thread, while backward goes on (default true); false all-reduces after the backward.
+   */
+  overlap?: boolean;
+  /** Strong (default) or weak scaling: recorded; `globalBatch` already says the batch. */
+  scaling?: Scaling;
   /** Step after which parameters are snapshotted for the equivalence check. */
   snapshotStep: number;
   /** Start from this checkpoint's parameters instead of a fresh initialisation. */
@@ -81,6 +118,13 @@ export interface CommMeasurement {
   waitMsPerStep: number;
   /** Of that, moving bytes. */
   transferMsPerStep: number;
+  /**
+   * Of `msPerStep`, the part the step waited for: communication not hidden behind compute
+   * (equal to `msPerStep` when nothing overlaps).
+   */
+  exposedMsPerStep: number;
+  /** Collective calls (DDP) or messages to and from the workers (DP) per optimizer step. */
+  messagesPerStep: number;
   /** msPerStep / step p50. */
   share: number;
 }
@@ -111,19 +155,31 @@ export interface RunMeasurement {
 }
 
 /**
- * How tables and messages name a run: compute threads per worker are added when more than one.
+ * How tables and messages name a run: compute threads per worker are added when more than
+ * one, and a DDP bucket cap other than the default (25 MiB), in MiB.
  *
- * @param run its strategy, world size and threads
- * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads)
+ * @param run its strategy, world size, threads and bucket cap
+ * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads), `ddp-2-b1mb`
  * @example
  * ```ts
  * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
  * runLabel({ strategy: "single", worldSize: 1, threads: 2 }); // "single-2t"
+ * runLabel({ strategy: "ddp", worldSize: 2, bucketBytes: 2 ** 20 }); // "ddp-2-b1mb"
  * ```
  */
 export function runLabel(
-  run: { strategy: StrategyName; worldSize: number; threads?: number },
+  run: {
+    strategy: StrategyName;
+    worldSize: number;
+    threads?: number;
+    bucketBytes?: number | null;
+  },
 ): string {
   const base = run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
-  return (run.threads ?? 1) > 1 ? `${base}-${run.threads}t` : base;
+  const threads = (run.threads ?? 1) > 1 ? `${base}-${run.threads}t` : base;
+  const bucket = run.strategy === "ddp" && run.bucketBytes != null &&
+      run.bucketBytes !== DEFAULT_BUCKET_BYTES
+    ? `-b${Number((run.bucketBytes / 2 ** 20).toPrecision(3))}mb`
+    : "";
+  return threads + bucket;
 }

@@ -25,10 +25,11 @@ export class DivergedError extends ExpectedError {
 }
 
 /**
- * What a strategy contributes: the averaged gradient to apply for this step's batch, with the
- * time of each phase it went through and the bytes it moved recorded in `step`.
+ * What a strategy contributes: the averaged gradient to apply for this optimizer step's
+ * micro-batches (one unless accumulating), with the time of each phase it went through and
+ * the bytes it moved recorded in `step`.
  */
-export type GradientFn = (batch: Batch, step: StepTiming) => Promise<GradientResult>;
+export type GradientFn = (batches: Batch[], step: StepTiming) => Promise<GradientResult>;
 
 /** Progress callback: step index (from 1), total steps, and whether it is warm-up. */
 export type StepProgress = (step: number, total: number, warmup: boolean) => void;
@@ -42,6 +43,8 @@ export interface TrainLoopOptions {
   snapshotStep?: number;
   /** Record the steps and their phases into this recorder (`--trace`). */
   trace?: TraceRecorder;
+  /** Micro-batches per optimizer step (default 1): `nextBatch` is called this often a step. */
+  accumulate?: number;
 }
 
 /** Communication per timed step (means), as a run reports it. */
@@ -53,6 +56,10 @@ export interface LoopComm {
   waitMsPerStep: number;
   /** Of that, moving bytes: the rest. */
   transferMsPerStep: number;
+  /** Of `msPerStep`, what the step waited for (the communication phases). */
+  exposedMsPerStep: number;
+  /** Collective calls or worker messages. */
+  messagesPerStep: number;
 }
 
 /** What the loop measured. */
@@ -72,7 +79,8 @@ export interface TrainLoopResult {
 }
 
 /**
- * Train `steps` timed steps (after `warmup` untimed ones): batch → gradient → update.
+ * Train `steps` timed optimizer steps (after `warmup` untimed ones): micro-batches → gradient
+ * → update.
  *
  * @param trainer the replica that applies the update
  * @param nextBatch this replica's next batch
@@ -86,8 +94,8 @@ export interface TrainLoopResult {
  * import type { Batch, Trainer } from "./trainer.ts";
  * declare const trainer: Trainer;
  * declare const nextBatch: () => Batch;
- * const loop = await trainLoop(trainer, nextBatch, (batch, step) =>
- *   timed(step.phases, "compute", () => trainer.computeGradients(batch)), 10);
+ * const loop = await trainLoop(trainer, nextBatch, (batches, step) =>
+ *   timed(step.phases, "compute", () => trainer.accumulateGradients(batches)), 10);
  * console.log(loop.phaseMs.compute);
  * ```
  */
@@ -98,7 +106,7 @@ export async function trainLoop(
   steps: number,
   options: TrainLoopOptions = {},
 ): Promise<TrainLoopResult> {
-  const { warmup = 0, onStep, snapshotStep = warmup + steps, trace } = options;
+  const { warmup = 0, onStep, snapshotStep = warmup + steps, trace, accumulate = 1 } = options;
   setActiveTrace(trace ?? null);
   try {
     return await loop(trainer, nextBatch, gradients, steps, {
@@ -106,6 +114,7 @@ export async function trainLoop(
       onStep,
       snapshotStep,
       trace,
+      accumulate,
     });
   } finally {
     setActiveTrace(null);
@@ -117,9 +126,9 @@ async function loop(
   nextBatch: () => Batch,
   gradients: GradientFn,
   steps: number,
-  options: TrainLoopOptions & { warmup: number; snapshotStep: number },
+  options: TrainLoopOptions & { warmup: number; snapshotStep: number; accumulate: number },
 ): Promise<TrainLoopResult> {
-  const { warmup, onStep, snapshotStep, trace } = options;
+  const { warmup, onStep, snapshotStep, trace, accumulate } = options;
   const memory = new PeakMemory();
   const stepMs: number[] = [];
   const losses: number[] = [];
@@ -128,11 +137,12 @@ async function loop(
   let snapshot: Float32Array | undefined;
   memory.sample();
   for (let i = 0; i < total; i++) {
-    const batch = nextBatch(); // data loading is kept out of the step time
+    // Data loading is kept out of the step time.
+    const batches = Array.from({ length: accumulate }, () => nextBatch());
     const step = emptyTiming();
     if (trace) trace.step = i + 1;
     const t0 = performance.now();
-    const { loss, grads } = await gradients(batch, step);
+    const { loss, grads } = await gradients(batches, step);
     await timed(step.phases, "update", () => trainer.applyGradients(grads));
     const elapsed = performance.now() - t0;
     trace?.span("step", `step ${i + 1}`, hostMicros(t0), elapsed * 1000, {
@@ -155,6 +165,8 @@ async function loop(
       for (const p of PHASES) totals.phases[p] += step.phases[p];
       totals.comm.bytes += step.comm.bytes;
       totals.comm.waitMs += step.comm.waitMs;
+      totals.comm.hiddenMs += step.comm.hiddenMs;
+      totals.comm.messages += step.comm.messages;
     }
     if (i + 1 === Math.min(snapshotStep, total)) snapshot = trainer.getParams();
     onStep?.(i + 1, total, i < warmup);
@@ -162,7 +174,8 @@ async function loop(
   const mean = (ms: number) => ms / Math.max(1, steps);
   const phaseMs = { ...totals.phases };
   for (const p of PHASES) phaseMs[p] = mean(totals.phases[p]);
-  const msPerStep = communicationMs(phaseMs);
+  const exposedMsPerStep = communicationMs(phaseMs);
+  const msPerStep = exposedMsPerStep + mean(totals.comm.hiddenMs);
   const waitMsPerStep = mean(totals.comm.waitMs);
   return {
     stepMs,
@@ -172,6 +185,8 @@ async function loop(
       msPerStep,
       waitMsPerStep,
       transferMsPerStep: msPerStep - waitMsPerStep,
+      exposedMsPerStep,
+      messagesPerStep: mean(totals.comm.messages),
     },
     losses,
     peakBytes: memory.bytes,

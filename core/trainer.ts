@@ -158,15 +158,22 @@ export class Trainer {
    * Forward and backward on one batch.
    *
    * @param batch inputs and labels
+   * @param onGrad called during the backward, as soon as parameter `entry`'s gradient is
+   *   complete (layers run backward, so the last layer's come first), with its values (valid
+   *   only during the call); the returned `grads` holds them all too
    * @returns mean loss and the flat gradient of the mean loss
    */
-  computeGradients(batch: Batch): GradientResult {
+  computeGradients(
+    batch: Batch,
+    onGrad?: (entry: number, values: Float32Array) => void,
+  ): GradientResult {
     const grads = new Float32Array(this.layout.totalSize);
     const loss = tf.tidy(() => {
       const x = tf.tensor(batch.x, [batch.size, ...this.#featureShape]);
       const y = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.#numClasses);
+      const params = onGrad ? this.#marked(onGrad) : this.#named();
       const { value, grads: named } = tf.variableGrads(
-        () => this.#loss(x, y) as tf.Scalar,
+        () => this.#loss(params, x, y) as tf.Scalar,
         this.#variables,
       );
       this.#variables.forEach((v, i) =>
@@ -175,6 +182,58 @@ export class Trainer {
       return values(value)[0];
     });
     return { loss, grads };
+  }
+
+  /**
+   * The gradient of an optimizer step made of micro-batches: each one's forward and backward
+   * in turn, their gradients accumulated here (nothing leaves the replica in between), and
+   * the mean weighted by size, Σ nₖ gₖ / Σ nₖ — the plain mean when sizes are equal. With one
+   * batch this is {@linkcode Trainer.computeGradients}, to the bit.
+   *
+   * @param batches the micro-batches, at least one
+   * @param options `out`: where the gradient goes (default: a new buffer; e.g. memory another
+   *   thread reads); `onReady(entry)`: called during the last micro-batch's backward as soon
+   *   as parameter `entry`'s accumulated gradient is final in `out`
+   * @returns the weighted mean loss, the gradient (`out`), and the samples it covers
+   * @example
+   * ```ts
+   * import type { Batch } from "./trainer.ts";
+   * declare const trainer: Trainer, a: Batch, b: Batch;
+   * const { loss, grads, size } = trainer.accumulateGradients([a, b]);
+   * ```
+   */
+  accumulateGradients(
+    batches: Batch[],
+    options: { out?: Float32Array; onReady?: (entry: number) => void } = {},
+  ): GradientResult & { size: number } {
+    const { out, onReady } = options;
+    if (batches.length === 0) throw new Error("Cannot compute a gradient of no batches");
+    const size = batches.reduce((sum, b) => sum + b.size, 0);
+    const single = batches.length === 1;
+    if (single && !out && !onReady) return { ...this.computeGradients(batches[0]), size };
+    const acc = out ?? new Float32Array(this.layout.totalSize);
+    this.#checkLength(acc, "gradients");
+    let lossSum = 0;
+    let lastLoss = 0;
+    for (const [k, batch] of batches.entries()) {
+      const last = k === batches.length - 1;
+      const weight = batch.size;
+      const finish = (entry: number, values: Float32Array) => {
+        const { offset } = this.layout.entries[entry];
+        const dst = acc.subarray(offset, offset + values.length);
+        if (single) dst.set(values);
+        else for (let j = 0; j < dst.length; j++) dst[j] = (dst[j] + weight * values[j]) / size;
+        onReady?.(entry);
+      };
+      const { loss, grads } = this.computeGradients(batch, last ? finish : undefined);
+      if (!last) {
+        if (k === 0) acc.fill(0);
+        for (let j = 0; j < acc.length; j++) acc[j] += weight * grads[j];
+      }
+      lossSum += weight * loss;
+      lastLoss = loss;
+    }
+    return { loss: single ? lastLoss : lossSum / size, grads: acc, size };
   }
 
   /**
@@ -247,8 +306,33 @@ export class Trainer {
     return named;
   }
 
-  #loss(x: tf.Tensor, yOneHot: tf.Tensor): tf.Tensor {
-    const logits = this.#model.forward(this.#named(), x);
+  /**
+   * The parameters by name, each passed through an identity whose gradient reports the
+   * parameter's complete gradient to `onGrad`. Each identity is made when the forward first
+   * reads the parameter, so it sits on the tape just before the layer that uses it, and the
+   * backward (which walks the tape in reverse) reaches it right after that layer's gradient.
+   */
+  #marked(onGrad: (entry: number, values: Float32Array) => void): Record<string, tf.Tensor> {
+    const named: Record<string, tf.Tensor> = {};
+    this.#variables.forEach((v, i) => {
+      let marked: tf.Tensor | undefined;
+      Object.defineProperty(named, this.layout.entries[i].name, {
+        enumerable: true,
+        get: () =>
+          marked ??= tf.customGrad((p) => ({
+            value: tf.clone(p as tf.Tensor),
+            gradFunc: (dy: tf.Tensor) => {
+              onGrad(i, values(dy));
+              return dy;
+            },
+          }))(v),
+      });
+    });
+    return named;
+  }
+
+  #loss(params: Record<string, tf.Tensor>, x: tf.Tensor, yOneHot: tf.Tensor): tf.Tensor {
+    const logits = this.#model.forward(params, x);
     return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(logits)), 1)));
   }
 

@@ -9,10 +9,11 @@ import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
 import { runRank } from "../comm/rank_main.ts";
 import { reportResult } from "../comm/report_result.ts";
 import { runReplica } from "./_run_replica.ts";
-import { distributedDataParallel, type RankSpec } from "./ddp.ts";
+import type { RunSpec } from "../core/run_types.ts";
+import { distributedDataParallel } from "./ddp.ts";
 import { printProgress, toWire } from "./_wire.ts";
 
-const spec = JSON.parse(Deno.args[0]) as RankSpec;
+const spec = JSON.parse(Deno.args[0]) as RunSpec;
 await runRank(async () => {
   const pg = await initProcessGroupFromEnv();
   try {

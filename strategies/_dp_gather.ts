@@ -4,7 +4,9 @@
  *
  * @module
  */
+import type { GradCompression } from "../core/run_types.ts";
 import type { GradientResult } from "../core/trainer.ts";
+import { wireCodec } from "../comm/wire_codec.ts";
 import type { Applied } from "./_dp_parallel_apply.ts";
 
 /** The reduced gradient and what gathering it cost. */
@@ -55,9 +57,12 @@ export function weightedMean(parts: (GradientResult & { size: number })[]): Grad
 }
 
 /**
- * Wait for every worker's gradient (failing at the first replica that fails) and reduce.
+ * Wait for every worker's gradient (failing at the first replica that fails) and reduce,
+ * casting 16-bit gradients back to float32 first (`gradCompression`); the reduction is float32
+ * and float64 as without.
  *
  * @param applied what `parallelApply` started
+ * @param compression how the workers' gradients travel (default `none`)
  * @returns the reduced gradient, the wait for the slowest replica and the bytes moved
  * @throws ReplicaError from the first replica that failed
  * @example
@@ -70,7 +75,11 @@ export function weightedMean(parts: (GradientResult & { size: number })[]): Grad
  * const { loss, grads, waitMs } = await gather(parallelApply(trainer, workers, slices, opts));
  * ```
  */
-export async function gather(applied: Applied): Promise<Gathered> {
+export async function gather(
+  applied: Applied,
+  compression: GradCompression = "none",
+): Promise<Gathered> {
+  const codec = wireCodec(compression);
   const t0 = performance.now();
   const replies = await Promise.all(applied.pending.map((p) => p.result));
   const awaitedMs = performance.now() - t0;
@@ -78,7 +87,15 @@ export async function gather(applied: Applied): Promise<Gathered> {
   const waitMs = Math.min(awaitedMs, lastDoneAt - applied.mainDoneAt);
   const parts = [
     applied.main,
-    ...replies.map((r, k) => ({ size: applied.pending[k].size, loss: r.loss, grads: r.grads })),
+    ...replies.map((r, k) => {
+      let grads = r.grads;
+      if (codec && grads instanceof Uint16Array) {
+        const decoded = new Float32Array(grads.length);
+        codec.decode(grads, decoded);
+        grads = decoded;
+      }
+      return { size: applied.pending[k].size, loss: r.loss, grads: grads as Float32Array };
+    }),
   ];
   const reduced = weightedMean(parts);
   const bytesReceived = replies.reduce((sum, r) => sum + r.grads.byteLength, 0);

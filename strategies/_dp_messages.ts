@@ -4,6 +4,7 @@
  * @module
  */
 import type { BackendName } from "../core/backend.ts";
+import type { GradCompression } from "../core/run_types.ts";
 import type { Batch } from "../core/trainer.ts";
 
 /** How an injected fault shows itself (see `DpOptions.failReplicaAtStep`). */
@@ -27,6 +28,8 @@ export interface ReplicaInit {
   seed: number;
   featureShape: number[];
   numClasses: number;
+  /** Gradients to the main thread as float32 (`none`, default) or cast to fp16 / bf16. */
+  gradCompression?: GradCompression;
   /** Fail at this step, for tests; absent in every real run. */
   fault?: { step: number; mode: FaultMode };
 }
@@ -37,12 +40,18 @@ export type ToReplica =
   | { kind: "init"; init: ReplicaInit }
   /** Load the master parameters for `step`; not answered. */
   | { kind: "params"; step: number; params: Float32Array }
-  /** Forward and backward on this replica's slice; answered with `grads`. */
-  | { kind: "compute"; step: number; batch: Batch }
+  /**
+   * Forward and backward on this replica's slice of each micro-batch (one unless
+   * accumulating), their gradients accumulated; answered with `grads`.
+   */
+  | { kind: "compute"; step: number; batches: Batch[] }
   /** The ceiling: keep `batch` as this replica's own data for `computeOwn`; not answered. */
   | { kind: "data"; batch: Batch }
-  /** The ceiling: forward and backward on the replica's own data; answered with `computed`. */
-  | { kind: "computeOwn"; step: number };
+  /**
+   * The ceiling: forward and backward on the replica's own data, `times` times (the
+   * micro-batches of a step); answered with `computed`.
+   */
+  | { kind: "computeOwn"; step: number; times: number };
 
 /** Worker → main. */
 export type FromReplica =
@@ -51,7 +60,8 @@ export type FromReplica =
     kind: "grads";
     step: number;
     loss: number;
-    grads: Float32Array;
+    /** The gradient: float32, or its 16-bit cast with `gradCompression`. */
+    grads: Float32Array | Uint16Array;
     /** When the replica began computing it, ms since the epoch (`timeOrigin + now()`). */
     startedAt: number;
     /** When the gradient was ready, ms since the epoch (`timeOrigin + now()`). */

@@ -25,11 +25,13 @@ export interface Applied {
 }
 
 /**
- * Hand slice k to worker replica k (k ≥ 1) and compute slice 0 on the main thread meanwhile.
+ * Hand slice k of every micro-batch to worker replica k (k ≥ 1) and compute slice 0 of each
+ * on the main thread meanwhile; each replica accumulates its slices' gradients (weighted by
+ * size) before answering, so a step gathers once however many micro-batches it has.
  *
  * @param trainer the main replica (holds the master parameters)
  * @param workers worker replicas 1..N−1
- * @param slices one batch per replica, from `scatter`
+ * @param slices per micro-batch, one slice per replica (from `scatter`)
  * @param options the step (for error messages) and the per-step timeout
  * @returns the main result and the pending worker results
  * @throws ReplicaError naming replica 0 when the main thread's own slice fails
@@ -40,32 +42,33 @@ export interface Applied {
  * import type { Batch, Trainer } from "../core/trainer.ts";
  * declare const trainer: Trainer, workers: WorkerReplica[], batch: Batch;
  * const [step, timeoutMs] = [1, 60_000];
- * const applied = parallelApply(trainer, workers, scatter(batch, 3), { step, timeoutMs });
+ * const applied = parallelApply(trainer, workers, [scatter(batch, 3)], { step, timeoutMs });
  * ```
  */
 export function parallelApply(
   trainer: Trainer,
   workers: WorkerReplica[],
-  slices: Batch[],
+  slices: Batch[][],
   options: { step: number; timeoutMs: number },
 ): Applied {
   const { step, timeoutMs } = options;
   let bytesSent = 0;
   const pending = workers.map((worker, k) => {
-    const batch = slices[k + 1];
-    bytesSent += batch.x.byteLength + batch.y.byteLength;
-    const reply = worker.request({ kind: "compute", step, batch }, [
-      batch.x.buffer as ArrayBuffer,
-      batch.y.buffer as ArrayBuffer,
-    ], timeoutMs);
-    return { size: batch.size, result: reply as Promise<WorkerGradients> };
+    const batches = slices.map((micro) => micro[k + 1]);
+    const transfer = batches.flatMap((b) => {
+      bytesSent += b.x.byteLength + b.y.byteLength;
+      return [b.x.buffer as ArrayBuffer, b.y.buffer as ArrayBuffer];
+    });
+    const reply = worker.request({ kind: "compute", step, batches }, transfer, timeoutMs);
+    const size = batches.reduce((sum, b) => sum + b.size, 0);
+    return { size, result: reply as Promise<WorkerGradients> };
   });
-  let main: GradientResult;
+  let main: GradientResult & { size: number };
   try {
-    main = trainer.computeGradients(slices[0]);
+    main = trainer.accumulateGradients(slices.map((micro) => micro[0]));
   } catch (error) {
     throw new ReplicaError(0, step, (error as Error).message, { cause: error });
   }
   const mainDoneAt = performance.timeOrigin + performance.now();
-  return { main: { ...main, size: slices[0].size }, mainDoneAt, pending, bytesSent };
+  return { main, mainDoneAt, pending, bytesSent };
 }

@@ -10,6 +10,7 @@
 import { initBackend } from "../core/backend.ts";
 import { PeakMemory } from "../core/memory.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
+import { wireCodec } from "../comm/wire_codec.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import type { FromReplica, ReplicaInit, ToReplica } from "./_dp_messages.ts";
 
@@ -59,7 +60,11 @@ async function handle(message: ToReplica): Promise<void> {
       return;
     case "compute": {
       const startedAt = performance.timeOrigin + performance.now();
-      const { loss, grads } = ready().computeGradients(message.batch);
+      const { loss, grads: full } = ready().accumulateGradients(message.batches);
+      // Cast for the wire where asked, as DDP's compression hooks do before their all-reduce.
+      const codec = wireCodec(init?.gradCompression);
+      const grads = codec ? new Uint16Array(full.length) : full;
+      if (codec) codec.encode(full, grads as Uint16Array);
       const doneAt = performance.timeOrigin + performance.now();
       memory.sample();
       const reply: FromReplica = {
@@ -78,7 +83,7 @@ async function handle(message: ToReplica): Promise<void> {
       return;
     case "computeOwn": {
       if (!ownBatch) throw new Error("Replica has no data: no data message received");
-      ready().computeGradients(ownBatch);
+      for (let k = 0; k < message.times; k++) ready().computeGradients(ownBatch);
       memory.sample();
       return scope.postMessage({ kind: "computed", step: message.step, peakBytes: memory.bytes });
     }

@@ -98,22 +98,25 @@ export async function runReplica(
     onStep,
     snapshotStep: spec.snapshotStep,
     trace,
+    accumulate: spec.accumulate ?? 1,
   });
   const finalLoss = await part.globalLoss(loop.losses[loop.losses.length - 1]);
   if (part.rank === 0) await saveCheckpoint(spec, trainer, spec.warmup + spec.steps);
   const stepMs = summarize(loop.stepMs);
+  // An optimizer step covers `accumulate` micro-batches of the global batch.
+  const samplesPerStep = spec.globalBatch * (spec.accumulate ?? 1);
   return {
     spec,
     stepMs,
     stepSamples: loop.stepMs,
-    samplesPerSec: spec.globalBatch / (stepMs.p50 / 1000),
+    samplesPerSec: samplesPerStep / (stepMs.p50 / 1000),
     phaseMs: loop.phaseMs,
     finalLoss,
     accuracy: trainer.evaluate(replica.data.test),
     workers: part.memory(loop),
     comm: { ...loop.comm, share: loop.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,
-    flopsPerStep: spec.globalBatch * replica.model.trainFlopsPerSample,
+    flopsPerStep: samplesPerStep * replica.model.trainFlopsPerSample,
     peakGflops: replica.peakGflops,
     snapshot: loop.snapshot,
     ...(trace ? { trace: trace.events } : {}),

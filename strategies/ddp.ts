@@ -7,7 +7,9 @@
  * ```
  *   broadcast      rank 0's params ──► every rank           (once, before step 1)
  *   compute        every rank: forward + backward on its shard of the global batch
- *   all-reduce     gradient buckets (≤ 25 MiB) averaged across ranks, in place
+ *                  (accumulating K micro-batches locally first with --accumulate K)
+ *   all-reduce     gradient buckets (≤ 25 MiB, in reverse layer order) averaged across
+ *                  ranks, each started as soon as its layers' gradients exist (overlap)
  *   update         every rank's own optimizer steps its own params (the loop's `update`)
  * ```
  *
@@ -16,34 +18,45 @@
  * @module
  */
 import { launch } from "../comm/launcher.ts";
-import type { ProcessGroup } from "../comm/process_group.ts";
+import type { AllReduceOptions, CollectiveStats } from "../comm/process_group.ts";
+import type { FlatLayout } from "../core/flat_layout.ts";
 import { timed } from "../core/phases.ts";
-import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
+import {
+  DEFAULT_BUCKET_BYTES,
+  type RunMeasurement,
+  type RunSpec,
+  type WorkerMemory,
+} from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
-import { activeTrace, hostMicros } from "../core/trace.ts";
+import { activeTrace } from "../core/trace.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import type { Participation, Replica } from "./_run_replica.ts";
 import { fromWire, readProgress, type WireMeasurement } from "./_wire.ts";
 
-/** Gradient bucket cap, as PyTorch DDP's default `bucket_cap_mb=25`. */
-export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+export { DEFAULT_BUCKET_BYTES };
 
-/** What every rank is given: the run, and its bucket size. */
-export type RankSpec = RunSpec & { bucketBytes: number };
-
-/** Options for {@linkcode runDdp}. */
-export interface DdpOptions {
-  /** Gradient bucket cap in bytes (default {@linkcode DEFAULT_BUCKET_BYTES}). */
-  bucketBytes?: number;
+/**
+ * The collectives a rank's participation needs: a `ProcessGroup`, or one whose ring runs on a
+ * communication thread (`sharedFloats` then gives gradient memory that thread reads in place,
+ * so a bucket's all-reduce progresses while the backward goes on).
+ */
+export interface RankCollectives {
+  readonly rank: number;
+  readonly worldSize: number;
+  allReduce(buf: Float32Array, options?: AllReduceOptions): Promise<CollectiveStats>;
+  broadcast(buf: Float32Array, options?: { root?: number }): Promise<CollectiveStats>;
+  barrier(): Promise<CollectiveStats>;
+  /** `n` floats of memory the collectives use without copying, where there is such memory. */
+  sharedFloats?(n: number): Float32Array;
 }
 
 /**
  * Train `spec` with `spec.worldSize` DDP ranks (with `spec.ceiling`: its ceiling, the same
  * ranks with a barrier per step in place of the all-reduce).
  *
- * @param spec the run (`globalBatch` must divide by `worldSize`)
+ * @param spec the run (`globalBatch` must divide by `worldSize`; `bucketBytes`, `overlap`,
+ *   `gradCompression` and `accumulate` as given)
  * @param onStep progress of rank 0
- * @param options see {@linkcode DdpOptions}
  * @returns rank 0's measurement with every rank's memory row
  * @example
  * ```ts
@@ -54,13 +67,8 @@ export interface DdpOptions {
  * console.log(m.comm.bytesPerStep);
  * ```
  */
-export async function runDdp(
-  spec: RunSpec,
-  onStep?: StepProgress,
-  options: DdpOptions = {},
-): Promise<RunMeasurement> {
-  const { bucketBytes = DEFAULT_BUCKET_BYTES } = options;
-  const rankSpec: RankSpec = { ...spec, strategy: "ddp", bucketBytes };
+export async function runDdp(spec: RunSpec, onStep?: StepProgress): Promise<RunMeasurement> {
+  const rankSpec: RunSpec = { ...spec, strategy: "ddp" };
   const { results } = await launch<WireMeasurement>(new URL("./_ddp_rank.ts", import.meta.url), {
     worldSize: spec.worldSize,
     args: [JSON.stringify(rankSpec)],
@@ -83,69 +91,151 @@ export async function runDdp(
   };
 }
 
+/** A gradient bucket: whole parameters, contiguous in the flat buffer. */
+export interface Bucket {
+  /** Its range of the flat gradient. */
+  offset: number;
+  length: number;
+  /** The parameters (layout entries) it holds. */
+  entries: number[];
+}
+
+/**
+ * Gradient buckets as PyTorch DDP builds them: whole parameters, in reverse order of the
+ * model's parameters (the backward produces the last layer's gradients first), each bucket
+ * filled up to `capBytes` of float32 gradient; a parameter larger than the cap is a bucket
+ * of its own.
+ *
+ * @param layout the flat layout of the parameters
+ * @param capBytes the bucket cap (`--bucket-mb`), bytes
+ * @returns the buckets in the order they are all-reduced
+ * @example
+ * ```ts
+ * import { createLayout } from "../core/flat_layout.ts";
+ * const layout = createLayout([{ name: "w", shape: [300] }, { name: "b", shape: [10] }]);
+ * gradientBuckets(layout, 1024); // [{ b, and w }] — 310 floats fit in 1 KiB
+ * ```
+ */
+export function gradientBuckets(layout: FlatLayout, capBytes: number): Bucket[] {
+  const capFloats = Math.max(1, Math.floor(capBytes / Float32Array.BYTES_PER_ELEMENT));
+  const buckets: Bucket[] = [];
+  let current: Bucket | null = null;
+  for (let i = layout.entries.length - 1; i >= 0; i--) {
+    const { offset, size } = layout.entries[i];
+    if (current && current.length + size <= capFloats) {
+      current.offset = offset;
+      current.length += size;
+      current.entries.push(i);
+      continue;
+    }
+    current = { offset, length: size, entries: [i] };
+    buckets.push(current);
+  }
+  return buckets;
+}
+
 /**
  * One rank's participation: its shard of the data, rank 0's starting parameters, its own
- * gradient averaged across ranks bucket by bucket. With `spec.ceiling` the buckets are
- * replaced by one barrier per step: the ranks keep their shards and stay in lock-step, so the
- * run measures what N processes computing at once can give on this machine (ranks left to
- * drift apart would overlap their compute less and look faster than any synchronous
- * schedule can be).
+ * gradient averaged across ranks bucket by bucket. With `spec.accumulate` K, the K
+ * micro-batches' gradients are summed locally and the buckets go out once, during the last
+ * micro-batch's backward (PyTorch's `no_sync`). With overlap (the default), a bucket's
+ * all-reduce is called as soon as its last parameter's gradient exists; it progresses during
+ * the rest of the backward when the collectives run on a communication thread, and the
+ * `allReduce` phase is only what the step still waits for afterwards (`exposedMsPerStep`).
+ * With `spec.ceiling` the buckets are replaced by one barrier per step: the ranks keep their
+ * shards and stay in lock-step, so the run measures what N processes computing at once can
+ * give on this machine.
  *
- * @param pg this rank's process group
- * @param spec the run, with its bucket size
+ * @param pg this rank's collectives
+ * @param spec the run
  * @returns the participation `runReplica` takes
  * @example
  * ```ts
  * import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
+ * import type { RunSpec } from "../core/run_types.ts";
  * import { runReplica } from "./_run_replica.ts";
- * declare const spec: RankSpec;
+ * declare const spec: RunSpec;
  * const pg = await initProcessGroupFromEnv();
  * const m = await runReplica(spec, distributedDataParallel(pg, spec));
  * ```
  */
 export function distributedDataParallel(
-  pg: ProcessGroup,
-  spec: RankSpec,
+  pg: RankCollectives,
+  spec: RunSpec,
 ): (replica: Replica) => Promise<Participation> {
-  const bucketFloats = Math.max(1, Math.floor(spec.bucketBytes / Float32Array.BYTES_PER_ELEMENT));
+  const overlap = spec.overlap ?? true;
+  const reduceOptions: AllReduceOptions = {
+    op: "avg",
+    compression: spec.gradCompression ?? "none",
+  };
   // When this rank reached each step's collective, on the host's clock (one per host: every
   // rank's `timeOrigin + now()` reads the same system clock).
   const arrivals: number[] = [];
-  return ({ trainer }) =>
-    Promise.resolve({
+  return ({ trainer }) => {
+    const buckets = gradientBuckets(trainer.layout, spec.bucketBytes ?? DEFAULT_BUCKET_BYTES);
+    const bucketOf = new Map<number, number>();
+    buckets.forEach((b, k) => b.entries.forEach((e) => bucketOf.set(e, k)));
+    // The averaged gradient's memory, reused every step (the loop applies it before the next).
+    const out = pg.sharedFloats?.(trainer.layout.totalSize) ??
+      new Float32Array(trainer.layout.totalSize);
+    return Promise.resolve({
       rank: pg.rank,
       shards: pg.worldSize,
       start: async (params) => {
         if (!spec.ceiling) await pg.broadcast(params);
         return params;
       },
-      gradients: async (batch, { phases, comm }) => {
-        const result = await timed(phases, "compute", () => trainer.computeGradients(batch));
+      gradients: async (batches, { phases, comm }) => {
+        if (spec.ceiling) {
+          const result = await timed(phases, "compute", () => trainer.accumulateGradients(batches));
+          arrivals.push(performance.timeOrigin + performance.now());
+          await timed(phases, "allReduce", async () => {
+            comm.waitMs += (await pg.barrier()).waitMs;
+          });
+          return result;
+        }
+        const calls: Promise<CollectiveStats>[] = [];
+        const reduce = (k: number, grads: Float32Array) => {
+          const { offset, length } = buckets[k];
+          calls.push(pg.allReduce(grads.subarray(offset, offset + length), reduceOptions));
+        };
+        // Buckets go out in order, each once all of its parameters' gradients are final.
+        const pending = buckets.map((b) => b.entries.length);
+        let next = 0;
+        const onReady = overlap
+          ? (entry: number) => {
+            pending[bucketOf.get(entry)!]--;
+            while (next < buckets.length && pending[next] === 0) reduce(next++, out);
+          }
+          : undefined;
+        const computed = await timed(
+          phases,
+          "compute",
+          () => trainer.accumulateGradients(batches, { out, onReady }),
+        );
         arrivals.push(performance.timeOrigin + performance.now());
         await timed(phases, "allReduce", async () => {
-          if (spec.ceiling) {
-            comm.waitMs += (await pg.barrier()).waitMs;
-            return;
-          }
-          const grads = result.grads;
-          for (let start = 0; start < grads.length; start += bucketFloats) {
-            const bucket = grads.subarray(start, Math.min(grads.length, start + bucketFloats));
-            const startUs = hostMicros();
-            const stats = await pg.allReduce(bucket, { op: "avg" });
-            comm.bytes += stats.bytes;
-            comm.waitMs += stats.waitMs;
-            const trace = activeTrace();
-            trace?.span("wait", "waiting for the other ranks", startUs, stats.waitMs * 1000);
-            trace?.span(
-              "allReduce",
-              `bucket ${start / bucketFloats}`,
-              startUs,
-              hostMicros() - startUs,
-              { bytes: stats.bytes, floats: bucket.length },
-            );
-          }
+          const waitStart = performance.now();
+          while (next < buckets.length) reduce(next++, out);
+          const stats = await Promise.all(calls);
+          const exposedMs = performance.now() - waitStart;
+          let busyMs = 0;
+          const trace = activeTrace();
+          stats.forEach((st, k) => {
+            comm.bytes += st.bytes;
+            comm.waitMs += st.waitMs;
+            comm.messages++;
+            busyMs += st.waitMs + st.transferMs;
+            trace?.span("wait", "waiting for the other ranks", st.startUs, st.waitMs * 1000);
+            trace?.span("allReduce", `bucket ${k}`, st.startUs, st.endUs - st.startUs, {
+              bytes: st.bytes,
+              floats: buckets[k].length,
+            });
+          });
+          // What ran while this rank was still computing is hidden: the phase holds the rest.
+          comm.hiddenMs += Math.max(0, busyMs - exposedMs);
         });
-        return result;
+        return computed;
       },
       // Each rank's loss is its own shard's; the run reports the global batch's, as single does.
       globalLoss: async (loss) => {
@@ -163,6 +253,7 @@ export function distributedDataParallel(
         },
       ],
     });
+  };
 }
 
 /**

@@ -22,7 +22,7 @@
 import { BatchStream } from "../core/batch_stream.ts";
 import { timed } from "../core/phases.ts";
 import { activeTrace } from "../core/trace.ts";
-import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
+import type { GradCompression, RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import type { Trainer } from "../core/trainer.ts";
 import type { Dataset } from "../core/workload.ts";
@@ -90,7 +90,7 @@ export async function runDp(
       const options = { timeoutMs: stepTimeoutMs, replicas: spec.worldSize };
       return spec.ceiling
         ? computeAlongside(replica, workers, spec, options)
-        : dataParallel(replica.trainer, workers, options);
+        : dataParallel(replica.trainer, workers, { ...options, compression: spec.gradCompression });
     }, onStep);
   } finally {
     workers.forEach((w) => w.terminate());
@@ -119,6 +119,8 @@ export function measureDpCeiling(spec: RunSpec, options: DpOptions = {}): Promis
 interface DpStepOptions {
   timeoutMs: number;
   replicas: number;
+  /** How the workers' gradients travel to the main thread. */
+  compression?: GradCompression;
 }
 
 /**
@@ -131,21 +133,27 @@ function dataParallel(
   workers: WorkerReplica[],
   options: DpStepOptions,
 ): Participation {
-  const { timeoutMs, replicas } = options;
+  const { timeoutMs, replicas, compression } = options;
   let step = 0;
   let hostPeakBytes = 0;
   return {
     ...wholeBatch,
-    gradients: async (batch, { phases, comm }) => {
+    gradients: async (batches, { phases, comm }) => {
       step++;
       const sent = await timed(phases, "replicate", () => replicate(trainer, workers, step));
-      const slices = await timed(phases, "scatter", () => scatter(batch, replicas));
+      const slices = await timed(
+        phases,
+        "scatter",
+        () => batches.map((batch) => scatter(batch, replicas)),
+      );
       const applied = await timed(
         phases,
         "compute",
         () => parallelApply(trainer, workers, slices, { step, timeoutMs }),
       );
-      const gathered = await timed(phases, "gather", () => gather(applied));
+      const gathered = await timed(phases, "gather", () => gather(applied, compression));
+      // Per worker: its parameters, its slices (with the compute request), its gradient.
+      comm.messages += 3 * workers.length;
       // The worker replicas' compute, as they timed it, on their own tracks (pid k).
       gathered.computed.forEach((c, k) =>
         activeTrace()?.spanFor(
@@ -189,12 +197,15 @@ function computeAlongside(
   let step = 0;
   return {
     ...wholeBatch,
-    gradients: async (batch, { phases }) => {
+    gradients: async (batches, { phases }) => {
       step++;
-      const mine = mainSlice(batch, replicas);
+      const mine = batches.map((batch) => mainSlice(batch, replicas));
+      const times = batches.length;
       return await timed(phases, "compute", async () => {
-        const theirs = workers.map((w) => w.request({ kind: "computeOwn", step }, [], timeoutMs));
-        const result = replica.trainer.computeGradients(mine);
+        const theirs = workers.map((w) =>
+          w.request({ kind: "computeOwn", step, times }, [], timeoutMs)
+        );
+        const result = replica.trainer.accumulateGradients(mine);
         await Promise.all(theirs);
         return result;
       });
@@ -271,6 +282,7 @@ async function initWorkers(
           fastKernels: spec.fastKernels,
           threads: spec.threads,
           seed: spec.seed,
+          gradCompression: spec.gradCompression,
           featureShape: data.featureShape,
           numClasses: data.numClasses,
           fault: fault?.replica === w.index

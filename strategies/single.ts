@@ -33,8 +33,8 @@ export function runSingle(spec: RunSpec, onStep?: StepProgress): Promise<RunMeas
         rank: 0,
         shards: 1,
         start: (params) => Promise.resolve(params),
-        gradients: (batch, step) =>
-          timed(step.phases, "compute", () => trainer.computeGradients(batch)),
+        gradients: (batches, step) =>
+          timed(step.phases, "compute", () => trainer.accumulateGradients(batches)),
         globalLoss: (loss) => Promise.resolve(loss),
         memory: (loop) => [
           { role: "main", index: 0, peakBytes: loop.peakBytes, peakRssBytes: loop.peakRssBytes },

@@ -80,7 +80,7 @@ Deno.test("DDP with one rank communicates nothing and matches single exactly", a
 });
 
 Deno.test("small gradient buckets give the same parameters as one bucket", async () => {
-  const ddp = await runDdp(spec({ steps: 5, snapshotStep: 5 }), undefined, { bucketBytes: 4096 });
+  const ddp = await runDdp(spec({ steps: 5, snapshotStep: 5, bucketBytes: 4096 }));
   const one = await runDdp(spec({ steps: 5, snapshotStep: 5 }));
   assert.equal(maxAbsDiff(ddp.snapshot, one.snapshot), 0);
 });
