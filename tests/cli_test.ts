@@ -38,6 +38,27 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Global batch 256 of synthetic-mlp does not divide across 3 DDP ranks/,
   ],
   [["train", "--workload", "nope"], /Unknown workload "nope"/],
+  [["bench", "--accumulate", "0"], /Invalid --accumulate "0": expected a positive integer/],
+  [["train", "--accumulate", "-2"], /Invalid --accumulate "-2"/],
+  [
+    ["bench", "--grad-compression", "int8"],
+    /Unknown compression "int8" in --grad-compression: choose from none, fp16, bf16/,
+  ],
+  [["bench", "--grad-compression", "fp16,bf16"], /expected one compression/],
+  [["bench", "--bucket-mb", "0.0001"], /Invalid --bucket-mb "0.0001": .*at least 1 KiB/],
+  [["bench", "--bucket-mb", "1,x"], /Invalid --bucket-mb "x"/],
+  [["bench", "--bucket-mb", "99999"], /Invalid --bucket-mb "99999": at most 4096 MiB/],
+  [["bench", "--scaling", "medium"], /Unknown scaling "medium".*choose from strong, weak/],
+  [
+    ["train", "--strategy", "single", "--grad-compression", "fp16"],
+    /--grad-compression applies to dp and ddp: single moves no gradients/,
+  ],
+  [["train", "--strategy", "dp", "--bucket-mb", "1"], /--bucket-mb applies to --strategy ddp/],
+  [["train", "--strategy", "dp", "--no-overlap"], /--no-overlap applies to --strategy ddp/],
+  [
+    ["train", "--strategy", "ddp", "--bucket-mb", "1,2"],
+    /train runs one bucket size \(bench sweeps a list\)/,
+  ],
   [
     ["train", "--resume", "/nonexistent/ckpt.json"],
     /Cannot read checkpoint \/nonexistent\/ckpt.json/,
