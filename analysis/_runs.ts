@@ -19,19 +19,20 @@ export interface RunPair {
  *
  * @param r a run
  * @returns `workload|strategy|worldSize`, then `|t<threads>` beyond one thread and
- *   `|b<bytes>` for a DDP bucket other than the default
+ *   `|b<bytes>` for a DDP bucket other than the default, `|fp16` for compressed gradients
  */
 export const runKey = (
   r: Pick<RunRecord, "workload" | "strategy" | "worldSize"> & {
     threads?: number;
     bucketBytes?: number | null;
+    gradCompression?: string;
   },
 ): string =>
   `${r.workload}|${r.strategy}|${r.worldSize}${(r.threads ?? 1) > 1 ? `|t${r.threads}` : ""}${
     r.strategy === "ddp" && r.bucketBytes != null && r.bucketBytes !== DEFAULT_BUCKET_BYTES
       ? `|b${r.bucketBytes}`
       : ""
-  }`;
+  }${r.gradCompression && r.gradCompression !== "none" ? `|${r.gradCompression}` : ""}`;
 const key = runKey;
 
 /**

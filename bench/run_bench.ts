@@ -133,21 +133,23 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         for (const worldSize of config.worldSizes) {
           // Weak scaling keeps each worker's batch: N workers train on N × the batch.
           const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
-          const spec: RunSpec = {
-            ...base,
-            strategy,
-            worldSize,
-            globalBatch,
-            gradCompression: config.gradCompression,
-          };
+          const spec: RunSpec = { ...base, strategy, worldSize, globalBatch };
           checkRun(spec);
-          const variants = strategy === "ddp"
-            ? config.bucketBytes.map((bucketBytes) => ({
-              ...spec,
-              bucketBytes,
-              overlap: config.overlap,
-            }))
-            : [spec];
+          // Compressed runs go beside uncompressed ones, so the report can show what the
+          // cast costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own.
+          const compressions = config.gradCompression === "none"
+            ? ["none" as const]
+            : ["none" as const, config.gradCompression];
+          const variants = compressions.flatMap((gradCompression) =>
+            strategy === "ddp"
+              ? config.bucketBytes.map((bucketBytes): RunSpec => ({
+                ...spec,
+                gradCompression,
+                bucketBytes,
+                overlap: config.overlap,
+              }))
+              : [{ ...spec, gradCompression }]
+          );
           for (const variant of variants) {
             specs.push(variant);
             if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });

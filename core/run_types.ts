@@ -156,10 +156,11 @@ export interface RunMeasurement {
 
 /**
  * How tables and messages name a run: compute threads per worker are added when more than
- * one, and a DDP bucket cap other than the default (25 MiB), in MiB.
+ * one, a DDP bucket cap other than the default (25 MiB), in MiB, and compressed gradients.
  *
- * @param run its strategy, world size, threads and bucket cap
- * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads), `ddp-2-b1mb`
+ * @param run its strategy, world size, threads, bucket cap and compression
+ * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads), `ddp-2-b1mb`,
+ *   `ddp-2-fp16`
  * @example
  * ```ts
  * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
@@ -173,6 +174,7 @@ export function runLabel(
     worldSize: number;
     threads?: number;
     bucketBytes?: number | null;
+    gradCompression?: GradCompression;
   },
 ): string {
   const base = run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
@@ -181,5 +183,9 @@ export function runLabel(
       run.bucketBytes !== DEFAULT_BUCKET_BYTES
     ? `-b${Number((run.bucketBytes / 2 ** 20).toPrecision(3))}mb`
     : "";
-  return threads + bucket;
+  const compressed = run.strategy !== "single" && run.gradCompression &&
+      run.gradCompression !== "none"
+    ? `-${run.gradCompression}`
+    : "";
+  return threads + bucket + compressed;
 }

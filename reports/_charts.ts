@@ -53,8 +53,15 @@ function scalingPoints(results: Results): ScalingPoint[] {
   });
   return byWorkload(results).flatMap(([, runs]) => {
     const single = runs.find((r) => r.strategy === "single");
-    const parallel = runs.filter((r) => r.strategy !== "single")
-      .sort((a, b) => a.strategy.localeCompare(b.strategy) || a.worldSize - b.worldSize);
+    // One point per strategy and world size: the first variant run (the default bucket cap,
+    // uncompressed, where a bench swept them).
+    const seen = new Set<string>();
+    const parallel = runs.filter((r) => {
+      const key = `${r.strategy}|${r.worldSize}`;
+      if (r.strategy === "single" || seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    }).sort((a, b) => a.strategy.localeCompare(b.strategy) || a.worldSize - b.worldSize);
     const starts = single
       ? [...new Set(parallel.map((r) => r.strategy))].map((s) => ({
         ...point(single, s),
@@ -278,6 +285,52 @@ export function memoryChart(results: Results): TopLevelSpec {
       },
     },
     resolve: { scale: { x: "independent", y: "independent" } },
+    config: CONFIG,
+  };
+}
+
+/**
+ * The bucket-size sweep (`bench --bucket-mb X,Y…`): each DDP run's step time, communication
+ * and exposed communication against its bucket cap, per workload; null when no sweep was run.
+ */
+export function bucketChart(results: Results): TopLevelSpec | null {
+  const ddp = results.runs.filter((r) => r.strategy === "ddp" && r.bucketBytes != null);
+  if (new Set(ddp.map((r) => r.bucketBytes)).size < 2) return null;
+  const values = ddp.flatMap((r) => {
+    const series = `ddp-${r.worldSize}${
+      r.gradCompression && r.gradCompression !== "none" ? `-${r.gradCompression}` : ""
+    }`;
+    const point = { workload: r.workload, bucketMiB: r.bucketBytes! / MIB };
+    return [
+      { ...point, series: `${series} step`, ms: r.stepMs.p50 },
+      { ...point, series: `${series} comm`, ms: r.comm.msPerStep },
+      {
+        ...point,
+        series: `${series} comm exposed`,
+        ms: r.comm.exposedMsPerStep ?? r.comm.msPerStep,
+      },
+    ];
+  });
+  return {
+    title: "DDP: step time and communication against bucket size (--bucket-mb)",
+    data: { values },
+    facet: facetOver(results),
+    columns: PANELS_PER_ROW,
+    spec: {
+      ...PANEL,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: {
+          field: "bucketMiB",
+          type: "quantitative",
+          title: "bucket cap, MiB (log)",
+          scale: { type: "log" },
+        },
+        y: { field: "ms", type: "quantitative", title: "ms per step" },
+        color: { field: "series", type: "nominal", title: null },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
     config: CONFIG,
   };
 }

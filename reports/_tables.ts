@@ -5,7 +5,7 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
-import { phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
+import { EQUIVALENCE_BOUND, phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import { runLabel } from "../core/run_types.ts";
@@ -28,6 +28,103 @@ import { STRATEGY_NAMES } from "../core/run_types.ts";
 export interface Table {
   rows: string[][];
   align: ("l" | "r")[];
+}
+
+/**
+ * What batch each run of a workload trained on, and how the DDP knobs were set: the line
+ * under each workload's heading.
+ *
+ * @param runs the workload's runs
+ * @returns one paragraph (Markdown inline code in backticks)
+ * @example
+ * ```ts
+ * import type { RunRecord } from "../analysis/results.ts";
+ * declare const runs: RunRecord[];
+ * batchLine(runs); // "Global batch 256; strong scaling: …"
+ * ```
+ */
+export function batchLine(runs: RunRecord[]): string {
+  const single = runs.find((r) => r.strategy === "single") ?? runs[0];
+  const batch = single.globalBatch;
+  const k = single.accumulate ?? 1;
+  const parts: string[] = [];
+  parts.push(
+    k > 1
+      ? `Global batch ${batch} per micro-step, ${k} micro-batches per optimizer step (${
+        batch * k
+      } samples), gradients accumulated locally and communicated once per optimizer step; per-step figures are per optimizer step`
+      : `Global batch ${batch}`,
+  );
+  const parallel = runs.filter((r) => r.strategy !== "single");
+  if (parallel.some((r) => r.scaling === "weak")) {
+    const examples = parallel.slice(0, 2).map((r) => `${runLabel(r)}: ${r.globalBatch}`);
+    parts.push(
+      `weak scaling: each worker keeps the batch of ${batch}, so a world of N trains on N × ${batch} (${
+        examples.join(", ")
+      }); speedup is throughput against single at the per-worker batch. Weak scaling changes the optimisation — scaling the learning rate with the batch is the user's call — so parameters are not compared with single's`,
+    );
+  } else if (parallel.length) {
+    parts.push("strong scaling: the workers share the global batch");
+  }
+  const compressed = parallel.find((r) => r.gradCompression && r.gradCompression !== "none");
+  if (compressed) {
+    parts.push(
+      `runs marked \`-${compressed.gradCompression}\` send their gradients cast to ${compressed.gradCompression} (reduced in float32), beside the same runs uncompressed; their max |Δparam| is held to ${
+        sci(compressed.equivalenceBoundUsed ?? null)
+      }, not ${sci(EQUIVALENCE_BOUND)}`,
+    );
+  }
+  const ddp = parallel.filter((r) => r.strategy === "ddp" && r.overlap != null);
+  if (ddp.length) {
+    parts.push(
+      ddp[0].overlap
+        ? "DDP calls each bucket's all-reduce as soon as its gradients exist, during the backward (`comm exposed` is what the step still waited for)"
+        : "DDP all-reduces its buckets after the backward (`--no-overlap`)",
+    );
+  }
+  return `${parts.join("; ")}.`;
+}
+
+/**
+ * The bucket-size sweep (`bench --bucket-mb X,Y…`): each DDP run's step time and
+ * communication against its bucket cap; null when no sweep was run.
+ *
+ * @param runs the workload's runs
+ * @returns the table, or null
+ */
+export function bucketSweepTable(runs: RunRecord[]): Table | null {
+  const ddp = runs.filter((r) => r.strategy === "ddp" && r.bucketBytes != null);
+  if (new Set(ddp.map((r) => r.bucketBytes)).size < 2) return null;
+  const sorted = [...ddp].sort((a, b) =>
+    a.worldSize - b.worldSize ||
+    (a.gradCompression ?? "").localeCompare(b.gradCompression ?? "") ||
+    a.bucketBytes! - b.bucketBytes!
+  );
+  return {
+    rows: [
+      [
+        "run",
+        "bucket cap",
+        "all-reduce calls/step",
+        "step p50 ms",
+        "samples/s",
+        "comm ms",
+        "comm exposed ms",
+        "comm bytes/step",
+      ],
+      ...sorted.map((r) => [
+        runLabel(r),
+        bytes(r.bucketBytes!),
+        fixed(r.comm.messagesPerStep ?? 0, 0),
+        fixed(r.stepMs.p50, 1),
+        fixed(r.samplesPerSec, 0),
+        fixed(r.comm.msPerStep, 2),
+        r.comm.exposedMsPerStep == null ? "–" : fixed(r.comm.exposedMsPerStep, 2),
+        bytes(r.comm.bytesPerStep),
+      ]),
+    ],
+    align: ["l", ...Array<"r">(7).fill("r")],
+  };
 }
 
 /** Environment lines (Markdown inline code in backticks). */
@@ -134,12 +231,19 @@ export function phaseTable(runs: RunRecord[]): Table {
   const shown = PHASES.filter((p) => phases.some((ph) => ph[p] > 0));
   const predicted = runs.some((r) => r.comm.predictedMsPerStep != null);
   const labelled = runs.some((r) => r.bound != null);
+  // Communication hidden behind compute is in no phase: show the total and the exposed part.
+  const hidden = runs.some((r) =>
+    r.comm.exposedMsPerStep != null && r.comm.exposedMsPerStep < r.comm.msPerStep - 0.005
+  );
+  const exposedShown = runs.some((r) => r.strategy !== "single" && r.comm.exposedMsPerStep != null);
   return {
     rows: [
       [
         "strategy",
         "step p50 ms",
         ...shown.map((p) => `${PHASE_LABELS[p]} ms`),
+        ...(hidden ? ["comm hidden ms"] : []),
+        ...(exposedShown ? ["comm ms", "comm exposed ms"] : []),
         "of comm: waiting ms",
         "of comm: moving bytes ms",
         ...(predicted ? ["comm predicted ms"] : []),
@@ -151,6 +255,19 @@ export function phaseTable(runs: RunRecord[]): Table {
         runLabel(r),
         fixed(r.stepMs.p50, 1),
         ...shown.map((p) => phases[i][p] > 0 ? fixed(phases[i][p], 2) : "–"),
+        ...(hidden
+          ? [
+            r.comm.exposedMsPerStep == null || r.strategy === "single"
+              ? "–"
+              : fixed(Math.max(0, r.comm.msPerStep - r.comm.exposedMsPerStep), 2),
+          ]
+          : []),
+        ...(exposedShown
+          ? r.strategy === "single" ? ["–", "–"] : [
+            fixed(r.comm.msPerStep, 2),
+            fixed(r.comm.exposedMsPerStep ?? r.comm.msPerStep, 2),
+          ]
+          : []),
         fixed(r.comm.waitMsPerStep, 2),
         fixed(r.comm.transferMsPerStep, 2),
         ...(predicted
@@ -163,7 +280,9 @@ export function phaseTable(runs: RunRecord[]): Table {
     ],
     align: [
       "l",
-      ...Array<"r">(shown.length + 5 + (predicted ? 1 : 0)).fill("r"),
+      ...Array<"r">(
+        shown.length + 5 + (predicted ? 1 : 0) + (hidden ? 1 : 0) + (exposedShown ? 2 : 0),
+      ).fill("r"),
       ...(labelled ? ["l" as const] : []),
     ],
   };

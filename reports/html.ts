@@ -11,6 +11,7 @@ import { BOUND_RULES } from "../analysis/bound.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import {
   allreduceChart,
+  bucketChart,
   efficiencyChart,
   memoryChart,
   phaseChart,
@@ -23,6 +24,8 @@ import {
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
+  batchLine,
+  bucketSweepTable,
   byWorkload,
   environmentLines,
   MATRIX_NOTES,
@@ -152,14 +155,21 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     await figure(memoryChart(results), "chart-memory"),
     await figure(phaseChart(results), "chart-phases"),
     ...(stepTimeChart(results) ? [await figure(stepTimeChart(results)!, "chart-step-time")] : []),
+    ...(bucketChart(results) ? [await figure(bucketChart(results)!, "chart-buckets")] : []),
   ];
   for (const [workload, runs] of byWorkload(results)) {
     out.push(
       `<h2>${escapeHtml(workload)}</h2>`,
-      `<p>Global batch ${runs[0].globalBatch}.</p>`,
+      `<p>${inline(batchLine(runs))}</p>`,
       htmlTable(workloadTable(runs)),
       "<p>Where a step's time goes (mean ms per step):</p>",
       htmlTable(phaseTable(runs)),
+      ...(bucketSweepTable(runs)
+        ? [
+          "<p>DDP bucket sizes (<code>--bucket-mb</code>):</p>",
+          htmlTable(bucketSweepTable(runs)!),
+        ]
+        : []),
       ...(stragglerLines(runs).length ? [list(stragglerLines(runs))] : []),
     );
   }

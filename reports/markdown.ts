@@ -16,6 +16,8 @@ import {
   allreduceTable,
   ANSWER_NOTE,
   answerTable,
+  batchLine,
+  bucketSweepTable,
   byWorkload,
   environmentLines,
   phaseTable,
@@ -73,12 +75,14 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
     out.push(
       `## ${workload}`,
       "",
-      `Global batch ${runs[0].globalBatch}.`,
+      batchLine(runs),
       "",
       md(workloadTable(runs)),
       "",
     );
     out.push("Where a step's time goes (mean ms per step):", "", md(phaseTable(runs)), "");
+    const sweep = bucketSweepTable(runs);
+    if (sweep) out.push("DDP bucket sizes (`--bucket-mb`):", "", md(sweep), "");
     const stragglers = stragglerLines(runs);
     if (stragglers.length) out.push(...stragglers.map((l) => `- ${l}`), "");
   }
