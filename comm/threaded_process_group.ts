@@ -91,11 +91,11 @@ export interface ThreadedProcessGroupOptions {
 export function startThreadedProcessGroup(
   options: ThreadedProcessGroupOptions = {},
 ): Promise<ThreadedProcessGroup> {
+  const who = options.init ? `rank ${options.init.rank}` : "this rank";
   const worker = new Worker(
     options.workerModule ?? new URL("./_comm_thread_worker.ts", import.meta.url),
-    { type: "module" },
+    { type: "module", name: `communication thread of ${who}` },
   );
-  const who = options.init ? `rank ${options.init.rank}` : "this rank";
   return new Promise<ThreadedProcessGroup>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FromCommThread>) => {
       if (data.kind === "ready") {
@@ -187,7 +187,9 @@ export class ThreadedProcessGroup {
 
   /**
    * A Float32Array of `length` zeros over a SharedArrayBuffer that the communication thread
-   * also holds. Collectives on views of it (`subarray`) run in place, without a copy.
+   * also holds. Collectives on views of it (`subarray`) run in place, without a copy. Both
+   * threads keep every region until `close()`: allocate the gradient buffer once and
+   * reuse it. (A view over any other SharedArrayBuffer is shared too, posted with its call.)
    *
    * @param length Floats in the region.
    * @returns The region.
@@ -310,7 +312,9 @@ export class ThreadedProcessGroup {
 
   /**
    * Stops the communication thread at once, which closes its connections (peers see this
-   * rank close them). Pending and later collectives reject. Safe to call twice.
+   * rank close them). Pending and later collectives reject. Safe to call twice. Unlike a
+   * {@linkcode ProcessGroup}'s open sockets, a live communication thread keeps the process
+   * running: close the group before the program ends.
    */
   close(): void {
     if (this.#failure === null) this.#closed = true;

@@ -17,6 +17,12 @@ import type { ThreadedCasesReport, ThreadedScenario } from "./_threaded_comm_ran
 const THREADED_RANK_MODULE = new URL("./_threaded_comm_rank.ts", import.meta.url);
 /** A communication thread that dies when it is asked for a barrier. */
 const DYING_THREAD_MODULE = new URL("./_dying_comm_thread.ts", import.meta.url);
+/** A program that ends after closing its groups (or leaving them open). */
+const CLOSE_SCRIPT = new URL("./_threaded_close_script.ts", import.meta.url);
+/** How long a program may take to end after closing its groups (start-up included). */
+const EXIT_LIMIT_MS = 30_000;
+/** How long the control program (groups left open) must stay running after its main module ends. */
+const LEFT_OPEN_WAIT_MS = 2_000;
 /** Lengths: empty, tiny, ragged, and several sub-chunks per ring chunk with a ragged end. */
 const LENGTHS = [0, 1, 5, 300_001];
 /** Floats in the overlap test's all-reduce: 4 MiB. */
@@ -399,4 +405,40 @@ Deno.test("close() stops the thread: pending and later calls reject, the peer se
     );
   });
   // The test's op and resource sanitizers check that no thread or socket is left.
+});
+
+Deno.test("a program ends by itself once its groups are closed; an open one keeps it running", async () => {
+  const run = (mode: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", CLOSE_SCRIPT.pathname, mode],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  const closed = run("close");
+  const closedOutcome = await Promise.race([
+    closed.output(),
+    new Promise<null>((resolve) => setTimeout(resolve, EXIT_LIMIT_MS, null)),
+  ]);
+  if (closedOutcome === null) closed.kill("SIGKILL");
+  assert.ok(closedOutcome, `still running ${EXIT_LIMIT_MS} ms after close()`);
+  assert.equal(closedOutcome.code, 0);
+  assert.match(new TextDecoder().decode(closedOutcome.stdout), /main module done/);
+  // The control: the same program without close() does not end (a live thread holds it).
+  const open = run("leave-open");
+  const reader = open.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("main module done")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const openOutcome = await Promise.race([
+    open.status,
+    new Promise<null>((resolve) => setTimeout(resolve, LEFT_OPEN_WAIT_MS, null)),
+  ]);
+  open.kill("SIGKILL");
+  await open.status;
+  await reader.cancel();
+  assert.match(text, /main module done/);
+  assert.equal(openOutcome, null, "exited although its groups were left open");
 });
