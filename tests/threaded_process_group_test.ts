@@ -187,6 +187,20 @@ Deno.test("buckets posted back-to-back complete in call order with the right sum
   });
 });
 
+Deno.test("a view over a SharedArrayBuffer of the caller's own is reduced in place too", async () => {
+  await withThreadedGroups(2, async (groups) => {
+    const views = groups.map((g) => {
+      const view = new Float32Array(new SharedArrayBuffer(4 * 100), 4 * 10, 50);
+      view.set(inputBuffer(9, g.rank, 50));
+      return view;
+    });
+    await Promise.all(groups.map((g, r) => g.allReduce(views[r], { op: "avg" })));
+    const [a, b] = [0, 1].map((rank) => inputBuffer(9, rank, 50));
+    const expected = a.map((v, i) => Math.fround((v + b[i]) / 2));
+    for (const view of views) assert.equal(compareBuffers("own shared", view, expected), null);
+  });
+});
+
 Deno.test("threaded broadcast copies the root's buffer from every root; barrier waits for all", async () => {
   await withThreadedGroups(3, async (groups) => {
     for (const length of LENGTHS) {
