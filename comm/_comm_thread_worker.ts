@@ -51,6 +51,8 @@ export interface SerializedError {
   expected: boolean;
   /** Its stack in the communication thread. */
   stack: string;
+  /** Its `cause` (the transport error behind a CommError, say), or null. */
+  cause: SerializedError | null;
 }
 
 /** What the communication thread posts back. */
@@ -78,9 +80,17 @@ function serializeError(error: unknown): SerializedError {
       peer: typeof peer === "number" ? peer : null,
       expected: error instanceof ExpectedError,
       stack: error.stack ?? `${error.name}: ${error.message}`,
+      cause: error.cause === undefined ? null : serializeError(error.cause),
     };
   }
-  return { name: "Error", message: String(error), peer: null, expected: false, stack: "" };
+  return {
+    name: "Error",
+    message: String(error),
+    peer: null,
+    expected: false,
+    stack: "",
+    cause: null,
+  };
 }
 
 interface CommThreadScope {

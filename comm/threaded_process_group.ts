@@ -404,17 +404,21 @@ function describe(event: ErrorEvent): string {
   return `${event.message}${where}`;
 }
 
-/** Rebuilds an error of the communication thread with its class, message and `peer`. */
+/**
+ * Rebuilds an error of the communication thread with its class, message, `peer` and `cause`.
+ * An ExpectedError of a class not rebuilt here becomes an ExpectedError with the same name.
+ */
 function reviveError(serialized: SerializedError): Error {
   const { name, message, peer, expected } = serialized;
+  const options = serialized.cause ? { cause: reviveError(serialized.cause) } : undefined;
   let error: Error;
   if (name === "CallMismatchError") error = new CallMismatchError(message, peer);
-  else if (name === "CommError") error = new CommError(message, peer);
-  else if (name === "UsageError") error = new UsageError(message);
-  else if (name === "RangeError") error = new RangeError(message);
-  else if (name === "TypeError") error = new TypeError(message);
+  else if (name === "CommError") error = new CommError(message, peer, options);
+  else if (name === "UsageError") error = new UsageError(message, options);
+  else if (name === "RangeError") error = new RangeError(message, options);
+  else if (name === "TypeError") error = new TypeError(message, options);
   else {
-    error = expected ? new ExpectedError(message) : new Error(message);
+    error = expected ? new ExpectedError(message, options) : new Error(message, options);
     error.name = name;
   }
   if (peer !== null && !(error instanceof CommError)) {
