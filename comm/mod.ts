@@ -52,3 +52,10 @@ export { ENV_NAMES, type RankEnv, readRankEnv, type ReadRankEnvOptions } from ".
 export { reportResult, type ReportResultOptions } from "./report_result.ts";
 export { type RankFailure, runRank } from "./rank_main.ts";
 export { createRendezvous, type Rendezvous } from "./rendezvous.ts";
+export {
+  startThreadedProcessGroup,
+  type ThreadedCollectiveStats,
+  ThreadedProcessGroup,
+  type ThreadedProcessGroupOptions,
+} from "./threaded_process_group.ts";
+export { type WireCodec, wireCodec } from "./wire_codec.ts";

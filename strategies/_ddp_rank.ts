@@ -1,11 +1,13 @@
 /**
  * One DDP rank, as the launcher starts it: join the process group (rank, world size and
- * rendezvous come from the environment, read in one place), run the shared run path with
- * DDP's participation, report the measurement. Rank 0 alone prints progress.
+ * rendezvous come from the environment, read in one place) — from a communication thread
+ * unless `--no-overlap` — run the shared run path with DDP's participation, report the
+ * measurement. Rank 0 alone prints progress.
  *
  * @module
  */
 import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
+import { startThreadedProcessGroup } from "../comm/threaded_process_group.ts";
 import { runRank } from "../comm/rank_main.ts";
 import { reportResult } from "../comm/report_result.ts";
 import { runReplica } from "./_run_replica.ts";
@@ -15,7 +17,11 @@ import { printProgress, toWire } from "./_wire.ts";
 
 const spec = JSON.parse(Deno.args[0]) as RunSpec;
 await runRank(async () => {
-  const pg = await initProcessGroupFromEnv();
+  // With overlap (the default) the ring runs on a communication thread, so a bucket's
+  // all-reduce progresses while this thread computes the rest of the backward.
+  const pg = spec.overlap === false
+    ? await initProcessGroupFromEnv()
+    : await startThreadedProcessGroup();
   try {
     const progress = pg.rank === 0 ? printProgress : undefined;
     const m = await runReplica(spec, distributedDataParallel(pg, spec), progress);

@@ -100,14 +100,19 @@ export interface Bucket {
   entries: number[];
 }
 
+/** The first bucket's cap, as PyTorch's `dist._DEFAULT_FIRST_BUCKET_BYTES`: 1 MiB. */
+export const FIRST_BUCKET_BYTES = 1024 * 1024;
+
 /**
  * Gradient buckets as PyTorch DDP builds them: whole parameters, in reverse order of the
  * model's parameters (the backward produces the last layer's gradients first), each bucket
- * filled up to `capBytes` of float32 gradient; a parameter larger than the cap is a bucket
- * of its own.
+ * filled up to `capBytes` of float32 gradient — the first one only up to
+ * {@linkcode FIRST_BUCKET_BYTES} (or the cap, if smaller), so that communication starts early
+ * in the backward; a parameter larger than the cap is a bucket of its own.
  *
  * @param layout the flat layout of the parameters
  * @param capBytes the bucket cap (`--bucket-mb`), bytes
+ * @param firstCapBytes the first bucket's cap (default: the smaller of 1 MiB and `capBytes`)
  * @returns the buckets in the order they are all-reduced
  * @example
  * ```ts
@@ -116,12 +121,17 @@ export interface Bucket {
  * gradientBuckets(layout, 1024); // [{ b, and w }] — 310 floats fit in 1 KiB
  * ```
  */
-export function gradientBuckets(layout: FlatLayout, capBytes: number): Bucket[] {
-  const capFloats = Math.max(1, Math.floor(capBytes / Float32Array.BYTES_PER_ELEMENT));
+export function gradientBuckets(
+  layout: FlatLayout,
+  capBytes: number,
+  firstCapBytes = Math.min(capBytes, FIRST_BUCKET_BYTES),
+): Bucket[] {
+  const floats = (bytes: number) => Math.max(1, Math.floor(bytes / Float32Array.BYTES_PER_ELEMENT));
   const buckets: Bucket[] = [];
   let current: Bucket | null = null;
   for (let i = layout.entries.length - 1; i >= 0; i--) {
     const { offset, size } = layout.entries[i];
+    const capFloats = floats(buckets.length === 1 ? firstCapBytes : capBytes);
     if (current && current.length + size <= capFloats) {
       current.offset = offset;
       current.length += size;

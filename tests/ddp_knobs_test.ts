@@ -126,9 +126,10 @@ Deno.test("buckets hold whole parameters in reverse order, each within its cap",
   fc.assert(fc.property(
     fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 12 }),
     fc.integer({ min: 1024, max: 40_000 }),
-    (sizes, cap) => {
+    fc.integer({ min: 1024, max: 40_000 }),
+    (sizes, cap, firstCap) => {
       const layout = createLayout(sizes.map((n, i) => ({ name: `p${i}`, shape: [n] })));
-      const buckets = gradientBuckets(layout, cap);
+      const buckets = gradientBuckets(layout, cap, firstCap);
       // Every parameter once, last first; buckets tile the buffer from its end.
       assert.deepEqual(buckets.flatMap((b) => b.entries), sizes.map((_, i) => i).reverse());
       let end = layout.totalSize;
@@ -137,11 +138,19 @@ Deno.test("buckets hold whole parameters in reverse order, each within its cap",
         end = b.offset;
         const floats = b.entries.reduce((s, e) => s + sizes[e], 0);
         assert.equal(b.length, floats);
-        assert.ok(b.entries.length === 1 || floats * 4 <= cap, "over the cap only when alone");
+        const limit = b === buckets[0] ? firstCap : cap;
+        assert.ok(b.entries.length === 1 || floats * 4 <= limit, "over the cap only when alone");
       }
       assert.equal(end, 0);
     },
   ));
+  // As PyTorch: the first bucket is capped at 1 MiB by default, the others at the cap.
+  const mib = 262_144; // floats in 1 MiB
+  const layout = createLayout(
+    [600_000, mib / 2, mib / 2, 10].map((n, i) => ({ name: `p${i}`, shape: [n] })),
+  );
+  const sizes = gradientBuckets(layout, 25 * 2 ** 20).map((b) => b.entries);
+  assert.deepEqual(sizes, [[3, 2], [1, 0]]); // 10 + ½ MiB fit the first 1 MiB; the rest the 25 MiB
 });
 
 Deno.test("accumulated gradients: the size-weighted mean, reported layer by layer in reverse", async () => {
