@@ -31,7 +31,11 @@ export function renderTrainSummary(m: RunMeasurement): string {
     (w.peakRssBytes === null ? "" : ` (process RSS ${bytes(w.peakRssBytes)})`)
   );
   return [
-    `${spec.workload} ${name} on ${spec.backend}: ${spec.steps} timed steps after ${spec.warmup} warm-up, global batch ${spec.globalBatch}`,
+    `${spec.workload} ${name} on ${spec.backend}: ${spec.steps} timed steps after ${spec.warmup} warm-up, global batch ${spec.globalBatch}${
+      (spec.accumulate ?? 1) > 1
+        ? ` × ${spec.accumulate} micro-batches per optimizer step (figures per optimizer step)`
+        : ""
+    }${spec.scaling === "weak" ? " (weak scaling)" : ""}`,
     `  ${fixed(m.samplesPerSec, 0)} samples/s · step p50 ${fixed(m.stepMs.p50, 1)} ms, p95 ${
       fixed(m.stepMs.p95, 1)
     } ms · data loaded in ${fixed(m.loadMs, 0)} ms (not timed)`,
@@ -41,7 +45,19 @@ export function renderTrainSummary(m: RunMeasurement): string {
       fixed(m.comm.msPerStep, 2)
     } ms (waiting ${fixed(m.comm.waitMsPerStep, 2)}, moving bytes ${
       fixed(m.comm.transferMsPerStep, 2)
-    }), ${fixed(100 * m.comm.share, 0)}% of the step`,
+    }), ${fixed(100 * m.comm.share, 0)}% of the step${
+      m.comm.exposedMsPerStep < m.comm.msPerStep - 0.005
+        ? `; ${
+          fixed(m.comm.exposedMsPerStep, 2)
+        } ms of it exposed (the rest overlapped the backward)`
+        : ""
+    }${
+      spec.gradCompression && spec.gradCompression !== "none"
+        ? `; gradients sent as ${spec.gradCompression}`
+        : ""
+    } · ${fixed(m.comm.messagesPerStep, 0)} ${
+      spec.strategy === "ddp" ? "all-reduce calls" : "messages"
+    }/step`,
     `  peak memory: ${memory.join(" · ")}`,
     ...(spec.checkpointPath ? [`  checkpoint written to ${spec.checkpointPath}`] : []),
   ].join("\n");

@@ -284,3 +284,46 @@ Deno.test("--scaling weak: DDP-2 trains on twice single's batch, and says so", a
   assert.equal(ddp.spec.scaling, "weak");
   assert.equal(measured.config.scaling, "weak");
 });
+
+Deno.test("overlap: a bucket's all-reduce runs on the communication thread during the backward", async () => {
+  // mnist-mlp in 1 KiB buckets: the last layer's bucket is ready while the first layer's
+  // large products are still to run, so its all-reduce can start before the compute ends.
+  const m = await runDdp(
+    spec({
+      workload: "mnist-mlp",
+      globalBatch: 64,
+      steps: 6,
+      snapshotStep: 6,
+      bucketBytes: 1024,
+      trace: true,
+    }),
+  );
+  const spans = m.trace!.filter((e) => e.ph === "X" && e.pid === 0);
+  const computes = spans.filter((e) => e.cat === "compute");
+  const firstBuckets = spans.filter((e) => e.cat === "allReduce" && e.name === "bucket 0");
+  assert.equal(firstBuckets.length, computes.length);
+  const during = firstBuckets.filter((b, i) => b.ts! < computes[i].ts! + computes[i].dur!);
+  assert.ok(during.length > 0, "some step's first bucket started before its compute ended");
+  assert.ok(m.comm.exposedMsPerStep <= m.comm.msPerStep);
+  const off = await runDdp(
+    spec({
+      workload: "mnist-mlp",
+      globalBatch: 64,
+      steps: 6,
+      snapshotStep: 6,
+      bucketBytes: 1024,
+      trace: true,
+      overlap: false,
+    }),
+  );
+  const offSpans = off.trace!.filter((e) => e.ph === "X" && e.pid === 0);
+  const offComputes = offSpans.filter((e) => e.cat === "compute");
+  const offBuckets = offSpans.filter((e) => e.cat === "allReduce" && e.name === "bucket 0");
+  offBuckets.forEach((b, i) =>
+    assert.ok(
+      b.ts! >= offComputes[i].ts! + offComputes[i].dur! - 1,
+      "--no-overlap: after the backward",
+    )
+  );
+  assert.deepEqual(off.snapshot, m.snapshot);
+});
