@@ -128,6 +128,21 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
       `Not comparable: the baseline ran on backend ${baseline.env.backend}, the current on ${current.env.backend}; gate results of one backend (bench --backend ${baseline.env.backend}, or a baseline measured on ${current.env.backend})`,
     );
   }
+  // So do they with the knobs: a step of 4 micro-batches, or of twice the batch, is another run.
+  const knobs = [
+    ["--accumulate", (r: Results) => r.config.accumulate ?? 1],
+    ["--scaling", (r: Results) => r.config.scaling ?? "strong"],
+    ["--grad-compression", (r: Results) => r.config.gradCompression ?? "none"],
+  ] as const;
+  for (const [flag, of] of knobs) {
+    if (of(baseline) !== of(current)) {
+      throw new UsageError(
+        `Not comparable: the baseline ran with ${flag} ${of(baseline)}, the current with ${
+          of(current)
+        }; gate results of the same settings`,
+      );
+    }
+  }
   const parallel = baseline.runs.filter((r) => r.strategy !== "single");
   if (parallel.length === 0) {
     throw new UsageError(
@@ -175,6 +190,10 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
       }];
     });
     const [base, diff] = [a.paramMaxAbsDiffVsSingle, b.paramMaxAbsDiffVsSingle];
+    // A compressed run is held to its own bound (the stricter of it and the option's).
+    const bound = b.equivalenceBoundUsed != null && b.equivalenceBoundUsed > EQUIVALENCE_BOUND
+      ? Math.max(equivalenceBound, b.equivalenceBoundUsed)
+      : equivalenceBound;
     const equivalence: GateCheck[] = diff === null || diff === undefined
       ? base === null ? [] : [missing("paramMaxAbsDiffVsSingle", base)]
       : [{
@@ -182,10 +201,10 @@ export function gate(baseline: Results, current: Results, options: GateOptions =
         metric: "paramMaxAbsDiffVsSingle",
         baseline: base,
         current: diff,
-        limit: equivalenceBound,
+        limit: bound,
         change: null,
         missing: false,
-        regressed: !(diff <= equivalenceBound),
+        regressed: !(diff <= bound),
       }];
     return [...ratios, ...equivalence];
   });

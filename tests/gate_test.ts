@@ -97,6 +97,36 @@ Deno.test("gate: a baseline of another backend is not comparable (exit 2), not a
   );
 });
 
+Deno.test("gate: results of other DDP knobs are not comparable, naming the flag", () => {
+  const cases = [
+    ["accumulate", 4, /ran with --accumulate 1, the current with 4/],
+    ["scaling", "weak", /ran with --scaling strong, the current with weak/],
+    ["gradCompression", "fp16", /ran with --grad-compression none, the current with fp16/],
+  ] as const;
+  for (const [key, value, message] of cases) {
+    const current = makeResults(FULL_SHAPES);
+    (current.config as unknown as Record<string, unknown>)[key] = value;
+    assert.throws(
+      () => gate(makeResults(FULL_SHAPES), current),
+      (e) => e instanceof UsageError && message.test(e.message),
+    );
+  }
+});
+
+Deno.test("gate: a compressed run is held to its own equivalence bound", () => {
+  const base = makeResults(FULL_SHAPES);
+  const current = makeResults(FULL_SHAPES);
+  for (const results of [base, current]) {
+    for (const r of results.runs.filter((r) => r.strategy !== "single")) {
+      r.paramMaxAbsDiffVsSingle = 4e-3;
+      r.equivalenceBoundUsed = 1e-2;
+    }
+  }
+  const result = gate(base, current);
+  const equivalence = result.checks.filter((c) => c.metric === "paramMaxAbsDiffVsSingle");
+  assert.ok(equivalence.length > 0 && equivalence.every((c) => !c.regressed && c.limit === 1e-2));
+});
+
 Deno.test("gate: incompatible inputs are usage errors naming the problem", async () => {
   const other = makeResults(FULL_SHAPES);
   (other as { schema: string }).schema = "paratrain/results@2";
