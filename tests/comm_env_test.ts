@@ -34,6 +34,11 @@ Deno.test("a launched rank reads every variable in one place", () => {
     rendezvousDir: "/tmp/x",
     token: "ab".repeat(32),
     collectiveTimeoutMs: 5000,
+    masterAddr: null,
+    masterPort: null,
+    transport: "unix",
+    bind: null,
+    source: "paratrain",
   });
 });
 
