@@ -32,6 +32,8 @@ export interface RunRecord {
   fastKernels: boolean;
   /** Compute threads per worker (absent in files written before `--threads`: 1). */
   threads?: number;
+  /** DDP runs: the ring's links, `unix` or `tcp` (absent in older files and for other strategies). */
+  transport?: "unix" | "tcp";
   globalBatch: number;
   steps: number;
   warmup: number;
@@ -250,6 +252,7 @@ export function buildRunRecords(
       backend: spec.backend,
       fastKernels: spec.fastKernels,
       threads: spec.threads ?? 1,
+      ...(spec.strategy === "ddp" ? { transport: spec.transport ?? "unix" } : {}),
       globalBatch: spec.globalBatch,
       steps: spec.steps,
       warmup: spec.warmup,

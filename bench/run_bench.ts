@@ -40,6 +40,8 @@ export interface BenchOptions {
   backend?: BackendName;
   /** Compute threads per worker (default 1; more needs `native`). */
   threads?: number;
+  /** DDP's links: `unix` (default) or `tcp` (every link over TCP on loopback). */
+  transport?: "unix" | "tcp";
   /** Keep every timed step's wall time in the results (`stepSamplesMs`). */
   stepSamples?: boolean;
   /** Write one trace-event file per run here (`--trace`). */
@@ -69,6 +71,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   return {
     ...options,
     stepSamples: options.stepSamples ?? false,
+    transport: options.transport ?? "unix",
     traceDir: options.traceDir ?? "",
     quick,
     backend,
@@ -111,7 +114,12 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
       }
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
         for (const worldSize of config.worldSizes) {
-          const spec = { ...base, strategy, worldSize };
+          const spec: RunSpec = {
+            ...base,
+            strategy,
+            worldSize,
+            ...(strategy === "ddp" ? { transport: config.transport } : {}),
+          };
           checkRun(spec);
           specs.push(spec);
           if (STRATEGIES[strategy].hasCeiling) specs.push({ ...spec, ceiling: true });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { transportOption } from "./_ddp_options.ts";
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
@@ -36,6 +37,7 @@ interface BenchFlags {
   seed: number;
   out: string;
   quick?: boolean;
+  transport?: "unix" | "tcp";
 }
 
 function printList(): void {
@@ -73,6 +75,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     quick: flags.quick,
     stepSamples: flags.stepSamples,
     traceDir: flags.trace,
+    transport: flags.transport,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
@@ -105,7 +108,7 @@ async function bench(flags: BenchFlags): Promise<void> {
  * ```
  */
 export function addBench(program: Command): void {
-  runOptions(
+  transportOption(runOptions(
     program.command("bench")
       .description("run workloads × strategies × world sizes; write results.json and the reports")
       .option("--list", "print workloads, strategies and backends, then exit")
@@ -145,5 +148,5 @@ export function addBench(program: Command): void {
         "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
-  ).action(bench);
+  )).action(bench);
 }

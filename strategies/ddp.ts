@@ -66,6 +66,8 @@ export async function runDdp(
     args: [JSON.stringify(rankSpec)],
     collectiveTimeoutMs: spec.collectiveTimeoutMs,
     timeoutMs: spec.jobTimeoutMs,
+    transport: spec.transport,
+    nodes: spec.nodes,
     onLine: ({ rank, stream, line }) => {
       if (stream === "stdout" && readProgress(line, onStep)) return;
       (stream === "stdout" ? console.log : console.error)(`[rank ${rank}] ${line}`);
