@@ -1,8 +1,8 @@
 /**
  * DistributedDataParallel: one OS process per rank, started by a torchrun-style launcher.
  * Each rank builds its own model, receives rank 0's initial parameters (broadcast), trains
- * on its DistributedSampler shard, averages gradients with ring all-reduce over Unix domain
- * sockets, and steps its own optimizer:
+ * on its DistributedSampler shard, averages gradients with ring all-reduce (Unix domain sockets
+ * on one host, TCP across hosts or with `transport: "tcp"`), and steps its own optimizer:
  *
  * ```
  *   broadcast      rank 0's params ──► every rank           (once, before step 1)
