@@ -31,7 +31,8 @@ export async function runDdpAsThisRank(
 ): Promise<RunMeasurement & { rank: number; transport: "unix" | "tcp" }> {
   const pg = await initProcessGroupFromEnv({ env });
   try {
-    const rankSpec = { ...spec, strategy: "ddp" as const, bucketBytes: DEFAULT_BUCKET_BYTES };
+    // The spec's own bucket size wins where it has one.
+    const rankSpec = { bucketBytes: DEFAULT_BUCKET_BYTES, ...spec, strategy: "ddp" as const };
     const m = await runReplica(rankSpec, distributedDataParallel(pg, rankSpec), onStep);
     return {
       ...m,
