@@ -92,6 +92,16 @@ export function nodeOptions(command: Command): Command {
       "--bind <addr>",
       "ddp: address the ranks listen on (default: the interface that reaches --master-addr; never every interface unless given 0.0.0.0)",
     )
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
+        "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
+        "train --strategy ddp runs as the one rank the environment names; the job secret",
+        `comes from ${ENV_NAMES.token} or --token-file.`,
+      ].join("\n"),
+    )
     .option(
       "--token-file <file>",
       `ddp: file holding the job secret shared by every host (mode 600), instead of ${ENV_NAMES.token}`,

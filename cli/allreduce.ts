@@ -33,7 +33,7 @@ interface AllreduceFlags {
   check?: number;
   op: ReduceOp;
   collective: Collective;
-  transport: ("unix" | "tcp")[];
+  transport?: ("unix" | "tcp")[];
 }
 
 async function allreduce(flags: AllreduceFlags) {
@@ -67,7 +67,7 @@ async function allreduce(flags: AllreduceFlags) {
     check: flags.check === 1,
     op: flags.op,
     collective: flags.collective,
-    transports: flags.transport,
+    transports: flags.transport ?? ["unix"],
   });
   const { json, markdown } = await writeAllreduceReport(result, flags.out);
   console.log(renderAllreduceMarkdown(result));
@@ -130,9 +130,8 @@ export function addAllreduce(program: Command): void {
     )
     .option(
       "--transport <a,b>",
-      "unix, tcp (loopback) or both, each with its own raw socket throughput measured in the same run",
+      "unix, tcp (loopback) or both, each with its own raw socket throughput measured in the same run (default: unix)",
       (v: string) => nameList("--transport", v, TRANSPORTS, "transport"),
-      ["unix"],
     )
     .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT)
     .action(allreduce);
