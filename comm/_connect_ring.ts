@@ -21,7 +21,13 @@ import { join } from "node:path";
 import { formatSeconds } from "../core/durations.ts";
 import { clientHandshake, importTokenKey, serverHandshake } from "./_auth.ts";
 import { CommError, Ring } from "./_ring.ts";
-import { reachStore, register, type Registration, startStore } from "./_tcp_rendezvous.ts";
+import {
+  connectWithin,
+  reachStore,
+  register,
+  type Registration,
+  startStore,
+} from "./_tcp_rendezvous.ts";
 import { rankSocketPath } from "./rendezvous.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
@@ -210,14 +216,15 @@ async function dial(address: Address, peer: number, job: Job): Promise<Deno.Conn
       if (address.transport === "unix") {
         conn = await Deno.connect({ transport: "unix", path: address.path });
       } else {
-        const tcp = await Deno.connect(address);
+        const tcp = await connectWithin(address, job.deadline - Date.now());
         tcp.setNoDelay(true);
         conn = tcp;
       }
       break;
     } catch (error) {
       const notYet = error instanceof Deno.errors.NotFound ||
-        error instanceof Deno.errors.ConnectionRefused;
+        error instanceof Deno.errors.ConnectionRefused ||
+        (error instanceof Deno.errors.TimedOut && Date.now() < job.deadline);
       if (!notYet) {
         throw new CommError(
           `Cannot connect to rank ${peer} at ${describe(address)}: ${(error as Error).message}`,
@@ -226,7 +233,11 @@ async function dial(address: Address, peer: number, job: Job): Promise<Deno.Conn
         );
       }
       if (Date.now() >= job.deadline) {
-        const what = error instanceof Deno.errors.NotFound ? "socket not found" : "refused";
+        const what = error instanceof Deno.errors.NotFound
+          ? "socket not found"
+          : error instanceof Deno.errors.TimedOut
+          ? "no answer"
+          : "refused";
         throw new CommError(
           `Cannot connect to rank ${peer}${
             address.transport === "tcp" ? ` at ${describe(address)}` : ""

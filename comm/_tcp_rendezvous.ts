@@ -182,7 +182,10 @@ export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
   while (true) {
     let conn: Deno.TcpConn;
     try {
-      conn = await Deno.connect({ hostname: masterAddr, port: masterPort, transport: "tcp" });
+      conn = await connectWithin(
+        { hostname: masterAddr, port: masterPort },
+        options.deadline - Date.now(),
+      );
     } catch (error) {
       const retry = error instanceof Deno.errors.ConnectionRefused ||
         error instanceof Deno.errors.ConnectionReset ||
@@ -190,7 +193,9 @@ export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
       if (!retry || Date.now() >= options.deadline) {
         throw new CommError(
           `Rank ${rank} cannot reach ${where}: ${(error as Error).message}` +
-            (retry ? ` after ${formatSeconds(options.connectTimeoutMs)}` : ""),
+            (retry && !(error instanceof Deno.errors.TimedOut)
+              ? ` after ${formatSeconds(options.connectTimeoutMs)}`
+              : ""),
           0,
           { cause: error },
         );
@@ -247,6 +252,37 @@ export async function register(
       `(rank 0 stopped, or some rank never registered)`,
     0,
   );
+}
+
+/**
+ * `Deno.connect` over TCP that gives up after `ms`: a host that is cut off answers nothing, and
+ * the kernel's own SYN retries last minutes. A connection that completes after the deadline is
+ * closed.
+ *
+ * @param address Where to.
+ * @param ms The longest to wait.
+ * @returns The connection.
+ * @throws {Deno.errors.TimedOut} After `ms`.
+ */
+export async function connectWithin(
+  address: { hostname: string; port: number },
+  ms: number,
+): Promise<Deno.TcpConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const attempt = Deno.connect({ ...address, transport: "tcp" });
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new Deno.errors.TimedOut(`no answer within ${formatSeconds(ms)}`));
+    }, Math.max(1, ms));
+  });
+  attempt.then((conn) => late && closeQuietly(conn), () => {});
+  try {
+    return await Promise.race([attempt, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function parseRegistration(bytes: Uint8Array, rank: number): Registration | null {

@@ -237,6 +237,71 @@ test("a foreign client from a third namespace is refused and the job goes on", a
   });
 });
 
+test("a master address that never answers fails at the connect timeout, not the kernel's minutes", async () => {
+  await withHosts(1, async (hosts) => {
+    // A neighbour entry for an address nobody holds: SYNs leave and nothing ever answers.
+    const silent = hosts.addrs[0].replace(/\.\d+$/, ".99");
+    const dev = new TextDecoder().decode(
+      new Deno.Command("ip", { args: ["-n", hosts.names[0], "-o", "link"], stdout: "piped" })
+        .outputSync().stdout,
+    ).match(/\d+: (v\w+)@/)![1];
+    const neigh = new Deno.Command("ip", {
+      args: [
+        "-n",
+        hosts.names[0],
+        "neigh",
+        "add",
+        silent,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        dev,
+      ],
+    }).outputSync();
+    assert.ok(neigh.success, "ip neigh add failed");
+    const started = Date.now();
+    const out = await new Deno.Command("ip", {
+      args: [...hosts.exec(0).slice(1), Deno.execPath(), "eval", SILENT_MASTER, silent],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const elapsed = Date.now() - started;
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.match(
+      text,
+      new RegExp(`cannot reach the rendezvous at ${silent.replaceAll(".", "\\.")}:`),
+    );
+    assert.match(text, /no answer within 1 s/);
+    // 1 s of connect timeout, plus starting Deno.
+    assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  });
+});
+
+/**
+ * Joins a job whose master never answers, with a 1 s connect timeout; prints the error and
+ * exits (as `cli/main.ts` and `runRank` do: the abandoned connect would otherwise hold the
+ * process until the kernel gives up).
+ */
+const SILENT_MASTER = `
+const { initProcessGroup } = await import(${
+  JSON.stringify(new URL("../comm/init_process_group.ts", import.meta.url).href)
+});
+try {
+  await initProcessGroup({
+    rank: 1,
+    worldSize: 2,
+    token: "${SECRET}",
+    tcp: { masterAddr: Deno.args[0], masterPort: 29517, transport: "tcp" },
+    connectTimeoutMs: 1000,
+  });
+  console.log("joined?");
+} catch (error) {
+  console.log(String(error));
+}
+// The kernel's own connect attempt is still pending; the CLI and ranks exit this way too.
+Deno.exit(0);
+`;
+
 /** The foreign client, run with `deno eval` in the third namespace: address, port. */
 const FOREIGN_CLIENT = `
 const [hostname, port] = [Deno.args[0], Number(Deno.args[1])];
