@@ -38,6 +38,9 @@ const CONNECT_RETRY_MS = 20;
  */
 const HANDSHAKE_TIMEOUT_MS = 2_000;
 
+/** Addresses that mean every interface. */
+const WILDCARDS = ["0.0.0.0", "::", "[::]"];
+
 /** The ring's links: Unix sockets between ranks on one host, or TCP. */
 export type Transport = "unix" | "tcp";
 
@@ -120,8 +123,12 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
       const server = rank === 0 ? startStore(store) : null;
       try {
         const storeConn = server ? null : await reachStore(store);
-        const bind = tcp.bind ||
-          (server ? server.hostname : (storeConn!.localAddr as Deno.NetAddr).hostname);
+        // The address that reaches the master: where peers reach this rank by default.
+        const reach = server ? server.hostname : (storeConn!.localAddr as Deno.NetAddr).hostname;
+        const bind = tcp.bind || reach;
+        // Bound to every interface (asked for with --bind 0.0.0.0): advertise the one that
+        // reaches the master, which peers can dial.
+        const advertised = WILDCARDS.includes(bind) ? reach : bind;
         const tcpListener = listenTcp(bind);
         listeners.push(tcpListener);
         let unix: string | null = null;
@@ -133,8 +140,8 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
         }
         const own: Registration = {
           rank,
-          host: `${Deno.hostname()}/${bind}`,
-          tcp: { hostname: bind, port: (tcpListener.addr as Deno.NetAddr).port },
+          host: `${Deno.hostname()}/${advertised}`,
+          tcp: { hostname: advertised, port: (tcpListener.addr as Deno.NetAddr).port },
           unix,
         };
         const table = server ? await server.serve(own) : await register(storeConn!, own, store);

@@ -192,10 +192,9 @@ export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
         error instanceof Deno.errors.TimedOut;
       if (!retry || Date.now() >= options.deadline) {
         throw new CommError(
-          `Rank ${rank} cannot reach ${where}: ${(error as Error).message}` +
-            (retry && !(error instanceof Deno.errors.TimedOut)
-              ? ` after ${formatSeconds(options.connectTimeoutMs)}`
-              : ""),
+          `Rank ${rank} cannot reach ${where}: ` +
+            (error instanceof Deno.errors.TimedOut ? "no answer" : (error as Error).message) +
+            (retry ? ` after ${formatSeconds(options.connectTimeoutMs)}` : ""),
           0,
           { cause: error },
         );
