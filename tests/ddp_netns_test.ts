@@ -158,6 +158,13 @@ test("a rank killed on the other host fails both launchers fast, naming it and i
       const victim = pids.find((pid) =>
         Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0").includes("RANK=2")
       )!;
+      // The secret is in no command line of any process on either host (`ps` shows those).
+      for (const i of [0, 1]) {
+        for (const pid of hosts.pids(i)) {
+          const argv = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+          assert.ok(!argv.includes(SECRET), `the secret is on pid ${pid}'s command line`);
+        }
+      }
       clock.start = Date.now();
       Deno.kill(victim, "SIGKILL");
       const ends = await Promise.all(job.map((l) => l.ended));
