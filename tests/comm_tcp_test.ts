@@ -9,16 +9,9 @@ import { initProcessGroup } from "../comm/init_process_group.ts";
 import type { ProcessGroup } from "../comm/process_group.ts";
 import type { TransportName } from "../comm/rank_env.ts";
 import { withGroups } from "./_comm_helpers.ts";
+import { freePort } from "./_multihost.ts";
 
 const TOKEN = "0123456789abcdef".repeat(4);
-
-/** A port nothing listens on right now. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** Runs `body` with `worldSize` in-process ranks that meet at a TCP rendezvous on loopback. */
 async function withTcpGroups<T>(
