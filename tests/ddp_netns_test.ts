@@ -109,14 +109,22 @@ async function withHosts(count: number, body: (hosts: Hosts) => Promise<void>): 
 }
 
 for (const nproc of [1, 2]) {
-  test(`2 hosts × ${nproc} rank${nproc > 1 ? "s" : ""} over TCP end equal to single`, async () => {
+  const how = nproc === 1 ? "with --bind" : "binding the interface that reaches the master";
+  test(`2 hosts × ${nproc} rank${nproc > 1 ? "s" : ""} ${how} end equal to single`, async () => {
     await withHosts(2, async (hosts) => {
       const dir = await Deno.makeTempDir();
       const path = join(dir, "ddp.ckpt.json");
       const job = startJob(
         hosts,
         nproc,
-        (node) => ["--steps", "20", ...(node === 0 ? ["--checkpoint", path] : [])],
+        (node) => [
+          "--steps",
+          "20",
+          ...(node === 0 ? ["--checkpoint", path] : []),
+          // One rank per host: each binds its host's address by hand (--bind); with two, the
+          // default (the interface that reaches the master) is used.
+          ...(nproc === 1 ? ["--bind", hosts.addrs[node]] : []),
+        ],
       );
       try {
         const ends = await Promise.all(job.map((l) => l.ended));
