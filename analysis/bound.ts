@@ -61,7 +61,7 @@ export function predictComm(table: AllreduceResult | null, run: RunRecord): Comm
   if (!table || run.strategy !== "ddp" || run.worldSize < 2) return null;
   const rows = table.rows.filter((r) =>
     r.worldSize === run.worldSize && (r.collective ?? "all-reduce") === "all-reduce" &&
-    r.inPlace !== false
+    r.inPlace !== false && r.transport === (run.transport ?? "unix")
   )
     .sort((a, b) => a.bytes - b.bytes);
   if (rows.length === 0) return null;

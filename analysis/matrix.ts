@@ -107,7 +107,7 @@ export interface BuildMatrixOptions {
 const SUPPORT: Record<StrategyName, string> = {
   single: "one process",
   dp: "one process (Web Workers): one machine",
-  ddp: "a process per rank, Unix sockets: one machine (TCP to come)",
+  ddp: "a process per rank: Unix sockets, TCP across hosts",
 };
 
 const NOT_MEASURED = "not measured";
@@ -422,6 +422,9 @@ function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Res
   const sizes = worldSizesOf(runs);
   const parts = [SUPPORT[strategy]];
   if (strategy !== "single") parts.push(`N run: ${sizes.join(", ")}`);
+  // What was actually run: bench runs every DDP job on this one host.
+  const transports = [...new Set(runs.flatMap((r) => r.transport ? [r.transport] : []))];
+  if (strategy === "ddp") parts.push(`${transports.join("+") || "unix"}, 1 host`);
   let growth: number | null = null;
   if (sizes.length >= 2) {
     const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];

@@ -47,7 +47,7 @@ export const COMPRESSED_EQUIVALENCE_BOUND = { fp16: 1e-2, bf16: 3e-2 } as const;
  * @returns the bound, or null
  * @example
  * ```ts
- * equivalenceBound({ gradCompression: "fp16" }); // 1e-2
+ * equivalenceBound({ strategy: "ddp", gradCompression: "fp16" }); // 1e-2
  * ```
  */
 export function equivalenceBound(
@@ -67,6 +67,8 @@ export interface RunRecord {
   fastKernels: boolean;
   /** Compute threads per worker (absent in files written before `--threads`: 1). */
   threads?: number;
+  /** DDP runs: the ring's links, `unix` or `tcp` (absent in older files and for other strategies). */
+  transport?: "unix" | "tcp";
   /** Global batch of one micro-step (an optimizer step covers `accumulate` of them). */
   globalBatch: number;
   /** Micro-batches per optimizer step (`--accumulate`; absent in older files: 1). */
@@ -318,6 +320,7 @@ export function buildRunRecords(
       backend: spec.backend,
       fastKernels: spec.fastKernels,
       threads: spec.threads ?? 1,
+      ...(spec.strategy === "ddp" ? { transport: spec.transport ?? "unix" } : {}),
       globalBatch: spec.globalBatch,
       ...settings,
       steps: spec.steps,

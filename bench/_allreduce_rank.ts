@@ -17,6 +17,7 @@ import { reportResult } from "../comm/report_result.ts";
 import { runRank } from "../comm/rank_main.ts";
 import type { ReduceOp } from "../comm/process_group.ts";
 import { evenSplit } from "../core/even_split.ts";
+import { writeAtomic } from "../core/write_atomic.ts";
 
 /** Pause between attempts to connect to the raw-throughput socket. */
 /** Environment variable (tests only) naming a rank that sends wrong values under `-c 1`. */
@@ -40,7 +41,7 @@ export const COLLECTIVES = ["all-reduce", "all-gather", "reduce-scatter", "broad
 /** One of {@linkcode COLLECTIVES}. */
 export type Collective = typeof COLLECTIVES[number];
 
-export type RankPlan = { mode: "raw"; size: SizePlan } | {
+export type RankPlan = { mode: "raw"; size: SizePlan; transport?: "unix" | "tcp" } | {
   mode: "ring";
   sizes: SizePlan[];
   collective?: Collective;
@@ -59,7 +60,9 @@ export interface RankTimings {
 if (import.meta.main) {
   const plan = JSON.parse(Deno.args[0]) as RankPlan;
   await runRank(async () => {
-    const timings = plan.mode === "raw" ? await measureRaw(plan.size) : await measureRing(plan);
+    const timings = plan.mode === "raw"
+      ? await measureRaw(plan.size, plan.transport ?? "unix")
+      : await measureRing(plan);
     await reportResult(timings);
   });
 }
@@ -151,13 +154,20 @@ function countWrong(
   return wrong;
 }
 
-async function measureRaw({ bytes, warmup, iterations }: SizePlan): Promise<RankTimings> {
+async function measureRaw(
+  { bytes, warmup, iterations }: SizePlan,
+  transport: "unix" | "tcp",
+): Promise<RankTimings> {
   const { rank, worldSize, rendezvousDir } = readRankEnv();
   if (worldSize !== 2 || rendezvousDir === null) {
     throw new Error(`Raw throughput needs exactly 2 launched ranks, got ${worldSize}`);
   }
   const path = join(rendezvousDir, "raw.sock");
-  const conn = rank === 0 ? await acceptOne(path) : await connectWithRetry(path);
+  const conn = transport === "tcp"
+    ? await tcpPair(rank, join(rendezvousDir, "raw.port"))
+    : rank === 0
+    ? await acceptOne(path)
+    : await connectWithRetry(path);
   const outgoing = new Uint8Array(bytes).fill(rank + 1);
   const incoming = new Uint8Array(bytes);
   const us: number[] = [];
@@ -168,6 +178,37 @@ async function measureRaw({ bytes, warmup, iterations }: SizePlan): Promise<Rank
   }
   conn.close();
   return { rank, sizes: [{ bytes, us }] };
+}
+
+/**
+ * A TCP connection on loopback between the two ranks, as the ring's TCP links are (no delay):
+ * rank 0 listens on a free port and writes it to `portFile`; rank 1 connects to it.
+ */
+async function tcpPair(rank: number, portFile: string): Promise<Deno.Conn> {
+  if (rank === 0) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      await writeAtomic(portFile, String((listener.addr as Deno.NetAddr).port));
+      const conn = await listener.accept();
+      conn.setNoDelay(true);
+      return conn;
+    } finally {
+      listener.close();
+    }
+  }
+  for (let attempt = 1;; attempt++) {
+    try {
+      const port = Number(await Deno.readTextFile(portFile));
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.setNoDelay(true);
+      return conn;
+    } catch (error) {
+      if (attempt >= CONNECT_ATTEMPTS) {
+        throw new Error(`Cannot connect to rank 0: ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
+    }
+  }
 }
 
 async function acceptOne(path: string): Promise<Deno.Conn> {

@@ -44,10 +44,25 @@ const BYTES_PER_GB = 1e9;
 /** Rank module that does the measuring. */
 const RANK_MODULE = new URL("./_allreduce_rank.ts", import.meta.url);
 
+/** A transport the benchmark measures: Unix sockets, or TCP on loopback. */
+export type AllreduceTransport = "unix" | "tcp";
+
+/** Raw point-to-point throughput of one transport. */
+export interface RawThroughput {
+  /** The transport. */
+  transport: AllreduceTransport;
+  /** The better of the measurements before and after the ring runs, GB/s per direction. */
+  GBps: number;
+  /** Bytes sent each way per measurement. */
+  bytes: number;
+  /** Each measurement, GB/s. */
+  samplesGBps?: number[];
+}
+
 /** One timed size of one world size. */
 export interface AllreduceRow {
   /** The transport measured. */
-  transport: "unix";
+  transport: AllreduceTransport;
   /** Ranks in the ring. */
   worldSize: number;
   /** Buffer size all-reduced, in bytes (float32 elements × 4). */
@@ -76,7 +91,9 @@ export interface AllreduceResult {
   schema: typeof ALLREDUCE_SCHEMA;
   /** Point-to-point throughput between two Deno processes, both directions at once. */
   /** `GBps`: the better of the measurements before and after the ring runs (`samplesGBps`). */
-  raw: { transport: "unix"; GBps: number; bytes: number; samplesGBps?: number[] };
+  raw: RawThroughput;
+  /** Every transport's raw throughput when more than one ran (`raw` is the first). */
+  raws?: RawThroughput[];
   /** One row per world size and buffer size. */
   rows: AllreduceRow[];
   /** Where it ran. */
@@ -125,6 +142,8 @@ export interface AllreduceBenchOptions {
   warmupIterations?: number;
   /** Check each size on known values and count wrong elements (-c 1). */
   check?: boolean;
+  /** Transports to measure, each with its own raw ceiling (default `["unix"]`). */
+  transports?: AllreduceTransport[];
 }
 
 /**
@@ -150,6 +169,7 @@ export async function runAllreduceBench(
     collective = "all-reduce",
     op = "sum",
     check = false,
+    transports = ["unix"],
   } = options;
   for (const n of worldSizes) {
     if (!Number.isInteger(n) || n < 2) {
@@ -169,66 +189,66 @@ export async function runAllreduceBench(
     },
   };
   /** One raw measurement: GB/s per direction. */
-  const measureRaw = async (when: string) => {
+  const measureRaw = async (transport: AllreduceTransport, when: string) => {
     onProgress({
       phase: "raw",
       worldSize: 2,
-      message: `raw unix socket, ${RAW_BYTES / 2 ** 20} MiB each way (${when})`,
+      message: `raw ${transport} socket, ${RAW_BYTES / 2 ** 20} MiB each way (${when})`,
     });
-    const [rawUs] = slowestMedians(await runRanks(rawPlan, 2, timeoutMs));
+    const [rawUs] = slowestMedians(
+      await runRanks({ ...rawPlan, transport }, 2, timeoutMs, transport),
+    );
     return RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB;
   };
-  // Raw is measured before and after the all-reduce runs (this machine's speed drifts);
-  // the better of the two is the ceiling the ring is compared with.
-  const rawBefore = await measureRaw("before");
-
   const sizes = planSizes(quick, options);
   const rows: AllreduceRow[] = [];
+  const raws: RawThroughput[] = [];
   const reduces = collective === "all-reduce" || collective === "reduce-scatter";
-  for (const worldSize of worldSizes) {
-    onProgress({
-      phase: "all-reduce",
-      worldSize,
-      message: `${collective}, ${worldSize} ranks, ${sizes.length} sizes`,
-    });
-    const ranks = await runRanks(
-      { mode: "ring", sizes, collective, op, check },
-      worldSize,
-      timeoutMs,
-    );
-    const inPlace = slowestMedians(ranks, "us");
-    const outOfPlace = slowestMedians(ranks, "usOutOfPlace");
-    sizes.forEach(({ bytes }, i) => {
-      const wrong = check ? ranks.reduce((sum, r) => sum + (r.sizes[i].wrong ?? 0), 0) : null;
-      for (const [place, us] of [[false, outOfPlace[i]], [true, inPlace[i]]] as const) {
-        const algbwGBps = bytes / (us * 1e-6) / BYTES_PER_GB;
-        rows.push({
-          transport: "unix",
-          worldSize,
-          bytes,
-          usPerOp: us,
-          algbwGBps,
-          busbwGBps: algbwGBps * busFactor(collective, worldSize),
-          collective,
-          ...(reduces ? { op } : {}),
-          count: bytes / Float32Array.BYTES_PER_ELEMENT,
-          inPlace: place,
-          wrong,
-        });
-      }
-    });
+  for (const transport of transports) {
+    // Raw is measured before and after the all-reduce runs (this machine's speed drifts);
+    // the better of the two is the ceiling the ring is compared with.
+    const rawBefore = await measureRaw(transport, "before");
+    for (const worldSize of worldSizes) {
+      onProgress({
+        phase: "all-reduce",
+        worldSize,
+        message: `${collective} over ${transport}, ${worldSize} ranks, ${sizes.length} sizes`,
+      });
+      const ranks = await runRanks(
+        { mode: "ring", sizes, collective, op, check },
+        worldSize,
+        timeoutMs,
+        transport,
+      );
+      const inPlace = slowestMedians(ranks, "us");
+      const outOfPlace = slowestMedians(ranks, "usOutOfPlace");
+      sizes.forEach(({ bytes }, i) => {
+        const wrong = check ? ranks.reduce((sum, r) => sum + (r.sizes[i].wrong ?? 0), 0) : null;
+        for (const [place, us] of [[false, outOfPlace[i]], [true, inPlace[i]]] as const) {
+          const algbwGBps = bytes / (us * 1e-6) / BYTES_PER_GB;
+          rows.push({
+            transport,
+            worldSize,
+            bytes,
+            usPerOp: us,
+            algbwGBps,
+            busbwGBps: algbwGBps * busFactor(collective, worldSize),
+            collective,
+            ...(reduces ? { op } : {}),
+            count: bytes / Float32Array.BYTES_PER_ELEMENT,
+            inPlace: place,
+            wrong,
+          });
+        }
+      });
+    }
+    const samplesGBps = [rawBefore, await measureRaw(transport, "after")];
+    raws.push({ transport, GBps: Math.max(...samplesGBps), bytes: RAW_BYTES, samplesGBps });
   }
-
-  const samplesGBps = [rawBefore, await measureRaw("after")];
-  const raw = {
-    transport: "unix" as const,
-    GBps: Math.max(...samplesGBps),
-    bytes: RAW_BYTES,
-    samplesGBps,
-  };
   const result: AllreduceResult = {
     schema: ALLREDUCE_SCHEMA,
-    raw,
+    raw: raws[0],
+    ...(raws.length > 1 ? { raws } : {}),
     rows,
     env: {
       deno: Deno.version.deno,
@@ -284,11 +304,13 @@ async function runRanks(
   plan: RankPlan,
   worldSize: number,
   timeoutMs: number | undefined,
+  transport: AllreduceTransport,
 ): Promise<RankTimings[]> {
   const { results } = await launch<RankTimings>(RANK_MODULE, {
     worldSize,
     args: [JSON.stringify(plan)],
     timeoutMs,
+    transport,
   });
   return results.map((timings, rank) => {
     if (timings === null) {
@@ -296,6 +318,23 @@ async function runRanks(
     }
     return timings;
   });
+}
+
+/**
+ * The raw throughput a row compares with: its own transport's.
+ *
+ * @param result the benchmark's result
+ * @param transport a row's transport
+ * @returns GB/s per direction
+ * @example
+ * ```ts
+ * declare const result: AllreduceResult;
+ * rawGBps(result, "tcp");
+ * ```
+ */
+export function rawGBps(result: AllreduceResult, transport: AllreduceTransport): number {
+  return (result.raws ?? [result.raw]).find((r) => r.transport === transport)?.GBps ??
+    result.raw.GBps;
 }
 
 /** Per size: the median over iterations of the slowest rank's time, in µs. */

@@ -43,6 +43,8 @@ export interface BenchOptions {
   backend?: BackendName;
   /** Compute threads per worker (default 1; more needs `native`). */
   threads?: number;
+  /** DDP's links: `unix` (default) or `tcp` (every link over TCP on loopback). */
+  transport?: "unix" | "tcp";
   /** Keep every timed step's wall time in the results (`stepSamplesMs`). */
   stepSamples?: boolean;
   /** Write one trace-event file per run here (`--trace`). */
@@ -82,6 +84,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
   return {
     ...options,
     stepSamples: options.stepSamples ?? false,
+    transport: options.transport ?? "unix",
     traceDir: options.traceDir ?? "",
     quick,
     backend,
@@ -133,7 +136,13 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         for (const worldSize of config.worldSizes) {
           // Weak scaling keeps each worker's batch: N workers train on N × the batch.
           const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
-          const spec: RunSpec = { ...base, strategy, worldSize, globalBatch };
+          const spec: RunSpec = {
+            ...base,
+            strategy,
+            worldSize,
+            globalBatch,
+            ...(strategy === "ddp" ? { transport: config.transport } : {}),
+          };
           checkRun(spec);
           // Compressed runs go beside uncompressed ones, so the report can show what the
           // cast costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own.

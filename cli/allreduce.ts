@@ -19,6 +19,7 @@ import {
 } from "./_parsers.ts";
 import { type Collective, COLLECTIVES } from "../bench/_allreduce_rank.ts";
 import { REDUCE_OPS, type ReduceOp } from "../comm/process_group.ts";
+import { TRANSPORTS } from "../comm/rank_env.ts";
 
 interface AllreduceFlags {
   worldSizes: number[];
@@ -32,6 +33,7 @@ interface AllreduceFlags {
   check?: number;
   op: ReduceOp;
   collective: Collective;
+  transport?: ("unix" | "tcp")[];
 }
 
 async function allreduce(flags: AllreduceFlags) {
@@ -65,6 +67,7 @@ async function allreduce(flags: AllreduceFlags) {
     check: flags.check === 1,
     op: flags.op,
     collective: flags.collective,
+    transports: flags.transport ?? ["unix"],
   });
   const { json, markdown } = await writeAllreduceReport(result, flags.out);
   console.log(renderAllreduceMarkdown(result));
@@ -124,6 +127,11 @@ export function addAllreduce(program: Command): void {
       `one of: ${COLLECTIVES.join(", ")}`,
       (v: string) => nameList("--collective", v, COLLECTIVES, "collective")[0],
       "all-reduce",
+    )
+    .option(
+      "--transport <a,b>",
+      "unix, tcp (loopback) or both, each with its own raw socket throughput measured in the same run (default: unix)",
+      (v: string) => nameList("--transport", v, TRANSPORTS, "transport"),
     )
     .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT)
     .action(allreduce);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { transportOption } from "./_ddp_options.ts";
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
@@ -46,6 +47,7 @@ interface BenchFlags {
   bucketMb?: number[];
   overlap: boolean;
   scaling: Scaling;
+  transport?: "unix" | "tcp";
 }
 
 function printList(): void {
@@ -88,6 +90,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     bucketBytes: flags.bucketMb,
     overlap: flags.overlap,
     scaling: flags.scaling,
+    transport: flags.transport,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
@@ -120,7 +123,7 @@ async function bench(flags: BenchFlags): Promise<void> {
  * ```
  */
 export function addBench(program: Command): void {
-  runOptions(
+  transportOption(runOptions(
     program.command("bench")
       .description("run workloads × strategies × world sizes; write results.json and the reports")
       .option("--list", "print workloads, strategies and backends, then exit")
@@ -165,5 +168,5 @@ export function addBench(program: Command): void {
         "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
-  ).action(bench);
+  )).action(bench);
 }

@@ -24,10 +24,12 @@ import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { announceBackend, arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { type DdpFlags, nodeOptions, placeDdp, transportOption } from "./_ddp_options.ts";
+import { runDdpAsThisRank } from "../strategies/ddp_rank.ts";
 import { bucketMbList, ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
-interface TrainFlags {
+interface TrainFlags extends DdpFlags {
   workload: string;
   strategy: StrategyName;
   worldSize: number;
@@ -57,9 +59,14 @@ interface TrainFlags {
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
   const { backend, why } = chooseBackend(flags.backend, flags.threads);
-  const mode = progressMode(flags);
   checkKnobs(flags);
-  const worldSize = flags.strategy === "single" ? 1 : flags.worldSize;
+  const ddp = await placeDdp(flags, flags.strategy, flags.worldSize);
+  const mode = ddp.asRank && ddp.asRank.rank !== 0 ? "quiet" : progressMode(flags);
+  const worldSize = flags.strategy === "single"
+    ? 1
+    : flags.strategy === "ddp"
+    ? ddp.spec.worldSize ?? flags.worldSize
+    : flags.worldSize;
   const batch = flags.batch ?? workload.defaults.batchSize;
   const spec: RunSpec = {
     workload: flags.workload,
@@ -85,6 +92,7 @@ async function train(flags: TrainFlags): Promise<void> {
     collectiveTimeoutMs: flags.collectiveTimeout,
     jobTimeoutMs: flags.jobTimeout,
     ...(flags.trace ? { trace: true } : {}),
+    ...(flags.strategy === "ddp" ? ddp.spec : {}),
   };
   checkRun(spec);
   const layout = createLayout(workload.createModel().params);
@@ -94,7 +102,10 @@ async function train(flags: TrainFlags): Promise<void> {
   announceBackend(mode, { backend, why });
   const progress = createProgress(1, mode);
   progress.startRun(`${spec.workload} ${runLabel(spec)}`, spec.warmup + spec.steps);
-  const m = await STRATEGIES[spec.strategy].run(spec, (done) => progress.step(done));
+  const onStep = (done: number) => progress.step(done);
+  const m = ddp.asRank
+    ? await runDdpAsThisRank(spec, onStep)
+    : await STRATEGIES[spec.strategy].run(spec, onStep);
   progress.endRun(
     `done in ${(m.stepSamples.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s of timed steps`,
   );
@@ -138,7 +149,7 @@ function checkKnobs(flags: TrainFlags): void {
  * ```
  */
 export function addTrain(program: Command): void {
-  runOptions(
+  nodeOptions(transportOption(runOptions(
     program.command("train")
       .description(
         "train one workload under one strategy with live progress, then print the summary",
@@ -195,5 +206,5 @@ export function addTrain(program: Command): void {
         "ddp: stop the whole job after this many seconds (default: no limit)",
         arg("--job-timeout", seconds),
       ),
-  ).action(train);
+  ))).action(train);
 }

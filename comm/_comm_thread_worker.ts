@@ -57,7 +57,7 @@ export interface SerializedError {
 
 /** What the communication thread posts back. */
 export type FromCommThread =
-  | { kind: "ready"; rank: number; worldSize: number }
+  | { kind: "ready"; rank: number; worldSize: number; transport: "unix" | "tcp" }
   | { kind: "init-failed"; error: SerializedError }
   | {
     kind: "done";
@@ -114,7 +114,12 @@ async function join(message: Extract<ToCommThread, { kind: "init" }>): Promise<v
     group = message.init
       ? await initProcessGroup(message.init)
       : await initProcessGroupFromEnv({ connectTimeoutMs: message.connectTimeoutMs });
-    scope.postMessage({ kind: "ready", rank: group.rank, worldSize: group.worldSize });
+    scope.postMessage({
+      kind: "ready",
+      rank: group.rank,
+      worldSize: group.worldSize,
+      transport: group.transport,
+    });
   } catch (error) {
     scope.postMessage({ kind: "init-failed", error: serializeError(error) });
   }

@@ -1,19 +1,34 @@
 /**
- * Ring set-up: each rank listens on `<dir>/rank-<k>.sock`, connects to its right neighbour
- * and accepts its left neighbour, both authenticated by the job token.
+ * Ring set-up: each rank listens, connects to its right neighbour and accepts its left
+ * neighbour, each connection authenticated by challenge–response over the job secret
+ * (`_auth.ts`: the secret never crosses the wire).
  *
- * Handshake (one frame each way, frames as in `_ring.ts`):
- * - hello, client → server: magic "paratrn1", the 32 token bytes, client rank, world size;
- * - welcome, server → client: magic "paratrok", server rank, world size.
+ * Two ways to find the neighbours:
+ * - a private rendezvous directory on one machine (the launcher's default): rank k listens on
+ *   `<dir>/rank-<k>.sock`;
+ * - the TCP rendezvous at `MASTER_ADDR:MASTER_PORT` (`_tcp_rendezvous.ts`): every rank listens
+ *   on TCP (on `bind`, default the interface that reaches the master) and, unless TCP is
+ *   forced, on a Unix socket too; it dials its right neighbour over the Unix socket when both
+ *   are on the same host, else over TCP (with `TCP_NODELAY`).
+ *
  * A server that receives a wrong hello (or none within a short deadline) closes that
  * connection and goes on accepting; handshakes run concurrently, so a stray or hostile client
  * cannot stop or stall the job.
  *
  * @module
  */
+import { join } from "node:path";
 import { formatSeconds } from "../core/durations.ts";
+import { clientHandshake, importTokenKey, serverHandshake } from "./_auth.ts";
 import { CommError, Ring } from "./_ring.ts";
-import { decodeToken, rankSocketPath, TOKEN_BYTES } from "./rendezvous.ts";
+import {
+  connectWithin,
+  reachStore,
+  register,
+  type Registration,
+  startStore,
+} from "./_tcp_rendezvous.ts";
+import { rankSocketPath } from "./rendezvous.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
 const CONNECT_RETRY_MS = 20;
@@ -22,25 +37,52 @@ const CONNECT_RETRY_MS = 20;
  * its own deadline and handshakes run side by side, so silent clients delay nobody.
  */
 const HANDSHAKE_TIMEOUT_MS = 2_000;
-/** Magic bytes opening a hello. */
-const HELLO_MAGIC = new TextEncoder().encode("paratrn1");
-/** Magic bytes opening a welcome. */
-const WELCOME_MAGIC = new TextEncoder().encode("paratrok");
-/** Hello payload: magic, token, rank (u32), world size (u32). */
-const HELLO_BYTES = HELLO_MAGIC.length + TOKEN_BYTES + 8;
-/** Welcome payload: magic, rank (u32), world size (u32). */
-const WELCOME_BYTES = WELCOME_MAGIC.length + 8;
+
+/** Addresses that mean every interface. */
+const WILDCARDS = ["0.0.0.0", "::", "[::]"];
+
+/** The ring's links: Unix sockets between ranks on one host, or TCP. */
+export type Transport = "unix" | "tcp";
+
+/** Where the TCP rendezvous is, and how this rank's links go. */
+export interface TcpRendezvousOptions {
+  /** Rank 0's host (it serves the rendezvous there). */
+  masterAddr: string;
+  /** The rendezvous port. */
+  masterPort: number;
+  /** `tcp`: every link over TCP; `unix`: Unix sockets between ranks on the same host. */
+  transport: Transport;
+  /** Address ring listeners bind to (default: the interface that reaches the master). */
+  bind?: string | null;
+}
 
 /** What {@linkcode connectRing} needs. */
 export interface ConnectRingOptions {
   rank: number;
   worldSize: number;
-  rendezvousDir: string;
+  /** Private directory: the Unix-socket rendezvous, or where this rank's Unix socket goes. */
+  rendezvousDir: string | null;
   token: string;
+  /** The TCP rendezvous; without it, the directory is the rendezvous. */
+  tcp?: TcpRendezvousOptions | null;
   /** Deadline for the whole set-up. */
   connectTimeoutMs: number;
   /** Deadline for each collective on the resulting ring. */
   collectiveTimeoutMs: number;
+}
+
+type Address = { transport: "unix"; path: string } | {
+  transport: "tcp";
+  hostname: string;
+  port: number;
+};
+
+interface Job {
+  rank: number;
+  worldSize: number;
+  key: CryptoKey;
+  deadline: number;
+  connectTimeoutMs: number;
 }
 
 /**
@@ -51,77 +93,189 @@ export interface ConnectRingOptions {
  */
 export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
   const { rank, worldSize, rendezvousDir, connectTimeoutMs } = options;
-  const token = decodeToken(options.token);
+  const key = await importTokenKey(options.token);
   const sendTo = (rank + 1) % worldSize;
   const recvFrom = (rank - 1 + worldSize) % worldSize;
   const deadline = Date.now() + connectTimeoutMs;
-  const job = { rank, worldSize, token, deadline, connectTimeoutMs };
+  const job: Job = { rank, worldSize, key, deadline, connectTimeoutMs };
 
-  const path = rankSocketPath(rendezvousDir, rank);
-  let listener: Deno.UnixListener;
+  const listeners: Deno.Listener[] = [];
+  let ownDir: string | null = null;
+  let right: Address;
+  let hosts: [string, string] | null = null;
+  let transport: Transport = "unix";
   try {
-    listener = Deno.listen({ transport: "unix", path });
+    if (!options.tcp) {
+      if (!rendezvousDir) throw new Error("A rendezvous directory is required without MASTER_ADDR");
+      listeners.push(listenUnix(rankSocketPath(rendezvousDir, rank)));
+      right = { transport: "unix", path: rankSocketPath(rendezvousDir, sendTo) };
+    } else {
+      const tcp = options.tcp;
+      const store = {
+        rank,
+        worldSize,
+        masterAddr: tcp.masterAddr,
+        masterPort: tcp.masterPort,
+        key,
+        deadline,
+        connectTimeoutMs,
+      };
+      const server = rank === 0 ? startStore(store) : null;
+      try {
+        const storeConn = server ? null : await reachStore(store);
+        // The address that reaches the master: where peers reach this rank by default.
+        const reach = server ? server.hostname : (storeConn!.localAddr as Deno.NetAddr).hostname;
+        const bind = tcp.bind || reach;
+        // Bound to every interface (asked for with --bind 0.0.0.0): advertise the one that
+        // reaches the master, which peers can dial.
+        const advertised = WILDCARDS.includes(bind) ? reach : bind;
+        const tcpListener = listenTcp(bind);
+        listeners.push(tcpListener);
+        let unix: string | null = null;
+        if (tcp.transport === "unix") {
+          const dir = rendezvousDir ??
+            (ownDir = await Deno.makeTempDir({ prefix: "paratrain-rank-" }));
+          unix = join(dir, `rank-${rank}.sock`);
+          listeners.push(listenUnix(unix));
+        }
+        const own: Registration = {
+          rank,
+          host: `${Deno.hostname()}/${advertised}`,
+          tcp: { hostname: advertised, port: (tcpListener.addr as Deno.NetAddr).port },
+          unix,
+        };
+        const table = server ? await server.serve(own) : await register(storeConn!, own, store);
+        const peer = table[sendTo];
+        const sameHost = peer.host === own.host;
+        right = sameHost && peer.unix !== null && tcp.transport === "unix"
+          ? { transport: "unix", path: peer.unix }
+          : { transport: "tcp", hostname: peer.tcp.hostname, port: peer.tcp.port };
+        transport = right.transport === "tcp" || table[recvFrom].host !== own.host ||
+            tcp.transport === "tcp"
+          ? "tcp"
+          : "unix";
+        hosts = [peer.tcp.hostname, table[recvFrom].tcp.hostname];
+      } finally {
+        server?.close();
+      }
+    }
+  } catch (error) {
+    for (const listener of listeners) closeQuietly(listener);
+    if (ownDir) await Deno.remove(ownDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+
+  const stopAccepting = setTimeout(
+    () => listeners.forEach(closeQuietly),
+    Math.max(0, deadline - Date.now()),
+  );
+  const [rightConn, leftConn] = await Promise.allSettled([
+    dial(right, sendTo, job),
+    accept(listeners, recvFrom, job),
+  ]);
+  clearTimeout(stopAccepting);
+  for (const listener of listeners) closeQuietly(listener);
+  if (ownDir) await Deno.remove(ownDir, { recursive: true }).catch(() => {});
+
+  if (rightConn.status === "fulfilled" && leftConn.status === "fulfilled") {
+    return new Ring(rank, worldSize, rightConn.value, leftConn.value, options.collectiveTimeoutMs, {
+      hosts,
+      transport,
+    });
+  }
+  for (const side of [rightConn, leftConn]) {
+    if (side.status === "fulfilled") closeQuietly(side.value);
+  }
+  throw rightConn.status === "rejected"
+    ? rightConn.reason
+    : (leftConn as PromiseRejectedResult).reason;
+}
+
+function listenUnix(path: string): Deno.Listener {
+  try {
+    return Deno.listen({ transport: "unix", path });
   } catch (error) {
     throw new CommError(`Cannot listen on ${path}: ${(error as Error).message}`, null, {
       cause: error,
     });
   }
-  const stopAccepting = setTimeout(() => listener.close(), connectTimeoutMs);
-  const [right, left] = await Promise.allSettled([
-    dial(rankSocketPath(rendezvousDir, sendTo), sendTo, job),
-    accept(listener, recvFrom, job),
-  ]);
-  clearTimeout(stopAccepting);
-  closeQuietly(listener);
+}
 
-  if (right.status === "fulfilled" && left.status === "fulfilled") {
-    return new Ring(rank, worldSize, right.value, left.value, options.collectiveTimeoutMs);
+function listenTcp(hostname: string): Deno.TcpListener {
+  try {
+    return Deno.listen({ transport: "tcp", hostname, port: 0 });
+  } catch (error) {
+    throw new CommError(`Cannot listen on ${hostname}: ${(error as Error).message}`, null, {
+      cause: error,
+    });
   }
-  for (const side of [right, left]) if (side.status === "fulfilled") closeQuietly(side.value);
-  throw right.status === "rejected" ? right.reason : (left as PromiseRejectedResult).reason;
 }
 
-interface Job {
-  rank: number;
-  worldSize: number;
-  token: Uint8Array;
-  deadline: number;
-  connectTimeoutMs: number;
+function describe(address: Address): string {
+  return address.transport === "unix" ? address.path : `${address.hostname}:${address.port}`;
 }
 
-/** Connects to `peer`, retrying until its socket exists, then says hello. */
-async function dial(path: string, peer: number, job: Job): Promise<Deno.Conn> {
-  let conn: Deno.UnixConn;
+/** Connects to `peer`, retrying until its socket exists, then proves itself. */
+async function dial(address: Address, peer: number, job: Job): Promise<Deno.Conn> {
+  let conn: Deno.Conn;
   while (true) {
     try {
-      conn = await Deno.connect({ transport: "unix", path });
+      if (address.transport === "unix") {
+        conn = await Deno.connect({ transport: "unix", path: address.path });
+      } else {
+        const tcp = await connectWithin(address, job.deadline - Date.now());
+        tcp.setNoDelay(true);
+        conn = tcp;
+      }
       break;
     } catch (error) {
       const notYet = error instanceof Deno.errors.NotFound ||
-        error instanceof Deno.errors.ConnectionRefused;
+        error instanceof Deno.errors.ConnectionRefused ||
+        (error instanceof Deno.errors.TimedOut && Date.now() < job.deadline);
       if (!notYet) {
-        throw new CommError(`Cannot connect to rank ${peer}: ${(error as Error).message}`, peer, {
-          cause: error,
-        });
+        throw new CommError(
+          `Cannot connect to rank ${peer} at ${describe(address)}: ${(error as Error).message}`,
+          peer,
+          { cause: error },
+        );
       }
       if (Date.now() >= job.deadline) {
-        const what = error instanceof Deno.errors.NotFound ? "socket not found" : "refused";
+        const what = error instanceof Deno.errors.NotFound
+          ? "socket not found"
+          : error instanceof Deno.errors.TimedOut
+          ? "no answer"
+          : "refused";
         throw new CommError(
-          `Cannot connect to rank ${peer}: ${what} after ${formatSeconds(job.connectTimeoutMs)}`,
+          `Cannot connect to rank ${peer}${
+            address.transport === "tcp" ? ` at ${describe(address)}` : ""
+          }: ${what} after ${formatSeconds(job.connectTimeoutMs)}`,
           peer,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
     }
   }
-  const welcome = await withTimeout(conn, job.deadline - Date.now(), async () => {
-    await writeFrame(conn, encodeHello(job));
-    return await readFrame(conn, WELCOME_BYTES);
-  });
-  if (!welcome || !isWelcome(welcome, peer, job.worldSize)) {
+  const outcome = await withTimeout(
+    conn,
+    job.deadline - Date.now(),
+    async () => ({
+      problem: await clientHandshake(
+        conn,
+        job.key,
+        { rank: job.rank, worldSize: job.worldSize, purpose: "ring" },
+        (server) =>
+          server.purpose !== "ring" || server.rank !== peer || server.worldSize !== job.worldSize
+            ? `it is rank ${server.rank} of ${server.worldSize}, expected rank ${peer} of ` +
+              job.worldSize
+            : null,
+      ),
+    }),
+  );
+  const problem = outcome === null ? "closed during the handshake" : outcome.problem;
+  if (problem !== null) {
     closeQuietly(conn);
     throw new CommError(
-      `Rank ${peer} refused the connection from rank ${job.rank}: wrong token or world size`,
+      `Rank ${peer} refused the connection from rank ${job.rank}: ${problem}`,
       peer,
     );
   }
@@ -129,13 +283,14 @@ async function dial(path: string, peer: number, job: Job): Promise<Deno.Conn> {
 }
 
 /**
- * Accepts connections until `peer` presents a valid hello; refuses and drops the rest. Each
+ * Accepts connections until `peer` proves itself; refuses and drops the rest. Each
  * connection's handshake runs on its own, under its own short deadline, so that clients that
  * connect and say nothing cannot hold up the one that matters.
  */
-function accept(listener: Deno.UnixListener, peer: number, job: Job): Promise<Deno.Conn> {
+function accept(listeners: Deno.Listener[], peer: number, job: Job): Promise<Deno.Conn> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let open = listeners.length;
     const pending = new Set<Deno.Conn>();
     const finish = (conn: Deno.Conn | null, error?: CommError) => {
       if (settled) return;
@@ -148,41 +303,61 @@ function accept(listener: Deno.UnixListener, peer: number, job: Job): Promise<De
     const handshake = async (conn: Deno.Conn) => {
       pending.add(conn);
       const limitMs = Math.min(HANDSHAKE_TIMEOUT_MS, job.deadline - Date.now());
-      const hello = await withTimeout(conn, limitMs, () => readFrame(conn, HELLO_BYTES));
-      const problem = hello ? checkHello(hello, peer, job) : "no valid hello";
-      if (problem === null && !settled) {
-        const welcomed = await withTimeout(
-          conn,
-          limitMs,
-          () => writeFrame(conn, encodeWelcome(job)),
+      const result = await withTimeout(
+        conn,
+        limitMs,
+        () =>
+          serverHandshake(
+            conn,
+            job.key,
+            { rank: job.rank, worldSize: job.worldSize, purpose: "ring" },
+            (client) =>
+              client.purpose !== "ring"
+                ? "not a ring link"
+                : client.worldSize !== job.worldSize
+                ? `world size ${client.worldSize}, expected ${job.worldSize}`
+                : client.rank !== peer
+                ? `claims rank ${client.rank}, expected rank ${peer}`
+                : null,
+          ),
+      );
+      if (result !== null && typeof result !== "string" && !settled) {
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+        return finish(conn);
+      }
+      if (!settled) {
+        console.warn(
+          `Rank ${job.rank} refused a connection on its rendezvous socket: ${
+            result ?? "no valid hello"
+          }`,
         );
-        if (welcomed) return finish(conn);
-      } else if (problem !== null && !settled) {
-        console.warn(`Rank ${job.rank} refused a connection on its rendezvous socket: ${problem}`);
       }
       pending.delete(conn);
       closeQuietly(conn);
     };
-    (async () => {
-      while (!settled) {
-        let conn: Deno.UnixConn;
-        try {
-          conn = await listener.accept();
-        } catch (error) {
-          return finish(
-            null,
-            new CommError(
-              `Rank ${peer} did not connect to rank ${job.rank} within ` +
-                `${formatSeconds(job.connectTimeoutMs)}`,
-              peer,
-              { cause: error },
-            ),
-          );
+    for (const listener of listeners) {
+      (async () => {
+        while (!settled) {
+          let conn: Deno.Conn;
+          try {
+            conn = await listener.accept();
+          } catch (error) {
+            if (--open > 0) return;
+            return finish(
+              null,
+              new CommError(
+                `Rank ${peer} did not connect to rank ${job.rank} within ` +
+                  `${formatSeconds(job.connectTimeoutMs)}`,
+                peer,
+                { cause: error },
+              ),
+            );
+          }
+          if (settled) closeQuietly(conn);
+          else handshake(conn);
         }
-        if (settled) closeQuietly(conn);
-        else handshake(conn);
-      }
-    })();
+      })();
+    }
   });
 }
 
@@ -200,82 +375,6 @@ async function withTimeout<T>(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function encodeHello(job: Job): Uint8Array {
-  const hello = new Uint8Array(HELLO_BYTES);
-  hello.set(HELLO_MAGIC, 0);
-  hello.set(job.token, HELLO_MAGIC.length);
-  const view = new DataView(hello.buffer);
-  view.setUint32(HELLO_MAGIC.length + TOKEN_BYTES, job.rank, true);
-  view.setUint32(HELLO_MAGIC.length + TOKEN_BYTES + 4, job.worldSize, true);
-  return hello;
-}
-
-/** Returns null for a valid hello from `peer`, or what is wrong with it. */
-function checkHello(hello: Uint8Array, peer: number, job: Job): string | null {
-  const view = new DataView(hello.buffer, hello.byteOffset);
-  if (!bytesEqual(hello.subarray(0, HELLO_MAGIC.length), HELLO_MAGIC)) {
-    return "not a paratrain hello";
-  }
-  const token = hello.subarray(HELLO_MAGIC.length, HELLO_MAGIC.length + TOKEN_BYTES);
-  if (!bytesEqual(token, job.token)) return "wrong token";
-  const rank = view.getUint32(HELLO_MAGIC.length + TOKEN_BYTES, true);
-  const worldSize = view.getUint32(HELLO_MAGIC.length + TOKEN_BYTES + 4, true);
-  if (worldSize !== job.worldSize) return `world size ${worldSize}, expected ${job.worldSize}`;
-  if (rank !== peer) return `claims rank ${rank}, expected rank ${peer}`;
-  return null;
-}
-
-function encodeWelcome(job: Job): Uint8Array {
-  const welcome = new Uint8Array(WELCOME_BYTES);
-  welcome.set(WELCOME_MAGIC, 0);
-  const view = new DataView(welcome.buffer);
-  view.setUint32(WELCOME_MAGIC.length, job.rank, true);
-  view.setUint32(WELCOME_MAGIC.length + 4, job.worldSize, true);
-  return welcome;
-}
-
-function isWelcome(welcome: Uint8Array, peer: number, worldSize: number): boolean {
-  const view = new DataView(welcome.buffer, welcome.byteOffset);
-  return bytesEqual(welcome.subarray(0, WELCOME_MAGIC.length), WELCOME_MAGIC) &&
-    view.getUint32(WELCOME_MAGIC.length, true) === peer &&
-    view.getUint32(WELCOME_MAGIC.length + 4, true) === worldSize;
-}
-
-/** Compares in time independent of where the bytes differ (the token is a secret). */
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
-  return difference === 0;
-}
-
-async function writeFrame(conn: Deno.Conn, payload: Uint8Array): Promise<true> {
-  const frame = new Uint8Array(4 + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame.set(payload, 4);
-  for (let written = 0; written < frame.length;) {
-    written += await conn.write(frame.subarray(written));
-  }
-  return true;
-}
-
-/** Reads one frame whose payload must be `expected` bytes; null on EOF or another size. */
-async function readFrame(conn: Deno.Conn, expected: number): Promise<Uint8Array | null> {
-  const header = await readExactly(conn, 4);
-  if (!header || new DataView(header.buffer).getUint32(0, true) !== expected) return null;
-  return await readExactly(conn, expected);
-}
-
-async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array | null> {
-  const bytes = new Uint8Array(length);
-  for (let filled = 0; filled < length;) {
-    const n = await conn.read(bytes.subarray(filled));
-    if (n === null) return null;
-    filled += n;
-  }
-  return bytes;
 }
 
 function closeQuietly(resource: { close(): void }): void {

@@ -51,10 +51,18 @@ export class CommError extends ExpectedError {
   }
 }
 
-/** One rank's place in a ring of `size` ranks, with its two live connections. */
 /** How a received chunk combines with the one in the buffer. */
 export type Combine = "sum" | "max" | "min";
 
+/** What a ring knows of its links, for messages and records. */
+export interface RingLinks {
+  /** Hosts of the right and left neighbours, named in errors; null on one machine. */
+  hosts?: [string, string] | null;
+  /** `tcp` when either link is TCP, else `unix`. */
+  transport?: "unix" | "tcp";
+}
+
+/** One rank's place in a ring of `size` ranks, with its two live connections. */
 export class Ring {
   readonly rank: number;
   readonly size: number;
@@ -67,7 +75,10 @@ export class Ring {
    * "the left neighbour" (the call exchange does); named if the deadline passes.
    */
   waitingFor: number | null = null;
+  /** `tcp` when either link is TCP, else `unix`. */
+  readonly transport: "unix" | "tcp";
 
+  #hosts: [string, string] | null;
   #right: Deno.Conn;
   #left: Deno.Conn;
   #timeoutMs: number;
@@ -89,8 +100,18 @@ export class Ring {
    * @param right Connection to `(rank + 1) % size`, already authenticated.
    * @param left Connection from `(rank - 1 + size) % size`, already authenticated.
    * @param timeoutMs Deadline for one whole collective.
+   * @param links The neighbours' hosts and the transport (default: one machine, Unix sockets).
    */
-  constructor(rank: number, size: number, right: Deno.Conn, left: Deno.Conn, timeoutMs: number) {
+  constructor(
+    rank: number,
+    size: number,
+    right: Deno.Conn,
+    left: Deno.Conn,
+    timeoutMs: number,
+    links: RingLinks = {},
+  ) {
+    this.transport = links.transport ?? "unix";
+    this.#hosts = links.hosts ?? null;
     this.rank = rank;
     this.size = size;
     this.sendTo = (rank + 1) % size;
@@ -297,7 +318,7 @@ export class Ring {
   #expire(): void {
     const culprit = this.waitingFor ?? (this.#readsPending > 0 ? this.recvFrom : this.sendTo);
     this.#timedOut = new CommError(
-      `Rank ${culprit} stopped answering during ${this.#op} ` +
+      `Rank ${culprit}${this.#where(culprit)} stopped answering during ${this.#op} ` +
         `(timeout ${formatSeconds(this.#timeoutMs)})`,
       culprit,
     );
@@ -333,6 +354,14 @@ export class Ring {
     }
   }
 
+  /** ` on <host>` for a neighbour on a known host, else nothing. */
+  #where(peer: number): string {
+    if (!this.#hosts) return "";
+    if (peer === this.sendTo) return ` on ${this.#hosts[0]}`;
+    if (peer === this.recvFrom) return ` on ${this.#hosts[1]}`;
+    return "";
+  }
+
   /** Turns a transport failure (or EOF, `error === null`) into an error naming `peer`. */
   #explain(error: unknown, peer: number): CommError {
     if (this.#timedOut) return this.#timedOut;
@@ -341,14 +370,22 @@ export class Ring {
       error instanceof Deno.errors.UnexpectedEof ||
       error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
     if (closed) {
-      return new CommError(`Rank ${peer} closed its connection during ${this.#op}`, peer, {
-        cause: error ?? undefined,
-      });
+      return new CommError(
+        `Rank ${peer}${this.#where(peer)} closed its connection during ${this.#op}`,
+        peer,
+        {
+          cause: error ?? undefined,
+        },
+      );
     }
     const detail = error instanceof Error ? error.message : String(error);
-    return new CommError(`Connection to rank ${peer} failed during ${this.#op}: ${detail}`, peer, {
-      cause: error,
-    });
+    return new CommError(
+      `Connection to rank ${peer}${this.#where(peer)} failed during ${this.#op}: ${detail}`,
+      peer,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { timerMs } from "../core/durations.ts";
-import { connectRing } from "./_connect_ring.ts";
+import { connectRing, type TcpRendezvousOptions } from "./_connect_ring.ts";
 import { ProcessGroup } from "./process_group.ts";
 import { ENV_NAMES, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
 
@@ -19,10 +19,15 @@ export interface InitProcessGroupOptions {
   rank: number;
   /** Number of ranks in the job. */
   worldSize: number;
-  /** Private rendezvous directory (required when worldSize > 1). */
+  /** Private rendezvous directory (required when worldSize > 1 without `tcp`). */
   rendezvousDir?: string | null;
-  /** Job token, 64 hex digits (required when worldSize > 1). */
+  /** Job secret, at least 16 characters (required when worldSize > 1). */
   token?: string | null;
+  /**
+   * The TCP rendezvous at `MASTER_ADDR:MASTER_PORT` and how links go; without it, ranks meet
+   * in the rendezvous directory over Unix sockets.
+   */
+  tcp?: TcpRendezvousOptions | null;
   /** Deadline for each collective (default {@linkcode DEFAULT_COLLECTIVE_TIMEOUT_MS}). */
   timeoutMs?: number | null;
   /** Deadline for joining the ring (default {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}). */
@@ -30,9 +35,10 @@ export interface InitProcessGroupOptions {
 }
 
 /**
- * Connects this rank to its neighbours (listening on `<dir>/rank-<rank>.sock`, connecting to
- * rank `(rank + 1) % worldSize`, accepting rank `(rank − 1) % worldSize`, each connection
- * authenticated by the token) and returns its process group. A world of one connects nothing.
+ * Connects this rank to its neighbours (listening on `<dir>/rank-<rank>.sock`, or, with `tcp`,
+ * on TCP after meeting at `masterAddr:masterPort`; connecting to rank `(rank + 1) % worldSize`,
+ * accepting rank `(rank − 1) % worldSize`, each connection authenticated by challenge–response
+ * over the token) and returns its process group. A world of one connects nothing.
  *
  * @param options Rank, world size, rendezvous directory, token and deadlines.
  * @returns The process group, ready for collectives.
@@ -53,6 +59,7 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
     rendezvousDir,
     token,
     timeoutMs,
+    tcp,
     connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
   } = options;
   if (!Number.isInteger(worldSize) || worldSize < 1) {
@@ -67,17 +74,19 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
   );
   timerMs(connectTimeoutMs, "connect timeout");
   if (worldSize === 1) return new ProcessGroup(0, 1, null);
-  if (!rendezvousDir || !token) {
+  if ((!rendezvousDir && !tcp) || !token) {
     throw new Error(
-      `Cannot join a world of ${worldSize}: a rendezvous directory and token are required ` +
-        `(${ENV_NAMES.rendezvousDir} and ${ENV_NAMES.token}, as set by launch())`,
+      `Cannot join a world of ${worldSize}: a rendezvous directory (or ${ENV_NAMES.masterAddr}) ` +
+        `and token are required (${ENV_NAMES.rendezvousDir} and ${ENV_NAMES.token}, as set by ` +
+        `launch())`,
     );
   }
   const ring = await connectRing({
     rank,
     worldSize,
-    rendezvousDir,
+    rendezvousDir: rendezvousDir ?? null,
     token,
+    tcp,
     connectTimeoutMs,
     collectiveTimeoutMs,
   });
@@ -111,6 +120,14 @@ export async function initProcessGroupFromEnv(
     rendezvousDir: env.rendezvousDir,
     token: env.token,
     timeoutMs: env.collectiveTimeoutMs,
+    tcp: env.masterAddr
+      ? {
+        masterAddr: env.masterAddr,
+        masterPort: env.masterPort!,
+        transport: env.transport ?? "unix",
+        bind: env.bind,
+      }
+      : null,
     connectTimeoutMs: options.connectTimeoutMs,
   });
 }

@@ -3,6 +3,14 @@
  * relays their output, collects one JSON result per rank, and makes sure that when anything
  * goes wrong every rank is stopped, nothing is left behind, and the error leads with the cause.
  *
+ * Across hosts, one launcher runs per host with torchrun's settings (`nodes`: `nnodes`,
+ * `nodeRank`, `nprocPerNode`, `masterAddr`, `masterPort`): it starts ranks
+ * `nodeRank · nprocPerNode …` of `nnodes · nprocPerNode`, which meet at the TCP rendezvous that
+ * rank 0 serves, authenticated by the job secret (`token`, or `PARATRAIN_TOKEN` in this
+ * process's environment; handed to the ranks in their environment, never on a command line).
+ * With `transport: "tcp"` on one host, the ranks meet at a TCP rendezvous on 127.0.0.1 and every
+ * link is TCP.
+ *
  * There is no job time limit unless the caller sets one (`timeoutMs`): a healthy job runs as
  * long as it needs, and a hung one is caught by the ranks' collective timeout. Ranks run their
  * body through `runRank`, which watches this process: if the launcher dies, its ranks remove
@@ -13,7 +21,7 @@
 import { ExpectedError, stripAnsi } from "../core/errors.ts";
 import { formatSeconds, timerMs } from "../core/durations.ts";
 import { createRendezvous } from "./rendezvous.ts";
-import { ENV_NAMES } from "./rank_env.ts";
+import { ENV_NAMES, type TransportName } from "./rank_env.ts";
 import { resultPath } from "./report_result.ts";
 import { failurePath, type RankFailure } from "./rank_main.ts";
 
@@ -56,13 +64,40 @@ export interface LaunchOptions {
   denoArgs?: string[];
   /** Receives every output line (default: printed with a `[rank k] ` prefix). */
   onLine?: (line: RankLine) => void;
+  /**
+   * `unix` (default): Unix sockets between ranks on one host, TCP across hosts; `tcp`: every
+   * link over TCP.
+   */
+  transport?: TransportName;
+  /** This host's part of a job across hosts; `worldSize` is then `nnodes · nprocPerNode`. */
+  nodes?: NodeSpec;
+  /** The job secret across hosts (default: `PARATRAIN_TOKEN` from this environment). */
+  token?: string;
+}
+
+/** One host's part of a job across hosts, in torchrun's terms. */
+export interface NodeSpec {
+  /** Hosts in the job. */
+  nnodes: number;
+  /** This host, 0 ≤ nodeRank < nnodes; node 0 runs rank 0, which serves the rendezvous. */
+  nodeRank: number;
+  /** Ranks on each host. */
+  nprocPerNode: number;
+  /** Node 0's address, as every host reaches it. */
+  masterAddr: string;
+  /** The rendezvous port on node 0. */
+  masterPort: number;
+  /** Address the ranks' listeners bind to (default: the interface that reaches the master). */
+  bind?: string;
 }
 
 /** What a successful job produced. */
 export interface LaunchResult<T> {
-  /** Number of ranks that ran. */
+  /** Number of ranks in the job (on every host). */
   worldSize: number;
-  /** Each rank's {@linkcode reportResult} value, or null where a rank reported none. */
+  /** The ranks this launcher ran, in order (all of them on one host). */
+  ranks: number[];
+  /** Each of those ranks' {@linkcode reportResult} value, or null where a rank reported none. */
   results: (T | null)[];
   /** Wall time from the first spawn to the last exit, in ms. */
   wallMs: number;
@@ -150,7 +185,8 @@ export async function launch<T = unknown>(
   options: LaunchOptions = {},
 ): Promise<LaunchResult<T>> {
   const {
-    worldSize = 2,
+    nodes,
+    transport = "unix",
     args = [],
     env = {},
     timeoutMs,
@@ -158,13 +194,30 @@ export async function launch<T = unknown>(
     denoArgs = DEFAULT_DENO_ARGS,
     onLine = printLine,
   } = options;
+  const worldSize = nodes ? nodes.nnodes * nodes.nprocPerNode : options.worldSize ?? 2;
   if (!Number.isInteger(worldSize) || worldSize < 1) {
     throw new RangeError(`Invalid world size ${worldSize}: expected a positive integer`);
   }
+  const first = nodes ? nodes.nodeRank * nodes.nprocPerNode : 0;
+  const local = nodes ? nodes.nprocPerNode : worldSize;
+  const secret = nodes ? options.token ?? Deno.env.get(ENV_NAMES.token) : undefined;
+  if (nodes && nodes.nnodes > 1 && !secret) {
+    throw new RangeError(
+      `A job across ${nodes.nnodes} hosts needs a shared secret: export ${ENV_NAMES.token}=` +
+        `$(openssl rand -hex 32) on every host (the same value), or pass --token-file`,
+    );
+  }
+  const tcpRendezvous = nodes
+    ? { masterAddr: nodes.masterAddr, masterPort: nodes.masterPort, bind: nodes.bind }
+    : transport === "tcp"
+    ? { masterAddr: "127.0.0.1", masterPort: freeLoopbackPort(), bind: undefined }
+    : null;
   if (timeoutMs !== undefined) timerMs(timeoutMs, "job timeout");
   if (collectiveTimeoutMs !== undefined) timerMs(collectiveTimeoutMs, "collective timeout");
   const module = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
-  const { dir, token } = await createRendezvous();
+  const rendezvous = await createRendezvous();
+  const { dir } = rendezvous;
+  const token = secret ?? rendezvous.token;
   const ranks: RankProcess[] = [];
   let stopSignal: ((signal: Deno.Signal) => void) | null = null;
   const onSignal = (signal: Deno.Signal) => () => stopSignal?.(signal);
@@ -180,16 +233,22 @@ export async function launch<T = unknown>(
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    for (let rank = 0; rank < worldSize; rank++) {
+    for (let rank = first; rank < first + local; rank++) {
       const rankEnv: Record<string, string> = {
         ...env,
         ...(plain ? { NO_COLOR: "1" } : {}),
         [ENV_NAMES.rank]: String(rank),
         [ENV_NAMES.worldSize]: String(worldSize),
-        [ENV_NAMES.localRank]: String(rank),
+        [ENV_NAMES.localRank]: String(rank - first),
         [ENV_NAMES.rendezvousDir]: dir,
         [ENV_NAMES.token]: token,
+        [ENV_NAMES.transport]: transport,
       };
+      if (tcpRendezvous) {
+        rankEnv[ENV_NAMES.masterAddr] = tcpRendezvous.masterAddr;
+        rankEnv[ENV_NAMES.masterPort] = String(tcpRendezvous.masterPort);
+        if (tcpRendezvous.bind) rankEnv[ENV_NAMES.bind] = tcpRendezvous.bind;
+      }
       if (collectiveTimeoutMs !== undefined) {
         rankEnv[ENV_NAMES.collectiveTimeoutMs] = String(collectiveTimeoutMs);
       }
@@ -202,7 +261,7 @@ export async function launch<T = unknown>(
           rank.running = false;
           rank.status = status;
           if (!status.success) setTimeout(() => resolve({ kind: "failed" }), FAILURE_GRACE_MS);
-          else if (++exited === worldSize) resolve({ kind: "done" });
+          else if (++exited === local) resolve({ kind: "done" });
         });
       }
       if (timeoutMs !== undefined) {
@@ -219,7 +278,12 @@ export async function launch<T = unknown>(
       throw await describeFailure(outcome, { ranks, stillRunning, dir, timeoutMs });
     }
     const results = await Promise.all(ranks.map((rank) => readResult<T>(dir, rank.rank)));
-    return { worldSize, results, wallMs: performance.now() - started };
+    return {
+      worldSize,
+      ranks: ranks.map((rank) => rank.rank),
+      results,
+      wallMs: performance.now() - started,
+    };
   } finally {
     clearTimeout(timer);
     killAll(ranks);
@@ -227,6 +291,14 @@ export async function launch<T = unknown>(
     for (const { signal, handler } of listeners) Deno.removeSignalListener(signal, handler);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** A loopback port nothing listens on now, for a one-host TCP rendezvous. */
+function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
 }
 
 function spawnRank(

@@ -1,7 +1,8 @@
 /**
  * paratrain's communication layer for DistributedDataParallel: ranks are separate Deno
- * processes on one machine, joined in a ring of Unix domain sockets inside a private
- * rendezvous directory and authenticated by a per-job token.
+ * processes, joined in a ring of Unix domain sockets on one machine (inside a private rendezvous
+ * directory) or of TCP connections across machines (meeting at `MASTER_ADDR:MASTER_PORT`), every
+ * connection authenticated by challenge–response over a per-job secret.
  *
  * - Launch side: {@linkcode launch} starts N ranks of a module (like `torchrun`), relays their
  *   output, collects their results, and stops every rank if one fails.
@@ -46,9 +47,21 @@ export {
   LaunchError,
   type LaunchOptions,
   type LaunchResult,
+  type NodeSpec,
   type RankLine,
 } from "./launcher.ts";
-export { ENV_NAMES, type RankEnv, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
+export {
+  DEFAULT_MASTER_PORT,
+  ENV_NAMES,
+  firstSlurmHost,
+  type RankEnv,
+  type RankSource,
+  rankSource,
+  readRankEnv,
+  type ReadRankEnvOptions,
+  type TransportName,
+  TRANSPORTS,
+} from "./rank_env.ts";
 export { reportResult, type ReportResultOptions } from "./report_result.ts";
 export { type RankFailure, runRank } from "./rank_main.ts";
 export { createRendezvous, type Rendezvous } from "./rendezvous.ts";

@@ -94,6 +94,16 @@ export class ProcessGroup {
   }
 
   /**
+   * How this rank's links run: `tcp` when either is TCP, `unix` for Unix sockets (and for a
+   * world of one, which has no links).
+   *
+   * @returns The transport.
+   */
+  get transport(): "unix" | "tcp" {
+    return this.#ring?.transport ?? "unix";
+  }
+
+  /**
    * Sums (or averages) `buf` across all ranks, in place, with a ring all-reduce. Every rank
    * ends with bit-identical contents.
    *

@@ -1,22 +1,61 @@
 /**
- * The one place a rank reads its place in the job from the environment (as set by
- * {@linkcode launch}, or by hand). Unset `RANK` means a single process: rank 0 of 1, the
- * same names with the single-process values, so training code has no `if (ddp)` branches.
+ * The one place a rank reads its place in the job from the environment: as set by
+ * {@linkcode launch}, by hand, or by the launcher a cluster already runs. Unset `RANK` (and no
+ * scheduler's variables) means a single process: rank 0 of 1, the same names with the
+ * single-process values, so training code has no `if (ddp)` branches.
+ *
+ * Who named the rank, in this order:
+ * - `paratrain`: our launcher (`RANK` and `PARATRAIN_RENDEZVOUS`; `MASTER_ADDR` too across
+ *   hosts or over TCP);
+ * - `torchrun`: torchrun, Kubernetes jobs and the like: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
+ *   `MASTER_ADDR`, `MASTER_PORT`;
+ * - `openmpi`: `mpirun`: `OMPI_COMM_WORLD_RANK`, `OMPI_COMM_WORLD_SIZE`,
+ *   `OMPI_COMM_WORLD_LOCAL_RANK` (`MASTER_ADDR` defaults to 127.0.0.1 when every rank is on one
+ *   host, `OMPI_COMM_WORLD_LOCAL_SIZE` = size);
+ * - `slurm`: `srun`: `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`, and `MASTER_ADDR`
+ *   defaulting to the first host of `SLURM_JOB_NODELIST` (`node[01-03],gpu7` → `node01`).
+ *
+ * `MASTER_PORT` defaults to {@linkcode DEFAULT_MASTER_PORT} (torchrun's) for the schedulers.
+ * A rank named by a scheduler needs the job secret in `PARATRAIN_TOKEN`.
  *
  * @module
  */
 import { MAX_TIMER_MS } from "../core/durations.ts";
-import { quote } from "../core/errors.ts";
+import { quote, UsageError } from "../core/errors.ts";
 
 /** Environment variable names, shared by the launcher (which sets them) and the ranks. */
 export const ENV_NAMES = {
   rank: "RANK",
   worldSize: "WORLD_SIZE",
   localRank: "LOCAL_RANK",
+  masterAddr: "MASTER_ADDR",
+  masterPort: "MASTER_PORT",
   rendezvousDir: "PARATRAIN_RENDEZVOUS",
   token: "PARATRAIN_TOKEN",
   collectiveTimeoutMs: "PARATRAIN_COLLECTIVE_TIMEOUT_MS",
+  transport: "PARATRAIN_TRANSPORT",
+  bind: "PARATRAIN_BIND",
+  ompiRank: "OMPI_COMM_WORLD_RANK",
+  ompiSize: "OMPI_COMM_WORLD_SIZE",
+  ompiLocalRank: "OMPI_COMM_WORLD_LOCAL_RANK",
+  ompiLocalSize: "OMPI_COMM_WORLD_LOCAL_SIZE",
+  slurmRank: "SLURM_PROCID",
+  slurmSize: "SLURM_NTASKS",
+  slurmLocalRank: "SLURM_LOCALID",
+  slurmNodeList: "SLURM_JOB_NODELIST",
 } as const;
+
+/** torchrun's default rendezvous port, used when a scheduler names the rank but no port. */
+export const DEFAULT_MASTER_PORT = 29500;
+
+/** The ring's transports: Unix sockets between ranks on one host (TCP across), or all TCP. */
+export const TRANSPORTS = ["unix", "tcp"] as const;
+
+/** One of {@linkcode TRANSPORTS}. */
+export type TransportName = typeof TRANSPORTS[number];
+
+/** Who named this process's rank; null for a single process. */
+export type RankSource = "paratrain" | "torchrun" | "openmpi" | "slurm";
 
 /** A rank's place in the job. */
 export interface RankEnv {
@@ -24,14 +63,24 @@ export interface RankEnv {
   rank: number;
   /** Number of ranks in the job. */
   worldSize: number;
-  /** Rank on this machine; equal to `rank` here, since all ranks share one machine. */
+  /** Rank on this machine. */
   localRank: number;
-  /** Private rendezvous directory, or null for a single process. */
+  /** Private rendezvous directory, or null (a single process, or a scheduler's rank). */
   rendezvousDir: string | null;
   /** Job token, or null for a single process. */
   token: string | null;
   /** Collective timeout override in ms, or null for the default. */
   collectiveTimeoutMs: number | null;
+  /** Rank 0's host, serving the TCP rendezvous; null: the rendezvous directory instead. */
+  masterAddr?: string | null;
+  /** The TCP rendezvous port, or null. */
+  masterPort?: number | null;
+  /** `unix` (Unix sockets between ranks on one host, TCP across) or `tcp` (TCP for all). */
+  transport?: TransportName;
+  /** Address this rank's listeners bind to; null: the interface that reaches the master. */
+  bind?: string | null;
+  /** Who named the rank; absent for a single process. */
+  source?: RankSource;
 }
 
 /** Options for {@linkcode readRankEnv}. */
@@ -40,13 +89,15 @@ export interface ReadRankEnvOptions {
   env?: Record<string, string | undefined>;
 }
 
+type Env = Record<string, string | undefined>;
+
 /**
- * Reads rank, world size, rendezvous directory, token and collective timeout from the
- * environment.
+ * Reads rank, world size, rendezvous, token and collective timeout from the environment, from
+ * our launcher's variables or a scheduler's (see the module doc).
  *
  * @param options `env`: the environment to read (default: this process's).
- * @returns The rank's place in the job; rank 0 of 1 when `RANK` is unset.
- * @throws {Error} Naming the variable, when one is set but invalid or missing.
+ * @returns The rank's place in the job; rank 0 of 1 when nothing names a rank.
+ * @throws {UsageError} Naming the variable, when one is set but invalid or missing.
  * @example
  * ```ts
  * const { rank, worldSize } = readRankEnv();
@@ -54,7 +105,8 @@ export interface ReadRankEnvOptions {
  */
 export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
   const { env = Deno.env.toObject() } = options;
-  if (env[ENV_NAMES.rank] === undefined) {
+  const source = rankSource(env);
+  if (source === null) {
     return {
       rank: 0,
       worldSize: 1,
@@ -64,54 +116,180 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
       collectiveTimeoutMs: null,
     };
   }
-  const worldSize = readInteger(env, ENV_NAMES.worldSize, 1);
-  const rank = readInteger(env, ENV_NAMES.rank, 0);
+  const names = source === "openmpi"
+    ? { rank: ENV_NAMES.ompiRank, size: ENV_NAMES.ompiSize, local: ENV_NAMES.ompiLocalRank }
+    : source === "slurm"
+    ? { rank: ENV_NAMES.slurmRank, size: ENV_NAMES.slurmSize, local: ENV_NAMES.slurmLocalRank }
+    : { rank: ENV_NAMES.rank, size: ENV_NAMES.worldSize, local: ENV_NAMES.localRank };
+  const worldSize = readInteger(env, names.size, 1, names.rank);
+  const rank = readInteger(env, names.rank, 0, names.rank);
   if (rank >= worldSize) {
-    throw new Error(
-      `Invalid environment variable ${ENV_NAMES.rank}: ${rank} is not below ${ENV_NAMES.worldSize}=${worldSize}`,
+    throw new UsageError(
+      `Invalid environment variable ${names.rank}: ${rank} is not below ${names.size}=${worldSize}`,
     );
   }
   const timeout = env[ENV_NAMES.collectiveTimeoutMs];
-  return {
+  const result: RankEnv = {
     rank,
     worldSize,
-    localRank: env[ENV_NAMES.localRank] === undefined
-      ? rank
-      : readInteger(env, ENV_NAMES.localRank, 0),
-    rendezvousDir: readString(env, ENV_NAMES.rendezvousDir),
-    token: readString(env, ENV_NAMES.token),
+    localRank: env[names.local] === undefined ? rank : readInteger(env, names.local, 0, names.rank),
+    rendezvousDir: source === "paratrain" ? readString(env, ENV_NAMES.rendezvousDir) : null,
+    token: source === "paratrain" ? readString(env, ENV_NAMES.token) : schedulerToken(env),
     collectiveTimeoutMs: timeout === undefined
       ? null
-      : readInteger(env, ENV_NAMES.collectiveTimeoutMs, 1, MAX_TIMER_MS),
+      : readInteger(env, ENV_NAMES.collectiveTimeoutMs, 1, names.rank, MAX_TIMER_MS),
+  };
+  const masterAddr = readMasterAddr(env, source, worldSize);
+  const masterPort = masterAddr === null
+    ? null
+    : source === "paratrain" || env[ENV_NAMES.masterPort] !== undefined
+    ? readInteger(env, ENV_NAMES.masterPort, 1, ENV_NAMES.masterAddr, 65535)
+    : DEFAULT_MASTER_PORT;
+  return {
+    ...result,
+    masterAddr,
+    masterPort,
+    transport: readTransport(env),
+    bind: env[ENV_NAMES.bind] || null,
+    source,
   };
 }
 
+/**
+ * Who names this process's rank, if anyone (see the module doc for the order).
+ *
+ * @param env The environment.
+ * @returns The source, or null for a single process.
+ * @example
+ * ```ts
+ * rankSource({ OMPI_COMM_WORLD_RANK: "1", OMPI_COMM_WORLD_SIZE: "2" }); // "openmpi"
+ * ```
+ */
+export function rankSource(env: Env): RankSource | null {
+  if (env[ENV_NAMES.rank] !== undefined) {
+    return env[ENV_NAMES.rendezvousDir] !== undefined ? "paratrain" : "torchrun";
+  }
+  if (env[ENV_NAMES.ompiRank] !== undefined) return "openmpi";
+  if (env[ENV_NAMES.slurmRank] !== undefined && env[ENV_NAMES.slurmSize] !== undefined) {
+    return "slurm";
+  }
+  return null;
+}
+
+/**
+ * The first host of a SLURM node list, compressed or not: `node[01-03],gpu7` → `node01`,
+ * `rack[2,4]-n[7-9]` → `rack2-n7`, `login1` → `login1`.
+ *
+ * @param list `SLURM_JOB_NODELIST`'s value.
+ * @returns The first host name.
+ * @throws {UsageError} If the list is empty or its brackets do not match.
+ * @example
+ * ```ts
+ * firstSlurmHost("node[01-03],other"); // "node01"
+ * ```
+ */
+export function firstSlurmHost(list: string): string {
+  let first = "";
+  let depth = 0;
+  for (const char of list.trim()) {
+    if (char === "[") depth++;
+    if (char === "]") depth--;
+    if (depth < 0 || depth > 1) break;
+    if (char === "," && depth === 0) break;
+    first += char;
+  }
+  const host = depth === 0
+    ? first.replace(/\[([^\]]*)\]/g, (_, inside: string) => inside.split(/[,-]/)[0])
+    : "";
+  if (host === "" || /[\[\],]/.test(host)) {
+    throw new UsageError(
+      `Invalid environment variable ${ENV_NAMES.slurmNodeList}: cannot read a host from ` +
+        `${quote(list)}`,
+    );
+  }
+  return host;
+}
+
+function readMasterAddr(env: Env, source: RankSource, worldSize: number): string | null {
+  const given = env[ENV_NAMES.masterAddr];
+  if (given !== undefined && given.trim() !== "") return given.trim();
+  if (given !== undefined) {
+    throw new UsageError(`Invalid environment variable ${ENV_NAMES.masterAddr}: it is empty`);
+  }
+  switch (source) {
+    case "paratrain":
+      return null;
+    case "openmpi": {
+      const localSize = env[ENV_NAMES.ompiLocalSize];
+      if (localSize !== undefined && Number(localSize) === worldSize) return "127.0.0.1";
+      throw new UsageError(
+        `Missing environment variable ${ENV_NAMES.masterAddr}: ranks on several hosts need ` +
+          `rank 0's host, e.g. mpirun -x ${ENV_NAMES.masterAddr}=<host> -x ${ENV_NAMES.token} …`,
+      );
+    }
+    case "slurm": {
+      const list = env[ENV_NAMES.slurmNodeList] ?? env.SLURM_NODELIST;
+      if (list) return firstSlurmHost(list);
+      throw new UsageError(
+        `Missing environment variable ${ENV_NAMES.masterAddr}: set it (or ` +
+          `${ENV_NAMES.slurmNodeList}) to rank 0's host`,
+      );
+    }
+    case "torchrun":
+      throw new UsageError(
+        `Missing environment variable ${ENV_NAMES.masterAddr}: ${ENV_NAMES.rank} is set ` +
+          `without ${ENV_NAMES.rendezvousDir}, so rank 0's host is required`,
+      );
+  }
+}
+
+function schedulerToken(env: Env): string {
+  const token = env[ENV_NAMES.token];
+  if (token) return token;
+  throw new UsageError(
+    `Missing environment variable ${ENV_NAMES.token}: a job launched by a scheduler needs a ` +
+      `shared secret; export ${ENV_NAMES.token}=$(openssl rand -hex 32) where the job starts ` +
+      `(mpirun: add -x ${ENV_NAMES.token}) or pass --token-file`,
+  );
+}
+
+function readTransport(env: Env): TransportName {
+  const text = env[ENV_NAMES.transport];
+  if (text === undefined || text === "") return "unix";
+  if ((TRANSPORTS as readonly string[]).includes(text)) return text as TransportName;
+  throw new UsageError(
+    `Invalid environment variable ${ENV_NAMES.transport}: ${quote(text)}; choose from ` +
+      TRANSPORTS.join(", "),
+  );
+}
+
 function readInteger(
-  env: Record<string, string | undefined>,
+  env: Env,
   name: string,
   min: number,
+  because: string,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   const text = env[name];
   if (text === undefined) {
-    throw new Error(
-      `Missing environment variable ${name}: ${ENV_NAMES.rank} is set, so it is required`,
+    throw new UsageError(
+      `Missing environment variable ${name}: ${because} is set, so it is required`,
     );
   }
   const value = Number(text);
   if (text.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
-    throw new Error(
+    throw new UsageError(
       `Invalid environment variable ${name}: expected an integer ${range}, got ${quote(text)}`,
     );
   }
   return value;
 }
 
-function readString(env: Record<string, string | undefined>, name: string): string {
+function readString(env: Env, name: string): string {
   const text = env[name];
   if (!text) {
-    throw new Error(
+    throw new UsageError(
       `Missing environment variable ${name}: ${ENV_NAMES.rank} is set, so it is required`,
     );
   }

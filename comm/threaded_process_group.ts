@@ -99,7 +99,7 @@ export function startThreadedProcessGroup(
   return new Promise<ThreadedProcessGroup>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FromCommThread>) => {
       if (data.kind === "ready") {
-        resolve(new ThreadedProcessGroup(worker, data.rank, data.worldSize));
+        resolve(new ThreadedProcessGroup(worker, data.rank, data.worldSize, data.transport));
       } else {
         worker.terminate();
         reject(data.kind === "init-failed" ? reviveError(data.error) : new Error(data.kind));
@@ -147,6 +147,8 @@ export class ThreadedProcessGroup {
   readonly rank: number;
   /** Number of ranks in the job. */
   readonly worldSize: number;
+  /** What the ring's links run over (`unix`, or `tcp` across hosts or when forced). */
+  readonly transport: "unix" | "tcp";
 
   #worker: Worker;
   #nextId = 0;
@@ -163,8 +165,10 @@ export class ThreadedProcessGroup {
    * @param worker The thread, already joined.
    * @param rank This rank.
    * @param worldSize Ranks in the job.
+   * @param transport What the ring's links run over.
    */
-  constructor(worker: Worker, rank: number, worldSize: number) {
+  constructor(worker: Worker, rank: number, worldSize: number, transport: "unix" | "tcp" = "unix") {
+    this.transport = transport;
     this.rank = rank;
     this.worldSize = worldSize;
     this.#worker = worker;

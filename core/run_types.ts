@@ -83,6 +83,23 @@ export interface RunSpec {
   collectiveTimeoutMs?: number;
   /** DDP: a deadline for the whole job, ms; none by default. */
   jobTimeoutMs?: number;
+  /**
+   * DDP: `unix` (default: Unix sockets between ranks on one host, TCP across hosts) or `tcp`
+   * (every link over TCP).
+   */
+  transport?: "unix" | "tcp";
+  /**
+   * DDP across hosts: this host's part of the job, in torchrun's terms (`worldSize` is then
+   * `nnodes · nprocPerNode`). The job secret is never here: it travels in the environment.
+   */
+  nodes?: {
+    nnodes: number;
+    nodeRank: number;
+    nprocPerNode: number;
+    masterAddr: string;
+    masterPort: number;
+    bind?: string;
+  };
   /** Record a timeline of every worker's steps and phases (`--trace`), returned as `trace`. */
   trace?: boolean;
   /**

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { AllreduceResult } from "../bench/allreduce.ts";
+import { type AllreduceResult, rawGBps } from "../bench/allreduce.ts";
 import { EQUIVALENCE_BOUND, phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
@@ -336,9 +336,12 @@ export const RULE_LINES: string[] = [
 export function allreduceTable(result: AllreduceResult): Table {
   // Files with collectives (allreduce's nccl-tests knobs) get nccl-tests' columns.
   if (result.rows.some((r) => r.collective !== undefined)) {
+    // A transport column once anything other than Unix sockets ran (`--transport tcp`).
+    const transports = result.rows.some((r) => r.transport !== "unix");
+    const lead = <T>(cells: T[], first: T): T[] => transports ? [first, ...cells] : cells;
     return {
       rows: [
-        [
+        lead([
           "collective",
           "ranks",
           "size",
@@ -351,23 +354,25 @@ export function allreduceTable(result: AllreduceResult): Table {
           "busbw (GB/s)",
           "#wrong",
           "busbw / raw",
-        ],
-        ...result.rows.map((row) => [
-          row.collective ?? "all-reduce",
-          String(row.worldSize),
-          bytes(row.bytes),
-          String(row.count ?? row.bytes / 4),
-          "float",
-          row.op ?? "–",
-          row.inPlace === false ? "no" : "yes",
-          fixed(row.usPerOp, 1),
-          fixed(row.algbwGBps, 3),
-          fixed(row.busbwGBps, 3),
-          row.wrong == null ? "N/A" : String(row.wrong),
-          percent(row.busbwGBps / result.raw.GBps),
-        ]),
+        ], "transport"),
+        ...result.rows.map((row) =>
+          lead([
+            row.collective ?? "all-reduce",
+            String(row.worldSize),
+            bytes(row.bytes),
+            String(row.count ?? row.bytes / 4),
+            "float",
+            row.op ?? "–",
+            row.inPlace === false ? "no" : "yes",
+            fixed(row.usPerOp, 1),
+            fixed(row.algbwGBps, 3),
+            fixed(row.busbwGBps, 3),
+            row.wrong == null ? "N/A" : String(row.wrong),
+            percent(row.busbwGBps / rawGBps(result, row.transport)),
+          ], row.transport)
+        ),
       ],
-      align: ["l", "r", "r", "r", "l", "l", "l", "r", "r", "r", "r", "r"],
+      align: lead<"l" | "r">(["l", "r", "r", "r", "l", "l", "l", "r", "r", "r", "r", "r"], "l"),
     };
   }
   return {
@@ -380,7 +385,7 @@ export function allreduceTable(result: AllreduceResult): Table {
         fixed(row.usPerOp, 1),
         fixed(row.algbwGBps, 3),
         fixed(row.busbwGBps, 3),
-        percent(row.busbwGBps / result.raw.GBps),
+        percent(row.busbwGBps / rawGBps(result, row.transport)),
       ]),
     ],
     align: ["l", "r", "r", "r", "r", "r", "r"],
@@ -389,16 +394,17 @@ export function allreduceTable(result: AllreduceResult): Table {
 
 /** The all-reduce section's text above its table: the raw ceiling, and what busbw is. */
 export function allreduceLines(result: AllreduceResult): string[] {
-  const { raw } = result;
-  const samples = raw.samplesGBps
-    ? ` (the better of ${
-      raw.samplesGBps.map((g) => fixed(g, 3)).join(" and ")
-    }, measured before and after the all-reduce runs)`
-    : "";
   return [
-    `Raw ${raw.transport} socket throughput between two Deno processes, both directions at once (${
-      raw.bytes / 2 ** 20
-    } MiB): **${fixed(raw.GBps, 3)} GB/s** per direction${samples}.`,
+    ...(result.raws ?? [result.raw]).map((raw) => {
+      const samples = raw.samplesGBps
+        ? ` (the better of ${
+          raw.samplesGBps.map((g) => fixed(g, 3)).join(" and ")
+        }, measured before and after the all-reduce runs)`
+        : "";
+      return `Raw ${raw.transport} socket throughput between two Deno processes, both directions at once (${
+        raw.bytes / 2 ** 20
+      } MiB): **${fixed(raw.GBps, 3)} GB/s** per direction${samples}.`;
+    }),
     "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput. Time is the median over iterations of the slowest rank.",
   ];
 }

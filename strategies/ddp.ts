@@ -1,8 +1,8 @@
 /**
  * DistributedDataParallel: one OS process per rank, started by a torchrun-style launcher.
  * Each rank builds its own model, receives rank 0's initial parameters (broadcast), trains
- * on its DistributedSampler shard, averages gradients with ring all-reduce over Unix domain
- * sockets, and steps its own optimizer:
+ * on its DistributedSampler shard, averages gradients with ring all-reduce (Unix domain sockets
+ * on one host, TCP across hosts or with `transport: "tcp"`), and steps its own optimizer:
  *
  * ```
  *   broadcast      rank 0's params ──► every rank           (once, before step 1)
@@ -74,6 +74,8 @@ export async function runDdp(spec: RunSpec, onStep?: StepProgress): Promise<RunM
     args: [JSON.stringify(rankSpec)],
     collectiveTimeoutMs: spec.collectiveTimeoutMs,
     timeoutMs: spec.jobTimeoutMs,
+    transport: spec.transport,
+    nodes: spec.nodes,
     onLine: ({ rank, stream, line }) => {
       if (stream === "stdout" && readProgress(line, onStep)) return;
       (stream === "stdout" ? console.log : console.error)(`[rank ${rank}] ${line}`);

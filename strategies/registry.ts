@@ -32,7 +32,9 @@ export interface StrategyEntry {
 }
 
 /** What the checks look at. */
-export type RunShape = Pick<RunSpec, "workload" | "strategy" | "worldSize" | "globalBatch">;
+export type RunShape =
+  & Pick<RunSpec, "workload" | "strategy" | "worldSize" | "globalBatch">
+  & Partial<Pick<RunSpec, "nodes">>;
 
 /** Every strategy paratrain knows, in report order. */
 export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
@@ -103,9 +105,11 @@ export function maxWorldSize(): number {
  */
 export function checkRun(spec: RunShape): void {
   const max = maxWorldSize();
-  if (spec.strategy !== "single" && spec.worldSize > max) {
+  // Across hosts, this machine starts only its own ranks.
+  const here = spec.nodes?.nprocPerNode ?? spec.worldSize;
+  if (spec.strategy !== "single" && here > max) {
     throw new UsageError(
-      `World size ${spec.worldSize} is more than this machine can start: at most ${max} (${WORKERS_PER_CPU} per logical CPU, ${
+      `World size ${here} is more than this machine can start: at most ${max} (${WORKERS_PER_CPU} per logical CPU, ${
         WORKER_MEMORY_BYTES / 2 ** 20
       } MiB of available memory each)`,
     );

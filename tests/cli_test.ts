@@ -105,6 +105,40 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Unknown workload "\\u001b\[2J\\u001b\[31mred"/,
   ],
   [["report", "--in", "/nonexistent/results.json"], /Cannot read \/nonexistent\/results.json/],
+  [
+    ["bench", "--transport", "udp"],
+    /Unknown transport "udp" in --transport: choose from unix, tcp/,
+  ],
+  [["train", "--transport", "tcp"], /--transport needs --strategy ddp/],
+  [["train", "--nnodes", "2"], /--nnodes needs --strategy ddp/],
+  [
+    ["train", "--strategy", "ddp", "--nnodes", "2", "--node-rank", "0"],
+    /--nnodes 2 needs --master-addr: host 0's address/,
+  ],
+  [
+    ["train", "--strategy", "ddp", "--nnodes", "2", "--master-addr", "10.213.0.1"],
+    /--nnodes 2 needs --node-rank/,
+  ],
+  [
+    ["train", "--strategy", "ddp", "--nnodes", "2", "--node-rank", "2", "--master-addr", "h"],
+    /Invalid --node-rank 2: expected 0 to 1/,
+  ],
+  [["train", "--strategy", "ddp", "--master-port", "70000"], /Invalid --master-port "70000"/],
+  [
+    [
+      "train",
+      "--strategy",
+      "ddp",
+      "--nnodes",
+      "3",
+      "--node-rank",
+      "1",
+      "--master-addr",
+      "h",
+    ],
+    /--world-size 2 does not divide across --nnodes 3/,
+  ],
+  [["train", "--strategy", "ddp", "--token-file", "/nonexistent/t"], /Cannot read --token-file/],
 ];
 
 for (const [args, message] of BAD_INPUTS) {

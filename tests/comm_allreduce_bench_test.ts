@@ -118,3 +118,26 @@ Deno.test("bus bandwidth factors are nccl-tests'", () => {
   assert.equal(busFactor("reduce-scatter", 2), 0.5);
   assert.equal(busFactor("broadcast", 8), 1);
 });
+
+Deno.test("allreduce --transport unix,tcp: rows of both, each against its own raw throughput", async () => {
+  const { code, stderr, stdout, result } = await allreduceCli([
+    ..."-b 1M -e 4M -f 4 -n 2 -w 1 --world-sizes 2 --transport unix,tcp".split(" "),
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(result!.raws!.map((r) => r.transport), ["unix", "tcp"]);
+  assert.equal(result!.raw.transport, "unix");
+  for (const raw of result!.raws!) assert.ok(raw.GBps > 0 && raw.samplesGBps!.length === 2);
+  assert.deepEqual(
+    [...new Set(result!.rows.map((r) => `${r.transport} ${r.bytes}`))],
+    ["unix 1048576", "unix 4194304", "tcp 1048576", "tcp 4194304"],
+  );
+  assert.match(stdout, /Raw unix socket throughput/);
+  assert.match(stdout, /Raw tcp socket throughput/);
+  // Each row's busbw / raw uses its own transport's raw throughput.
+  const tcpRow = result!.rows.find((r) => r.transport === "tcp")!;
+  const share = `${(100 * tcpRow.busbwGBps / result!.raws![1].GBps).toFixed(0)}%`;
+  const line = stdout.split("\n").find((l) =>
+    l.startsWith("| tcp") && l.includes(tcpRow.usPerOp.toFixed(1))
+  );
+  assert.ok(line?.trimEnd().endsWith(`${share} |`), `${line} should end with ${share}`);
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { initProcessGroupFromEnv } from "../comm/init_process_group.ts";
-import { readRankEnv } from "../comm/rank_env.ts";
+import { DEFAULT_MASTER_PORT, firstSlurmHost, rankSource, readRankEnv } from "../comm/rank_env.ts";
 import { reportResult } from "../comm/report_result.ts";
 
 Deno.test("without RANK, a process is rank 0 of a world of one", async () => {
@@ -34,6 +34,11 @@ Deno.test("a launched rank reads every variable in one place", () => {
     rendezvousDir: "/tmp/x",
     token: "ab".repeat(32),
     collectiveTimeoutMs: 5000,
+    masterAddr: null,
+    masterPort: null,
+    transport: "unix",
+    bind: null,
+    source: "paratrain",
   });
 });
 
@@ -51,4 +56,106 @@ Deno.test("invalid or missing variables are named in the error", () => {
     () => readRankEnv({ env: { ...base, PARATRAIN_TOKEN: undefined } }),
     /Missing environment variable PARATRAIN_TOKEN/,
   );
+});
+
+const SECRET = "0123456789abcdef".repeat(4);
+
+Deno.test("torchrun and Kubernetes: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT", () => {
+  const env = readRankEnv({
+    env: {
+      RANK: "3",
+      WORLD_SIZE: "4",
+      LOCAL_RANK: "1",
+      MASTER_ADDR: "trainer-0.job",
+      MASTER_PORT: "23456",
+      PARATRAIN_TOKEN: SECRET,
+    },
+  });
+  assert.deepEqual(
+    [env.source, env.rank, env.worldSize, env.localRank, env.masterAddr, env.masterPort],
+    ["torchrun", 3, 4, 1, "trainer-0.job", 23456],
+  );
+  assert.equal(env.rendezvousDir, null);
+  assert.equal(env.transport, "unix");
+  assert.throws(
+    () => readRankEnv({ env: { RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "h", MASTER_PORT: "1" } }),
+    /Missing environment variable PARATRAIN_TOKEN/,
+  );
+});
+
+Deno.test("Open MPI: OMPI_COMM_WORLD_*, MASTER_ADDR defaulting to loopback on one host", () => {
+  const base = {
+    OMPI_COMM_WORLD_RANK: "1",
+    OMPI_COMM_WORLD_SIZE: "2",
+    OMPI_COMM_WORLD_LOCAL_RANK: "1",
+    OMPI_COMM_WORLD_LOCAL_SIZE: "2",
+    PARATRAIN_TOKEN: SECRET,
+  };
+  const env = readRankEnv({ env: base });
+  assert.deepEqual(
+    [env.source, env.rank, env.worldSize, env.localRank, env.masterAddr, env.masterPort],
+    ["openmpi", 1, 2, 1, "127.0.0.1", DEFAULT_MASTER_PORT],
+  );
+  const across = { ...base, OMPI_COMM_WORLD_SIZE: "4", OMPI_COMM_WORLD_RANK: "3" };
+  assert.throws(() => readRankEnv({ env: across }), /Missing environment variable MASTER_ADDR/);
+  const named = readRankEnv({
+    env: { ...across, MASTER_ADDR: "10.213.0.1", MASTER_PORT: "4000", PARATRAIN_TRANSPORT: "tcp" },
+  });
+  assert.deepEqual([named.rank, named.masterAddr, named.masterPort, named.transport], [
+    3,
+    "10.213.0.1",
+    4000,
+    "tcp",
+  ]);
+});
+
+Deno.test("SLURM: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the master from the node list", () => {
+  const env = readRankEnv({
+    env: {
+      SLURM_PROCID: "5",
+      SLURM_NTASKS: "6",
+      SLURM_LOCALID: "1",
+      SLURM_JOB_NODELIST: "node[01-03],other",
+      PARATRAIN_TOKEN: SECRET,
+    },
+  });
+  assert.deepEqual(
+    [env.source, env.rank, env.worldSize, env.localRank, env.masterAddr, env.masterPort],
+    ["slurm", 5, 6, 1, "node01", DEFAULT_MASTER_PORT],
+  );
+  const given = readRankEnv({
+    env: {
+      SLURM_PROCID: "0",
+      SLURM_NTASKS: "2",
+      SLURM_JOB_NODELIST: "node[01-03]",
+      MASTER_ADDR: "login7",
+      PARATRAIN_TOKEN: SECRET,
+    },
+  });
+  assert.equal(given.masterAddr, "login7");
+});
+
+Deno.test("the first host of SLURM node lists, compressed or not", () => {
+  const cases: [string, string][] = [
+    ["node[01-03],other", "node01"],
+    ["other,node[01-03]", "other"],
+    ["gpu[7,9-12]", "gpu7"],
+    ["rack[2-3]-n[08-09]", "rack2-n08"],
+    ["login1", "login1"],
+    [" a[10-11] ", "a10"],
+  ];
+  for (const [list, first] of cases) assert.equal(firstSlurmHost(list), first, list);
+  for (const bad of ["", "n[1-", "n]1[", "[1-2]]"]) {
+    assert.throws(() => firstSlurmHost(bad), /SLURM_JOB_NODELIST: cannot read a host/, bad);
+  }
+});
+
+Deno.test("who names the rank: our launcher, then RANK, then Open MPI, then SLURM", () => {
+  assert.equal(rankSource({}), null);
+  assert.equal(rankSource({ RANK: "0", PARATRAIN_RENDEZVOUS: "/tmp/x" }), "paratrain");
+  assert.equal(rankSource({ RANK: "0", OMPI_COMM_WORLD_RANK: "0" }), "torchrun");
+  assert.equal(rankSource({ OMPI_COMM_WORLD_RANK: "0", SLURM_PROCID: "0" }), "openmpi");
+  assert.equal(rankSource({ SLURM_PROCID: "0", SLURM_NTASKS: "1" }), "slurm");
+  // A batch script's own environment (SLURM_PROCID without SLURM_NTASKS) is no rank.
+  assert.equal(rankSource({ SLURM_PROCID: "0" }), null);
 });

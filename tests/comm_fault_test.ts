@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { initProcessGroup } from "../comm/init_process_group.ts";
 import { launch, LaunchError, type RankLine } from "../comm/launcher.ts";
 import { createRendezvous, rankSocketPath } from "../comm/rendezvous.ts";
+import { clientHandshake, importTokenKey } from "../comm/_auth.ts";
 import { CommError } from "../comm/_ring.ts";
 import {
   type CasesReport,
@@ -141,22 +142,23 @@ Deno.test("a client with a wrong token is refused and the job still forms", asyn
     const path = rankSocketPath(dir, 0);
     while (await isGone(path)) await new Promise((resolve) => setTimeout(resolve, 10));
 
-    // A hello frame as rank 1 would send it, but with a token of its own.
-    const hello = new Uint8Array(4 + 48);
-    const view = new DataView(hello.buffer);
-    view.setUint32(0, 48, true);
-    hello.set(new TextEncoder().encode("paratrn1"), 4);
-    hello.set(crypto.getRandomValues(new Uint8Array(32)), 12);
-    view.setUint32(44, 1, true);
-    view.setUint32(48, 2, true);
-    for (const attempt of [hello, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")]) {
-      const impostor = await Deno.connect({ transport: "unix", path });
-      await impostor.write(attempt);
-      // Refused: closed without a welcome (EOF, or a reset when its bytes were left unread).
-      const answer = await impostor.read(new Uint8Array(64)).catch((error) => error);
-      assert.ok(answer === null || answer instanceof Deno.errors.ConnectionReset, `got ${answer}`);
-      impostor.close();
-    }
+    // Rank 1's hello, proven with a secret of its own; then bytes that are no hello at all.
+    const impostor = await Deno.connect({ transport: "unix", path });
+    const wrongKey = await importTokenKey("f".repeat(64));
+    const problem = await clientHandshake(
+      impostor,
+      wrongKey,
+      { rank: 1, worldSize: 2, purpose: "ring" },
+      () => null,
+    );
+    assert.match(String(problem), /refused/);
+    impostor.close();
+    const garbage = await Deno.connect({ transport: "unix", path });
+    await garbage.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+    // Refused: closed after the challenge (EOF, or a reset when its bytes were left unread).
+    const answer = await readUntilClosed(garbage);
+    assert.ok(answer === null || answer instanceof Deno.errors.ConnectionReset, `got ${answer}`);
+    garbage.close();
 
     const rank1 = initProcessGroup({ rank: 1, worldSize: 2, rendezvousDir: dir, token });
     const groups = await Promise.all([rank0, rank1]);
@@ -243,3 +245,16 @@ Deno.test("SIGINT to the launcher stops every rank and removes the rendezvous", 
   assert.deepEqual(await livePids(pids), []);
   assert.ok(await isGone(dir));
 });
+
+/** Reads until the peer closes: null on EOF, or the error the read ended with. */
+async function readUntilClosed(conn: Deno.Conn): Promise<null | Error> {
+  const buf = new Uint8Array(256);
+  try {
+    while ((await conn.read(buf)) !== null) {
+      // The challenge, which any client gets; keep reading.
+    }
+    return null;
+  } catch (error) {
+    return error as Error;
+  }
+}

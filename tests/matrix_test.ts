@@ -41,6 +41,14 @@ Deno.test("the matrix has the article's five rows for single, dp and ddp, then o
   validateResults(JSON.parse(JSON.stringify(results)), "the matrix test");
 });
 
+Deno.test("the scalability row says which transports DDP was run over", () => {
+  const results = makeResults(FULL_SHAPES);
+  for (const run of results.runs) if (run.strategy === "ddp") run.transport = "tcp";
+  assert.match(cell(buildMatrix(results), "scalability", "ddp").text, /N run: 2, 4; tcp, 1 host/);
+  results.runs.find((r) => r.strategy === "ddp")!.transport = "unix";
+  assert.match(cell(buildMatrix(results), "scalability", "ddp").text, /; unix\+tcp, 1 host/);
+});
+
 Deno.test("the cells carry the measured figures at fixed precision", () => {
   const matrix = buildMatrix(makeResults(FULL_SHAPES));
   assert.match(cell(matrix, "parallelEfficiency", "ddp").text, /N=2: 0\.40x–1\.80x/);
@@ -49,7 +57,7 @@ Deno.test("the cells carry the measured figures at fixed precision", () => {
   assert.match(cell(matrix, "memoryPerDevice", "ddp").text, /max\/mean 1\.00/);
   assert.match(cell(matrix, "useCase", "ddp").text, /chosen for mnist-cnn/);
   assert.match(cell(matrix, "useCase", "single").text, /iris-logreg/);
-  assert.match(cell(matrix, "scalability", "ddp").text, /Unix sockets.*N run: 2, 4/);
+  assert.match(cell(matrix, "scalability", "ddp").text, /Unix sockets.*N run: 2, 4; unix, 1 host/);
   assert.match(cell(matrix, "implementationComplexity", "ddp").text, /\d+ lines, \d+ files/);
   const rec = recommendations(matrix);
   assert.match(
