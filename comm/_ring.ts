@@ -26,6 +26,12 @@ const FRAME_HEADER_BYTES = 4;
  */
 export const SUB_CHUNK_BYTES = 1 << 20;
 
+/**
+ * A peer's close after this share of the collective timeout is taken for the peer's own
+ * timeout, waiting for the same missing rank.
+ */
+const DEADLINE_CASCADE = 0.9;
+
 /** Largest frame payload the 4-byte header can describe. */
 const MAX_FRAME_BYTES = 0xffff_ffff;
 
@@ -85,6 +91,8 @@ export class Ring {
   #op = "set-up";
   #readsPending = 0;
   #timedOut: CommError | null = null;
+  /** When the current collective began (`performance.now()`). */
+  #startedAt = 0;
   #failure: Error | null = null;
   #closed = false;
   #sendHeader = new Uint8Array(FRAME_HEADER_BYTES);
@@ -141,6 +149,7 @@ export class Ring {
     }
     this.#op = op;
     this.#timedOut = null;
+    this.#startedAt = performance.now();
     const timer = setTimeout(() => this.#expire(), this.#timeoutMs);
     try {
       return await body();
@@ -317,12 +326,16 @@ export class Ring {
 
   #expire(): void {
     const culprit = this.waitingFor ?? (this.#readsPending > 0 ? this.recvFrom : this.sendTo);
-    this.#timedOut = new CommError(
+    this.#timedOut = this.#stoppedAnswering(culprit);
+    this.#closeConnections();
+  }
+
+  #stoppedAnswering(culprit: number): CommError {
+    return new CommError(
       `Rank ${culprit}${this.#where(culprit)} stopped answering during ${this.#op} ` +
         `(timeout ${formatSeconds(this.#timeoutMs)})`,
       culprit,
     );
-    this.#closeConnections();
   }
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
@@ -369,6 +382,12 @@ export class Ring {
       error instanceof Deno.errors.ConnectionReset ||
       error instanceof Deno.errors.UnexpectedEof ||
       error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+    // A neighbour that closes as this collective's own deadline comes due hit the same deadline
+    // waiting for the same missing rank (timers of ranks a few ms apart): name that rank.
+    const nearDeadline = performance.now() - this.#startedAt >= DEADLINE_CASCADE * this.#timeoutMs;
+    if (closed && this.waitingFor !== null && this.waitingFor !== peer && nearDeadline) {
+      return this.#stoppedAnswering(this.waitingFor);
+    }
     if (closed) {
       return new CommError(
         `Rank ${peer}${this.#where(peer)} closed its connection during ${this.#op}`,
