@@ -24,6 +24,7 @@ import { createRendezvous } from "./rendezvous.ts";
 import { ENV_NAMES, type TransportName } from "./rank_env.ts";
 import { resultPath } from "./report_result.ts";
 import { failurePath, type RankFailure } from "./rank_main.ts";
+import type { NodeSpec } from "../core/run_types.ts";
 
 /** Lines of a failed rank's stderr quoted in the error when it left no failure report. */
 const STDERR_TAIL_LINES = 20;
@@ -75,21 +76,7 @@ export interface LaunchOptions {
   token?: string;
 }
 
-/** One host's part of a job across hosts, in torchrun's terms. */
-export interface NodeSpec {
-  /** Hosts in the job. */
-  nnodes: number;
-  /** This host, 0 ≤ nodeRank < nnodes; node 0 runs rank 0, which serves the rendezvous. */
-  nodeRank: number;
-  /** Ranks on each host. */
-  nprocPerNode: number;
-  /** Node 0's address, as every host reaches it. */
-  masterAddr: string;
-  /** The rendezvous port on node 0. */
-  masterPort: number;
-  /** Address the ranks' listeners bind to (default: the interface that reaches the master). */
-  bind?: string;
-}
+export type { NodeSpec };
 
 /** What a successful job produced. */
 export interface LaunchResult<T> {

@@ -33,6 +33,22 @@ export type Scaling = typeof SCALINGS[number];
 /** Gradient bucket cap, as PyTorch DDP's default `bucket_cap_mb=25`. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
+/** One host's part of a job across hosts, in torchrun's terms. */
+export interface NodeSpec {
+  /** Hosts in the job. */
+  nnodes: number;
+  /** This host, 0 ≤ nodeRank < nnodes; node 0 runs rank 0, which serves the rendezvous. */
+  nodeRank: number;
+  /** Ranks on each host. */
+  nprocPerNode: number;
+  /** Node 0's address, as every host reaches it. */
+  masterAddr: string;
+  /** The rendezvous port on node 0. */
+  masterPort: number;
+  /** Address the ranks' listeners bind to (default: the interface that reaches the master). */
+  bind?: string;
+}
+
 /** Everything a replica needs to reproduce a run, in plain data (it crosses processes). */
 export interface RunSpec {
   /** A built-in workload name, or `module-url#export` for a user's own. */
@@ -92,14 +108,7 @@ export interface RunSpec {
    * DDP across hosts: this host's part of the job, in torchrun's terms (`worldSize` is then
    * `nnodes · nprocPerNode`). The job secret is never here: it travels in the environment.
    */
-  nodes?: {
-    nnodes: number;
-    nodeRank: number;
-    nprocPerNode: number;
-    masterAddr: string;
-    masterPort: number;
-    bind?: string;
-  };
+  nodes?: NodeSpec;
   /** Record a timeline of every worker's steps and phases (`--trace`), returned as `trace`. */
   trace?: boolean;
   /**

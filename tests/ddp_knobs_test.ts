@@ -8,7 +8,6 @@ import fc from "fast-check";
 import { wireCodec } from "../comm/wire_codec.ts";
 import { initBackend } from "../core/backend.ts";
 import { createLayout } from "../core/flat_layout.ts";
-import type { RunSpec } from "../core/run_types.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
 import { runBench } from "../bench/run_bench.ts";
 import { gradientBuckets, runDdp } from "../strategies/ddp.ts";
@@ -16,32 +15,7 @@ import { runDp } from "../strategies/dp.ts";
 import { runSingle } from "../strategies/single.ts";
 import { getWorkload } from "../workloads/registry.ts";
 import { withGroups } from "./_comm_helpers.ts";
-
-/** As tests/ddp_test.ts: the same sum in another order, over 20 Adam steps. */
-const EQUIVALENCE_TOLERANCE = 1e-5;
-
-function spec(overrides: Partial<RunSpec> = {}): RunSpec {
-  return {
-    workload: "synthetic-mlp",
-    strategy: "ddp",
-    worldSize: 2,
-    backend: "wasm",
-    fastKernels: true,
-    seed: 3,
-    steps: 20,
-    warmup: 0,
-    globalBatch: 32,
-    snapshotStep: 20,
-    ...overrides,
-  };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-}
+import { EQUIVALENCE_TOLERANCE, maxAbsDiff, testSpec as spec } from "./_run_spec.ts";
 
 Deno.test("fp16 codec rounds as the engine's Float16Array does, and back exactly", () => {
   const codec = wireCodec("fp16")!;
@@ -288,42 +262,26 @@ Deno.test("--scaling weak: DDP-2 trains on twice single's batch, and says so", a
 Deno.test("overlap: a bucket's all-reduce runs on the communication thread during the backward", async () => {
   // mnist-mlp in 1 KiB buckets: the last layer's bucket is ready while the first layer's
   // large products are still to run, so its all-reduce can start before the compute ends.
-  const m = await runDdp(
-    spec({
+  const traced = async (overlap: boolean) => {
+    const m = await runDdp(spec({
       workload: "mnist-mlp",
       globalBatch: 64,
       steps: 6,
       snapshotStep: 6,
       bucketBytes: 1024,
       trace: true,
-    }),
-  );
-  const spans = m.trace!.filter((e) => e.ph === "X" && e.pid === 0);
-  const computes = spans.filter((e) => e.cat === "compute");
-  const firstBuckets = spans.filter((e) => e.cat === "allReduce" && e.name === "bucket 0");
-  assert.equal(firstBuckets.length, computes.length);
-  const during = firstBuckets.filter((b, i) => b.ts! < computes[i].ts! + computes[i].dur!);
-  assert.ok(during.length > 0, "some step's first bucket started before its compute ended");
-  assert.ok(m.comm.exposedMsPerStep <= m.comm.msPerStep);
-  const off = await runDdp(
-    spec({
-      workload: "mnist-mlp",
-      globalBatch: 64,
-      steps: 6,
-      snapshotStep: 6,
-      bucketBytes: 1024,
-      trace: true,
-      overlap: false,
-    }),
-  );
-  const offSpans = off.trace!.filter((e) => e.ph === "X" && e.pid === 0);
-  const offComputes = offSpans.filter((e) => e.cat === "compute");
-  const offBuckets = offSpans.filter((e) => e.cat === "allReduce" && e.name === "bucket 0");
-  offBuckets.forEach((b, i) =>
-    assert.ok(
-      b.ts! >= offComputes[i].ts! + offComputes[i].dur! - 1,
-      "--no-overlap: after the backward",
-    )
-  );
-  assert.deepEqual(off.snapshot, m.snapshot);
+      overlap,
+    }));
+    const spans = m.trace!.filter((e) => e.ph === "X" && e.pid === 0);
+    const computeEnds = spans.filter((e) => e.cat === "compute").map((e) => e.ts! + e.dur!);
+    const firstBuckets = spans.filter((e) => e.cat === "allReduce" && e.name === "bucket 0");
+    assert.equal(firstBuckets.length, computeEnds.length);
+    return { m, startsBeforeEnd: firstBuckets.map((b, i) => b.ts! < computeEnds[i] - 1) };
+  };
+  const on = await traced(true);
+  assert.ok(on.startsBeforeEnd.some((x) => x), "some step's first bucket started in the backward");
+  assert.ok(on.m.comm.exposedMsPerStep <= on.m.comm.msPerStep);
+  const off = await traced(false);
+  assert.ok(off.startsBeforeEnd.every((x) => !x), "--no-overlap: every bucket after the backward");
+  assert.deepEqual(off.m.snapshot, on.m.snapshot);
 });

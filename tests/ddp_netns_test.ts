@@ -26,6 +26,7 @@ import {
   startLauncher,
   TRAIN_ARGS,
 } from "./_multihost.ts";
+import { testSpec } from "./_run_spec.ts";
 
 const EQUIVALENCE_TOLERANCE = 1e-5;
 /** Collective timeout of the fault tests, s: a cut-off host is detected after this. */
@@ -51,18 +52,7 @@ function test(name: string, fn: () => Promise<void>) {
 }
 
 const layout = createLayout(getWorkload("synthetic-mlp").createModel().params);
-const single = skip ? null : runSingle({
-  workload: "synthetic-mlp",
-  strategy: "single",
-  worldSize: 1,
-  backend: "wasm",
-  fastKernels: true,
-  seed: 4,
-  steps: 20,
-  warmup: 0,
-  globalBatch: 48,
-  snapshotStep: 20,
-});
+const single = skip ? null : runSingle(testSpec({ strategy: "single", worldSize: 1 }));
 
 /** One launcher per host with torchrun's flags. */
 function startJob(

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
-import type { RunSpec } from "../core/run_types.ts";
 import { runDdp } from "../strategies/ddp.ts";
 import { runSingle } from "../strategies/single.ts";
 import { getWorkload } from "../workloads/registry.ts";
@@ -20,27 +19,10 @@ import {
   startLauncher,
   TRAIN_ARGS,
 } from "./_multihost.ts";
+import { EQUIVALENCE_TOLERANCE, testSpec as spec } from "./_run_spec.ts";
 
-/** As in ddp_test.ts: the same sum in another order moves parameters by ~5e-7 over 20 steps. */
-const EQUIVALENCE_TOLERANCE = 1e-5;
 /** Set to 1 (as CI does) to make a missing `mpirun` a failure instead of a skip. */
 const REQUIRE_MPIRUN_ENV = "PARATRAIN_REQUIRE_MPIRUN";
-
-function spec(overrides: Partial<RunSpec> = {}): RunSpec {
-  return {
-    workload: "synthetic-mlp",
-    strategy: "ddp",
-    worldSize: 2,
-    backend: "wasm",
-    fastKernels: true,
-    seed: 4,
-    steps: 20,
-    warmup: 0,
-    globalBatch: 48,
-    snapshotStep: 20,
-    ...overrides,
-  };
-}
 
 const single = runSingle(spec({ strategy: "single", worldSize: 1 }));
 const layout = createLayout(getWorkload("synthetic-mlp").createModel().params);

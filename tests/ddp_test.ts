@@ -2,44 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLayout } from "../core/flat_layout.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
-import type { RunSpec } from "../core/run_types.ts";
 import { arrivalLags, runDdp } from "../strategies/ddp.ts";
 import { runSingle } from "../strategies/single.ts";
 import { getWorkload } from "../workloads/registry.ts";
-
-/**
- * DDP averages per-rank mean gradients where single takes one mean over the global batch:
- * the same sum in another order. Over 20 Adam steps that moves parameters by ~5e-7
- * (measured); 1e-5 is far below the ~1e-3 a single step moves them.
- */
-const EQUIVALENCE_TOLERANCE = 1e-5;
-/** Divisible by 2 and 3 ranks. */
-const GLOBAL_BATCH = 48;
+import { EQUIVALENCE_TOLERANCE, maxAbsDiff, testSpec as spec } from "./_run_spec.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-function spec(overrides: Partial<RunSpec> = {}): RunSpec {
-  return {
-    workload: "synthetic-mlp",
-    strategy: "ddp",
-    worldSize: 2,
-    backend: "wasm",
-    fastKernels: true,
-    seed: 4,
-    steps: 20,
-    warmup: 0,
-    globalBatch: GLOBAL_BATCH,
-    snapshotStep: 20,
-    ...overrides,
-  };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-}
 
 const single = runSingle(spec({ strategy: "single", worldSize: 1 }));
 
@@ -108,12 +76,25 @@ Deno.test("a checkpoint written by DDP rank 0 loads into the single strategy", a
   await Deno.remove(dir, { recursive: true });
 });
 
-async function rankPids(): Promise<number[]> {
+/** The DDP ranks `launcher` started (its children), not other jobs' on the machine. */
+async function rankPids(launcher: number): Promise<number[]> {
   const out = await new Deno.Command("pgrep", {
-    args: ["-f", "strategies/_ddp_rank.ts"],
+    args: ["-P", String(launcher), "-f", "strategies/_ddp_rank.ts"],
     stdout: "piped",
   }).output();
   return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
+}
+
+/** Which of `pids` are still running. */
+function alive(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      Deno.kill(pid, "SIGCONT"); // a no-op signal for a running process; throws when it is gone
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no rank left", async () => {
@@ -141,7 +122,7 @@ Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no r
   const deadline = Date.now() + 60_000;
   while (pids.length < 2 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 500));
-    pids = await rankPids();
+    pids = await rankPids(child.pid);
   }
   assert.equal(pids.length, 2, "both ranks started");
   await new Promise((r) => setTimeout(r, 3000)); // let training get going
@@ -154,7 +135,8 @@ Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no r
   assert.equal(status.code, 1, err);
   assert.ok(elapsed < 15_000, `took ${elapsed} ms`);
   assert.match(err, /^paratrain: Rank [01] (was killed by SIGKILL|exited with code)/m);
-  assert.deepEqual(await rankPids(), [], "no rank left running");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(alive(pids), [], "no rank left running");
 });
 
 Deno.test("arrival lag: each rank's delay behind the first arrival per step, warm-up left out", () => {
