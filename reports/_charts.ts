@@ -100,25 +100,36 @@ const strategyColor = {
   scale: STRATEGY_COLORS,
 };
 
-/** samples/s against world size, one panel per workload. */
-export function throughputChart(results: Results): TopLevelSpec {
+/** Lines with points, one panel per workload, each panel's y scale its own. */
+function lineFacets(
+  results: Results,
+  title: string,
+  values: object[],
+  encoding: Record<string, unknown>,
+): TopLevelSpec {
   return {
-    title: "Throughput against world size (lines start at single, N=1)",
-    data: { values: scalingPoints(results) },
+    title,
+    data: { values },
     facet: facetOver(results),
     columns: PANELS_PER_ROW,
-    spec: {
-      ...PANEL,
-      mark: { type: "line", point: true },
-      encoding: {
-        x: worldSizeAxis,
-        y: { field: "samplesPerSec", type: "quantitative", title: "samples/s" },
-        color: strategyColor,
-      },
-    },
+    spec: { ...PANEL, mark: { type: "line", point: true }, encoding },
     resolve: { scale: { y: "independent" } },
     config: CONFIG,
-  };
+  } as TopLevelSpec;
+}
+
+/** samples/s against world size, one panel per workload. */
+export function throughputChart(results: Results): TopLevelSpec {
+  return lineFacets(
+    results,
+    "Throughput against world size (lines start at single, N=1)",
+    scalingPoints(results),
+    {
+      x: worldSizeAxis,
+      y: { field: "samplesPerSec", type: "quantitative", title: "samples/s" },
+      color: strategyColor,
+    },
+  );
 }
 
 /** Efficiency (and efficiency against the ceiling) against world size, per workload. */
@@ -311,28 +322,21 @@ export function bucketChart(results: Results): TopLevelSpec | null {
       },
     ];
   });
-  return {
-    title: "DDP: step time and communication against bucket size (--bucket-mb)",
-    data: { values },
-    facet: facetOver(results),
-    columns: PANELS_PER_ROW,
-    spec: {
-      ...PANEL,
-      mark: { type: "line", point: true },
-      encoding: {
-        x: {
-          field: "bucketMiB",
-          type: "quantitative",
-          title: "bucket cap, MiB (log)",
-          scale: { type: "log" },
-        },
-        y: { field: "ms", type: "quantitative", title: "ms per step" },
-        color: { field: "series", type: "nominal", title: null },
+  return lineFacets(
+    results,
+    "DDP: step time and communication against bucket size (--bucket-mb)",
+    values,
+    {
+      x: {
+        field: "bucketMiB",
+        type: "quantitative",
+        title: "bucket cap, MiB (log)",
+        scale: { type: "log" },
       },
+      y: { field: "ms", type: "quantitative", title: "ms per step" },
+      color: { field: "series", type: "nominal", title: null },
     },
-    resolve: { scale: { y: "independent" } },
-    config: CONFIG,
-  };
+  );
 }
 
 /** Bus bandwidth against message size per world size, with the raw transport as a ceiling. */
