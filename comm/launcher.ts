@@ -224,6 +224,7 @@ export async function launch<T = unknown>(
       const rankEnv: Record<string, string> = {
         ...env,
         ...(plain ? { NO_COLOR: "1" } : {}),
+        [ENV_NAMES.launcherPid]: String(Deno.pid),
         [ENV_NAMES.rank]: String(rank),
         [ENV_NAMES.worldSize]: String(worldSize),
         [ENV_NAMES.localRank]: String(rank - first),

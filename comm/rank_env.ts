@@ -33,6 +33,8 @@ export const ENV_NAMES = {
   rendezvousDir: "PARATRAIN_RENDEZVOUS",
   token: "PARATRAIN_TOKEN",
   collectiveTimeoutMs: "PARATRAIN_COLLECTIVE_TIMEOUT_MS",
+  /** The launcher's pid, so a rank that starts after its launcher died knows at once. */
+  launcherPid: "PARATRAIN_LAUNCHER_PID",
   transport: "PARATRAIN_TRANSPORT",
   bind: "PARATRAIN_BIND",
   ompiRank: "OMPI_COMM_WORLD_RANK",

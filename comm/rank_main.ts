@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { ExpectedError } from "../core/errors.ts";
 import { writeAtomic } from "../core/write_atomic.ts";
 import { CommError } from "./_ring.ts";
-import { readRankEnv } from "./rank_env.ts";
+import { ENV_NAMES, readRankEnv } from "./rank_env.ts";
 
 /** What a failed rank reports to its launcher. */
 export interface RankFailure {
@@ -62,7 +62,11 @@ export async function runRank(body: () => Promise<void>): Promise<never> {
   const watch = new Worker(new URL("./_parent_watch_worker.ts", import.meta.url), {
     type: "module",
   });
-  watch.postMessage({ parentPid: Deno.ppid, cleanupDir: env.rendezvousDir });
+  // The launcher's own pid where it gave one: a launcher that died while this rank was still
+  // loading has already left it re-parented, and the watch must see that too.
+  const launcher = Number(Deno.env.get(ENV_NAMES.launcherPid));
+  const parentPid = Number.isInteger(launcher) && launcher > 0 ? launcher : Deno.ppid;
+  watch.postMessage({ parentPid, cleanupDir: env.rendezvousDir });
   try {
     await body();
   } catch (error) {

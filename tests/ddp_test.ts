@@ -124,6 +124,10 @@ Deno.test("a rank killed mid-training fails the run within 15 s, naming it, no r
     await new Promise((r) => setTimeout(r, 500));
     pids = await rankPids(child.pid);
   }
+  if (pids.length !== 2) {
+    child.kill("SIGKILL"); // its ranks follow it (the parent watch); nothing outlives the test
+    await Promise.all([child.status, stderr, stdout]);
+  }
   assert.equal(pids.length, 2, "both ranks started");
   await new Promise((r) => setTimeout(r, 3000)); // let training get going
   const victim = Math.max(...pids);

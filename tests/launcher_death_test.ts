@@ -91,3 +91,28 @@ Deno.test("SIGKILL to `bench` stops its run child, and --out keeps the previous 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a rank whose launcher died while it was still loading exits at once", async () => {
+  const dir = await Deno.makeTempDir();
+  const script = join(dir, "rank.ts");
+  const runRankUrl = new URL("../comm/rank_main.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { runRank } from "${runRankUrl}";\nawait runRank(() => new Promise(() => {}));\n`,
+  );
+  // A launcher pid that is not this rank's parent: the launcher is gone and the rank was
+  // re-parented before its watch started.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const started = Date.now();
+  const rank = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", script],
+    env: { PARATRAIN_LAUNCHER_PID: String(gone.pid) },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const status = await rank.status;
+  assert.equal(status.signal, "SIGKILL");
+  assert.ok(Date.now() - started < 20_000);
+  await Deno.remove(dir, { recursive: true });
+});
