@@ -142,6 +142,15 @@ export function environmentLines(results: Results): string[] {
         } (${env.blas.parallel} build, ${env.blas.coreName} kernels), \`${env.blas.path}\``,
       ]
       : []),
+    ...(env.adapter
+      ? [
+        `GPU: ${env.adapter.description} (vendor ${env.adapter.vendor}${
+          env.adapter.architecture ? `, ${env.adapter.architecture}` : ""
+        })${
+          env.adapter.fallback ? " — a software fallback adapter: its figures are not a GPU's" : ""
+        }`,
+      ]
+      : []),
     `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
     `Per run: ${
       config.steps ?? "workload default"
