@@ -18,7 +18,7 @@ import { type BlasInfo, blasInfo, loadOpenBlas, type OpenBlas } from "./kernels/
 import { loadSimdKernels } from "./kernels/_simd.ts";
 import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
 import { loadTensorflowBackend, tensorflowAvailability } from "./tensorflow_backend.ts";
-import { type AdapterRecord, initWebGpu, webgpuTrainingBlocker } from "./webgpu.ts";
+import { type AdapterRecord, initWebGpu, webgpuAvailability } from "./webgpu.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
 export const BACKENDS = {
@@ -27,7 +27,7 @@ export const BACKENDS = {
   wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD, one thread); needs nothing installed",
   cpu: "TensorFlow.js pure-JavaScript kernels; slow but complete",
   webgpu:
-    "TensorFlow.js WebGPU on Deno's WebGPU (adapter by LOCAL_RANK); tensor ops and async reads only here",
+    "TensorFlow.js WebGPU on Deno's WebGPU: a DDP rank takes the LOCAL_RANK'th adapter; missing kernels fall back to cpu",
   tensorflow:
     "libtensorflow via @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (CPU); needs libtensorflow installed",
 } as const;
@@ -163,7 +163,7 @@ function requireOpenBlas(): OpenBlas {
  */
 export function backendAvailability(name: BackendName): string | null {
   if (!SUPPORTED_BACKENDS.includes(name)) return "not yet supported by paratrain";
-  if (name === "webgpu") return webgpuTrainingBlocker();
+  if (name === "webgpu") return webgpuAvailability();
   if (name === "tensorflow") return tensorflowAvailability();
   if (name !== "native") return null;
   const load = loadOpenBlas();
