@@ -76,7 +76,10 @@ export async function describeEnvironment(
     const adapters = await listAdapters();
     if (adapters.length > 0) {
       const chosen = adapters[pickAdapter(0, adapters.length).index];
-      adapter = adapterRecord(chosen.info as unknown as Parameters<typeof adapterRecord>[0]);
+      adapter = {
+        ...adapterRecord(chosen.info as unknown as Parameters<typeof adapterRecord>[0]),
+        count: adapters.length,
+      };
     }
   }
   return {

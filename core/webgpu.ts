@@ -19,6 +19,11 @@ export interface AdapterRecord {
   description: string;
   /** Whether it is a software fallback adapter (e.g. llvmpipe): figures are not a GPU's. */
   fallback: boolean;
+  /**
+   * Distinct adapters found (environment records only): where 1, every DDP rank and DP
+   * worker shares it, as the report notes.
+   */
+  count?: number;
 }
 
 /** The part of `GPUAdapterInfo` paratrain reads (`isFallbackAdapter` is recent). */

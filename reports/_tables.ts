@@ -148,6 +148,8 @@ export function environmentLines(results: Results): string[] {
           env.adapter.architecture ? `, ${env.adapter.architecture}` : ""
         })${
           env.adapter.fallback ? " — a software fallback adapter: its figures are not a GPU's" : ""
+        }${
+          env.adapter.count === 1 ? "; the only adapter here: every rank and worker shares it" : ""
         }`,
       ]
       : []),
