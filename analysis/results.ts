@@ -47,7 +47,7 @@ export const COMPRESSED_EQUIVALENCE_BOUND = { fp16: 1e-2, bf16: 3e-2 } as const;
  * @returns the bound, or null
  * @example
  * ```ts
- * equivalenceBound({ gradCompression: "fp16" }); // 1e-2
+ * equivalenceBound({ strategy: "ddp", gradCompression: "fp16" }); // 1e-2
  * ```
  */
 export function equivalenceBound(

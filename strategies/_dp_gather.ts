@@ -70,7 +70,7 @@ export function weightedMean(parts: (GradientResult & { size: number })[]): Grad
  * import { parallelApply } from "./_dp_parallel_apply.ts";
  * import type { WorkerReplica } from "./_dp_worker_replica.ts";
  * import type { Batch, Trainer } from "../core/trainer.ts";
- * declare const trainer: Trainer, workers: WorkerReplica[], slices: Batch[];
+ * declare const trainer: Trainer, workers: WorkerReplica[], slices: Batch[][];
  * const opts = { step: 1, timeoutMs: 60_000 };
  * const { loss, grads, waitMs } = await gather(await parallelApply(trainer, workers, slices, opts));
  * ```
