@@ -27,7 +27,7 @@ export const BACKENDS = {
   wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD, one thread); needs nothing installed",
   cpu: "TensorFlow.js pure-JavaScript kernels; slow but complete",
   webgpu:
-    "TensorFlow.js WebGPU on Deno's WebGPU: a DDP rank takes the LOCAL_RANK'th adapter; missing kernels fall back to cpu",
+    "TensorFlow.js WebGPU on Deno's WebGPU (reads asynchronous); a DDP rank takes its LOCAL_RANK's adapter",
   tensorflow:
     "libtensorflow via @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (CPU); needs libtensorflow installed",
 } as const;
