@@ -23,6 +23,7 @@ export const WEBGPU_FILTER_GRAD_MAX_TERMS = 1 << 15;
  * @returns the chunked kernel (the stock one where the batch fits in one chunk)
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
  * const base = tf.getKernel("Conv2DBackpropFilter", "webgpu");
  * if (base) makeChunkedConv2dBackpropFilter(base.kernelFunc);
  * ```
