@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "../core/backend.ts";
 import { type BlasInfo, blasInfo, loadOpenBlas } from "../core/kernels/_openblas.ts";
+import { type AdapterRecord, adapterRecord, listAdapters, pickAdapter } from "../core/webgpu.ts";
 
 /** Environment fields of `results.json`. */
 export interface Environment {
@@ -19,6 +20,8 @@ export interface Environment {
   threads?: number;
   /** The OpenBLAS behind `native` (null on other backends; absent in older files). */
   blas?: BlasInfo | null;
+  /** The WebGPU adapter behind `webgpu` (rank 0's; null on other backends; absent in older files). */
+  adapter?: AdapterRecord | null;
   os: string;
   cpuModel: string;
   logicalCpus: number;
@@ -68,15 +71,27 @@ export async function describeEnvironment(
 ): Promise<Environment> {
   const load = backend === "native" ? loadOpenBlas() : null;
   const blas = load?.ok ? blasInfo(load.blas) : null;
+  let adapter: AdapterRecord | null = null;
+  if (backend === "webgpu") {
+    const adapters = await listAdapters();
+    if (adapters.length > 0) {
+      const chosen = adapters[pickAdapter(0, adapters.length).index];
+      adapter = {
+        ...adapterRecord(chosen.info as unknown as Parameters<typeof adapterRecord>[0]),
+        count: adapters.length,
+      };
+    }
+  }
   return {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
     tfjs: tf.version_core,
     backend,
-    fastKernels: backend !== "cpu" && fastKernels,
+    fastKernels: (backend === "wasm" || backend === "native") && fastKernels,
     threads,
     blas,
+    adapter,
     os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
     cpuModel: await cpuModel(),
     logicalCpus: navigator.hardwareConcurrency,

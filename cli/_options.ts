@@ -49,7 +49,7 @@ export function runOptions(command: Command): Command {
     .addOption(
       new Option(
         "--backend <name>",
-        "native, wasm, cpu, webgpu or tensorflow (default: native where OpenBLAS loads, else wasm)",
+        "native, wasm, cpu, webgpu (a DDP rank takes its LOCAL_RANK's adapter) or tensorflow (tfjs-node-gpu, else tfjs-node: needs libtensorflow); default: native where OpenBLAS loads, else wasm; --list says which run here",
       ).argParser((v: string) => parseBackend(v)),
     )
     .option(

@@ -17,6 +17,8 @@ import { quote, UsageError } from "./errors.ts";
 import { type BlasInfo, blasInfo, loadOpenBlas, type OpenBlas } from "./kernels/_openblas.ts";
 import { loadSimdKernels } from "./kernels/_simd.ts";
 import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
+import { loadTensorflowBackend, tensorflowAvailability } from "./tensorflow_backend.ts";
+import { type AdapterRecord, initWebGpu, webgpuAvailability } from "./webgpu.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
 export const BACKENDS = {
@@ -24,15 +26,23 @@ export const BACKENDS = {
     "OpenBLAS sgemm through Deno FFI for matrix products and convolutions, on wasm's tensors; default where OpenBLAS loads",
   wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD, one thread); needs nothing installed",
   cpu: "TensorFlow.js pure-JavaScript kernels; slow but complete",
-  webgpu: "TensorFlow.js WebGPU",
-  tensorflow: "libtensorflow via @tensorflow/tfjs-node-gpu",
+  webgpu:
+    "TensorFlow.js WebGPU on Deno's WebGPU (reads asynchronous); a DDP rank takes its LOCAL_RANK's adapter",
+  tensorflow:
+    "libtensorflow via @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (CPU); needs libtensorflow installed",
 } as const;
 
 /** A backend name. */
 export type BackendName = keyof typeof BACKENDS;
 
-/** Backends that paratrain can run today. */
-export const SUPPORTED_BACKENDS: readonly BackendName[] = ["native", "wasm", "cpu"];
+/** Backends that paratrain can run today (where {@linkcode backendAvailability} allows). */
+export const SUPPORTED_BACKENDS: readonly BackendName[] = [
+  "native",
+  "wasm",
+  "cpu",
+  "webgpu",
+  "tensorflow",
+];
 
 /** Options for {@linkcode initBackend}. */
 export interface BackendOptions {
@@ -52,6 +62,8 @@ export interface BackendInfo {
   threads: number;
   /** The OpenBLAS behind `native` (null on other backends). */
   blas: BlasInfo | null;
+  /** The WebGPU adapter behind `webgpu` (null on other backends). */
+  adapter: AdapterRecord | null;
 }
 
 /**
@@ -97,7 +109,9 @@ export function checkThreads(backend: BackendName, threads: number): void {
  * @param named `--backend`, or undefined when none was given
  * @param threads `--threads`
  * @returns the backend and the line to print
- * @throws UsageError when `native` is named and OpenBLAS does not load, or threads do not fit
+ * @throws UsageError when `native` is named and OpenBLAS does not load, when `webgpu` or
+ * `tensorflow` cannot train here (one line: what is missing, how to install it), or threads
+ * do not fit
  * @example
  * ```ts
  * const { backend, why } = chooseBackend(undefined, 1);
@@ -116,6 +130,10 @@ export function chooseBackend(
       why: `backend native (as asked): ${describeBlas(requireOpenBlas())}`,
     };
   } else {
+    if (named === "webgpu" || named === "tensorflow") {
+      const why = backendAvailability(named);
+      if (why != null) throw new UsageError(`Cannot use --backend ${named}: ${why}`);
+    }
     chosen = { backend: named, why: `backend ${named} (as asked)` };
   }
   checkThreads(chosen.backend, threads);
@@ -145,6 +163,8 @@ function requireOpenBlas(): OpenBlas {
  */
 export function backendAvailability(name: BackendName): string | null {
   if (!SUPPORTED_BACKENDS.includes(name)) return "not yet supported by paratrain";
+  if (name === "webgpu") return webgpuAvailability();
+  if (name === "tensorflow") return tensorflowAvailability();
   if (name !== "native") return null;
   const load = loadOpenBlas();
   return load.ok ? null : load.reason;
@@ -187,10 +207,12 @@ export function parseBackend(name: string): BackendName {
 /**
  * Make `name` the active TensorFlow.js backend, ready for training.
  *
- * @param name `native`, `wasm` or `cpu`
+ * @param name a backend; `webgpu` opens this process's adapter (by `LOCAL_RANK`), `tensorflow`
+ * loads tfjs-node-gpu or tfjs-node
  * @param options see {@linkcode BackendOptions}
  * @returns what was set up
- * @throws UsageError when `native` is asked for and OpenBLAS does not load
+ * @throws UsageError when `native` is asked for and OpenBLAS does not load, when WebGPU has no
+ * adapter, or when `tensorflow`'s libtensorflow, binding or CUDA is missing
  * @example
  * ```ts
  * await initBackend("wasm");
@@ -233,13 +255,18 @@ export async function initBackend(
     blas = blasInfo(openBlas);
   }
   if (name === "cpu") await activate("cpu");
+  let adapter: AdapterRecord | null = null;
+  if (name === "webgpu") adapter = (await initWebGpu()).adapter;
+  if (name === "tensorflow") await loadTensorflowBackend();
+  const onWasm = name === "wasm" || name === "native";
   return {
     backend: name,
     tfjs: tf.version_core,
-    fastKernels: name !== "cpu" && fastKernels,
-    simd: name === "cpu" ? null : tf.env().getBool("WASM_HAS_SIMD_SUPPORT"),
+    fastKernels: onWasm && fastKernels,
+    simd: onWasm ? tf.env().getBool("WASM_HAS_SIMD_SUPPORT") : null,
     threads,
     blas,
+    adapter,
   };
 }
 

@@ -41,3 +41,32 @@ export function measureGemmPeak(): number {
   b.dispose();
   return (2 * m * k * n) / (median(times) / 1000) / 1e9;
 }
+
+/**
+ * {@linkcode measureGemmPeak} on any backend: on `webgpu`, which cannot read synchronously
+ * under Deno, each product is timed to the end of its asynchronous read.
+ *
+ * @returns GFLOP/s
+ * @example
+ * ```ts
+ * const peak = await measureGemmPeakAsync();
+ * ```
+ */
+export async function measureGemmPeakAsync(): Promise<number> {
+  if (tf.getBackend() !== "webgpu") return measureGemmPeak();
+  const { m, k, n } = GEMM_SHAPE;
+  const a = tf.randomUniform([m, k]);
+  const b = tf.randomUniform([k, n]);
+  const times: number[] = [];
+  for (let i = 0; i < GEMM_WARMUP + GEMM_ITERATIONS; i++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    await c.data();
+    const elapsed = performance.now() - t0;
+    c.dispose();
+    if (i >= GEMM_WARMUP) times.push(elapsed);
+  }
+  a.dispose();
+  b.dispose();
+  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+}

@@ -1,6 +1,7 @@
 /**
  * Memory figures as `results.json` reports them: `peakBytes` is this engine's tensor memory
- * plus the wasm heap (the device-memory analogue), `peakRssBytes` is the process RSS.
+ * plus the wasm heap (the device-memory analogue; on webgpu the GPU buffers the backend has
+ * allocated, from `tf.memory()`), `peakRssBytes` is the process RSS.
  *
  * @module
  */
@@ -26,7 +27,11 @@ export interface MemorySample {
 export function sampleMemory(): MemorySample {
   const backend = tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
   const heap = backend.wasm ? backend.wasm.HEAPU8.buffer.byteLength : 0;
-  return { bytes: tf.memory().numBytes + heap, rssBytes: Deno.memoryUsage().rss };
+  // webgpu's own accounting: the GPU buffers its buffer manager holds (in use and pooled),
+  // which is the device memory the process takes; tensor bytes where it is smaller.
+  const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+  const device = Math.max(memory.numBytes, memory.numBytesAllocatedInGPU ?? 0);
+  return { bytes: device + heap, rssBytes: Deno.memoryUsage().rss };
 }
 
 /** Keeps the peak of repeated {@linkcode sampleMemory} readings. */

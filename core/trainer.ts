@@ -90,6 +90,14 @@ function values(t: tf.Tensor): Float32Array {
   return (heap ? heap.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
 }
 
+/**
+ * Whether the active backend reads tensors synchronously: all but `webgpu`, whose
+ * synchronous read-back needs an OffscreenCanvas 2d context that Deno does not have.
+ */
+function readsSync(): boolean {
+  return tf.getBackend() !== "webgpu";
+}
+
 /** Options for {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** Initialisation seed (default 0); ignored when `params` is given. */
@@ -234,6 +242,103 @@ export class Trainer {
       lastLoss = loss;
     }
     return { loss: single ? lastLoss : lossSum / size, grads: acc, size };
+  }
+
+  /**
+   * {@linkcode Trainer.accumulateGradients} on any backend: the same call where the backend
+   * reads tensors synchronously (every one but `webgpu`), else the same arithmetic with each
+   * gradient read asynchronously after its backward. There `onReady` is called for every
+   * parameter (last layer first) once the last backward is read, not during it: nothing
+   * overlaps the backward on webgpu.
+   *
+   * @param batches the micro-batches, at least one
+   * @param options as {@linkcode Trainer.accumulateGradients}'s
+   * @returns as {@linkcode Trainer.accumulateGradients}
+   * @example
+   * ```ts
+   * import type { Batch } from "./trainer.ts";
+   * declare const trainer: Trainer, a: Batch;
+   * const { loss, grads } = await trainer.accumulateGradientsAsync([a]);
+   * ```
+   */
+  async accumulateGradientsAsync(
+    batches: Batch[],
+    options: { out?: Float32Array; onReady?: (entry: number) => void } = {},
+  ): Promise<GradientResult & { size: number }> {
+    if (readsSync()) return this.accumulateGradients(batches, options);
+    const { out, onReady } = options;
+    if (batches.length === 0) throw new Error("Cannot compute a gradient of no batches");
+    const size = batches.reduce((sum, b) => sum + b.size, 0);
+    const single = batches.length === 1;
+    const acc = out ?? new Float32Array(this.layout.totalSize);
+    this.#checkLength(acc, "gradients");
+    let lossSum = 0;
+    let lastLoss = 0;
+    for (const [k, batch] of batches.entries()) {
+      const last = k === batches.length - 1;
+      const weight = batch.size;
+      const { loss, grads } = await this.#gradientsAsync(batch);
+      if (single) acc.set(grads);
+      else if (!last) {
+        if (k === 0) acc.fill(0);
+        for (let j = 0; j < acc.length; j++) acc[j] += weight * grads[j];
+      } else {
+        for (let j = 0; j < acc.length; j++) acc[j] = (acc[j] + weight * grads[j]) / size;
+      }
+      lossSum += weight * loss;
+      lastLoss = loss;
+    }
+    if (onReady) { for (let i = this.layout.entries.length - 1; i >= 0; i--) onReady(i); }
+    return { loss: single ? lastLoss : lossSum / size, grads: acc, size };
+  }
+
+  /**
+   * {@linkcode Trainer.evaluate} on any backend (predictions read asynchronously on `webgpu`).
+   *
+   * @param split samples and labels
+   * @returns accuracy in [0, 1]
+   */
+  async evaluateAsync(split: Batch): Promise<number> {
+    if (readsSync()) return this.evaluate(split);
+    const width = split.x.length / split.size;
+    let correct = 0;
+    for (let start = 0; start < split.size; start += EVAL_BATCH) {
+      const n = Math.min(EVAL_BATCH, split.size - start);
+      const predictedTensor = tf.tidy(() => {
+        const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
+          n,
+          ...this.#featureShape,
+        ]);
+        return tf.argMax(this.#model.forward(this.#named(), x), 1);
+      });
+      const predicted = await predictedTensor.data();
+      predictedTensor.dispose();
+      for (let i = 0; i < n; i++) if (predicted[i] === split.y[start + i]) correct++;
+    }
+    return correct / split.size;
+  }
+
+  /** Forward and backward on one batch, the results read asynchronously. */
+  async #gradientsAsync(batch: Batch): Promise<GradientResult> {
+    const [x, y] = tf.tidy(() => [
+      tf.tensor(batch.x, [batch.size, ...this.#featureShape]),
+      tf.oneHot(tf.tensor1d(batch.y, "int32"), this.#numClasses),
+    ]);
+    const { value, grads: named } = tf.variableGrads(
+      () => this.#loss(this.#named(), x, y) as tf.Scalar,
+      this.#variables,
+    );
+    x.dispose();
+    y.dispose();
+    try {
+      const grads = new Float32Array(this.layout.totalSize);
+      const read = await Promise.all(this.#variables.map((v) => named[v.name].data()));
+      read.forEach((g, i) => grads.set(g as Float32Array, this.layout.entries[i].offset));
+      return { loss: (await value.data())[0], grads };
+    } finally {
+      value.dispose();
+      for (const g of Object.values(named)) g.dispose();
+    }
   }
 
   /**

@@ -142,6 +142,17 @@ export function environmentLines(results: Results): string[] {
         } (${env.blas.parallel} build, ${env.blas.coreName} kernels), \`${env.blas.path}\``,
       ]
       : []),
+    ...(env.adapter
+      ? [
+        `GPU: ${env.adapter.description} (vendor ${env.adapter.vendor}${
+          env.adapter.architecture ? `, ${env.adapter.architecture}` : ""
+        })${
+          env.adapter.fallback ? " — a software fallback adapter: its figures are not a GPU's" : ""
+        }${
+          env.adapter.count === 1 ? "; the only adapter here: every rank and worker shares it" : ""
+        }`,
+      ]
+      : []),
     `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
     `Per run: ${
       config.steps ?? "workload default"

@@ -72,7 +72,7 @@ export function weightedMean(parts: (GradientResult & { size: number })[]): Grad
  * import type { Batch, Trainer } from "../core/trainer.ts";
  * declare const trainer: Trainer, workers: WorkerReplica[], slices: Batch[][];
  * const opts = { step: 1, timeoutMs: 60_000 };
- * const { loss, grads, waitMs } = await gather(parallelApply(trainer, workers, slices, opts));
+ * const { loss, grads, waitMs } = await gather(await parallelApply(trainer, workers, slices, opts));
  * ```
  */
 export async function gather(

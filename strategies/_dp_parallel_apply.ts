@@ -42,15 +42,15 @@ export interface Applied {
  * import type { Batch, Trainer } from "../core/trainer.ts";
  * declare const trainer: Trainer, workers: WorkerReplica[], batch: Batch;
  * const [step, timeoutMs] = [1, 60_000];
- * const applied = parallelApply(trainer, workers, [scatter(batch, 3)], { step, timeoutMs });
+ * const applied = await parallelApply(trainer, workers, [scatter(batch, 3)], { step, timeoutMs });
  * ```
  */
-export function parallelApply(
+export async function parallelApply(
   trainer: Trainer,
   workers: WorkerReplica[],
   slices: Batch[][],
   options: { step: number; timeoutMs: number },
-): Applied {
+): Promise<Applied> {
   const { step, timeoutMs } = options;
   let bytesSent = 0;
   const pending = workers.map((worker, k) => {
@@ -65,7 +65,7 @@ export function parallelApply(
   });
   let main: GradientResult & { size: number };
   try {
-    main = trainer.accumulateGradients(slices.map((micro) => micro[0]));
+    main = await trainer.accumulateGradientsAsync(slices.map((micro) => micro[0]));
   } catch (error) {
     throw new ReplicaError(0, step, (error as Error).message, { cause: error });
   }

@@ -60,7 +60,7 @@ async function handle(message: ToReplica): Promise<void> {
       return;
     case "compute": {
       const startedAt = performance.timeOrigin + performance.now();
-      const { loss, grads: full } = ready().accumulateGradients(message.batches);
+      const { loss, grads: full } = await ready().accumulateGradientsAsync(message.batches);
       // Cast for the wire where asked, as DDP's compression hooks do before their all-reduce.
       const codec = wireCodec(init?.gradCompression);
       const grads = codec ? new Uint16Array(full.length) : full;
@@ -83,7 +83,7 @@ async function handle(message: ToReplica): Promise<void> {
       return;
     case "computeOwn": {
       if (!ownBatch) throw new Error("Replica has no data: no data message received");
-      for (let k = 0; k < message.times; k++) ready().computeGradients(ownBatch);
+      for (let k = 0; k < message.times; k++) await ready().accumulateGradientsAsync([ownBatch]);
       memory.sample();
       return scope.postMessage({ kind: "computed", step: message.step, peakBytes: memory.bytes });
     }

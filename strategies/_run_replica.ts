@@ -11,7 +11,7 @@ import { initBackend } from "../core/backend.ts";
 import { TraceRecorder } from "../core/trace.ts";
 import { BatchStream } from "../core/batch_stream.ts";
 import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
-import { measureGemmPeak } from "../core/gemm_peak.ts";
+import { measureGemmPeakAsync } from "../core/gemm_peak.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
 import {
@@ -66,7 +66,7 @@ export async function setupReplica(spec: RunSpec): Promise<Replica> {
   const loadMs = performance.now() - t0;
   const model = workload.createModel();
   const trainer = new Trainer(model, data, workload.defaults.optimizer, { seed: spec.seed });
-  return { workload, model, data, trainer, loadMs, peakGflops: measureGemmPeak() };
+  return { workload, model, data, trainer, loadMs, peakGflops: await measureGemmPeakAsync() };
 }
 
 /**
@@ -112,7 +112,7 @@ export async function runReplica(
     samplesPerSec: samplesPerStep / (stepMs.p50 / 1000),
     phaseMs: loop.phaseMs,
     finalLoss,
-    accuracy: trainer.evaluate(replica.data.test),
+    accuracy: await trainer.evaluateAsync(replica.data.test),
     workers: part.memory(loop),
     comm: { ...loop.comm, share: loop.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,

@@ -199,7 +199,11 @@ export function distributedDataParallel(
       },
       gradients: async (batches, { phases, comm }) => {
         if (spec.ceiling) {
-          const result = await timed(phases, "compute", () => trainer.accumulateGradients(batches));
+          const result = await timed(
+            phases,
+            "compute",
+            () => trainer.accumulateGradientsAsync(batches),
+          );
           arrivals.push(performance.timeOrigin + performance.now());
           await timed(phases, "allReduce", async () => {
             comm.waitMs += (await pg.barrier()).waitMs;
@@ -223,7 +227,7 @@ export function distributedDataParallel(
         const computed = await timed(
           phases,
           "compute",
-          () => trainer.accumulateGradients(batches, { out, onReady }),
+          () => trainer.accumulateGradientsAsync(batches, { out, onReady }),
         );
         arrivals.push(performance.timeOrigin + performance.now());
         await timed(phases, "allReduce", async () => {

@@ -205,7 +205,7 @@ function computeAlongside(
         const theirs = workers.map((w) =>
           w.request({ kind: "computeOwn", step, times }, [], timeoutMs)
         );
-        const result = replica.trainer.accumulateGradients(mine);
+        const result = await replica.trainer.accumulateGradientsAsync(mine);
         await Promise.all(theirs);
         return result;
       });

@@ -34,7 +34,7 @@ export function runSingle(spec: RunSpec, onStep?: StepProgress): Promise<RunMeas
         shards: 1,
         start: (params) => Promise.resolve(params),
         gradients: (batches, step) =>
-          timed(step.phases, "compute", () => trainer.accumulateGradients(batches)),
+          timed(step.phases, "compute", () => trainer.accumulateGradientsAsync(batches)),
         globalLoss: (loss) => Promise.resolve(loss),
         memory: (loop) => [
           { role: "main", index: 0, peakBytes: loop.peakBytes, peakRssBytes: loop.peakRssBytes },
