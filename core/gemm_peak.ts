@@ -25,21 +25,35 @@ const GEMM_ITERATIONS = 15;
  * ```
  */
 export function measureGemmPeak(): number {
+  const run = gemmRun();
+  for (let i = 0; i < GEMM_WARMUP + GEMM_ITERATIONS; i++) {
+    const t0 = performance.now();
+    const c = tf.matMul(run.a, run.b);
+    c.dataSync();
+    run.record(i, performance.now() - t0, c);
+  }
+  return run.finish();
+}
+
+/** The operands of the timed product, the times kept after warm-up, and the GFLOP/s at the end. */
+function gemmRun() {
   const { m, k, n } = GEMM_SHAPE;
   const a = tf.randomUniform([m, k]);
   const b = tf.randomUniform([k, n]);
   const times: number[] = [];
-  for (let i = 0; i < GEMM_WARMUP + GEMM_ITERATIONS; i++) {
-    const t0 = performance.now();
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    const elapsed = performance.now() - t0;
-    c.dispose();
-    if (i >= GEMM_WARMUP) times.push(elapsed);
-  }
-  a.dispose();
-  b.dispose();
-  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+  return {
+    a,
+    b,
+    record(i: number, elapsed: number, c: tf.Tensor) {
+      c.dispose();
+      if (i >= GEMM_WARMUP) times.push(elapsed);
+    },
+    finish(): number {
+      a.dispose();
+      b.dispose();
+      return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+    },
+  };
 }
 
 /**
@@ -54,19 +68,12 @@ export function measureGemmPeak(): number {
  */
 export async function measureGemmPeakAsync(): Promise<number> {
   if (tf.getBackend() !== "webgpu") return measureGemmPeak();
-  const { m, k, n } = GEMM_SHAPE;
-  const a = tf.randomUniform([m, k]);
-  const b = tf.randomUniform([k, n]);
-  const times: number[] = [];
+  const run = gemmRun();
   for (let i = 0; i < GEMM_WARMUP + GEMM_ITERATIONS; i++) {
     const t0 = performance.now();
-    const c = tf.matMul(a, b);
+    const c = tf.matMul(run.a, run.b);
     await c.data();
-    const elapsed = performance.now() - t0;
-    c.dispose();
-    if (i >= GEMM_WARMUP) times.push(elapsed);
+    run.record(i, performance.now() - t0, c);
   }
-  a.dispose();
-  b.dispose();
-  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+  return run.finish();
 }

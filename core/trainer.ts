@@ -98,6 +98,13 @@ function readsSync(): boolean {
   return tf.getBackend() !== "webgpu";
 }
 
+/** How many of `predicted` match the labels of `split` from `start`. */
+function countCorrect(predicted: ArrayLike<number>, split: Batch, start: number): number {
+  let correct = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === split.y[start + i]) correct++;
+  return correct;
+}
+
 /** Options for {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** Initialisation seed (default 0); ignored when `params` is given. */
@@ -300,20 +307,11 @@ export class Trainer {
    */
   async evaluateAsync(split: Batch): Promise<number> {
     if (readsSync()) return this.evaluate(split);
-    const width = split.x.length / split.size;
     let correct = 0;
     for (let start = 0; start < split.size; start += EVAL_BATCH) {
-      const n = Math.min(EVAL_BATCH, split.size - start);
-      const predictedTensor = tf.tidy(() => {
-        const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
-          n,
-          ...this.#featureShape,
-        ]);
-        return tf.argMax(this.#model.forward(this.#named(), x), 1);
-      });
-      const predicted = await predictedTensor.data();
-      predictedTensor.dispose();
-      for (let i = 0; i < n; i++) if (predicted[i] === split.y[start + i]) correct++;
+      const predicted = this.#predict(split, start);
+      correct += countCorrect(await predicted.data(), split, start);
+      predicted.dispose();
     }
     return correct / split.size;
   }
@@ -364,20 +362,26 @@ export class Trainer {
    * @returns accuracy in [0, 1]
    */
   evaluate(split: Batch): number {
-    const width = split.x.length / split.size;
     let correct = 0;
     for (let start = 0; start < split.size; start += EVAL_BATCH) {
-      const n = Math.min(EVAL_BATCH, split.size - start);
-      const predicted = tf.tidy(() => {
-        const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
-          n,
-          ...this.#featureShape,
-        ]);
-        return tf.argMax(this.#model.forward(this.#named(), x), 1).dataSync();
-      });
-      for (let i = 0; i < n; i++) if (predicted[i] === split.y[start + i]) correct++;
+      const predicted = this.#predict(split, start);
+      correct += countCorrect(predicted.dataSync(), split, start);
+      predicted.dispose();
     }
     return correct / split.size;
+  }
+
+  /** The predicted classes of up to {@linkcode EVAL_BATCH} samples of `split` from `start`. */
+  #predict(split: Batch, start: number): tf.Tensor {
+    const width = split.x.length / split.size;
+    const n = Math.min(EVAL_BATCH, split.size - start);
+    return tf.tidy(() => {
+      const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
+        n,
+        ...this.#featureShape,
+      ]);
+      return tf.argMax(this.#model.forward(this.#named(), x), 1);
+    });
   }
 
   /** Release the variables. */
