@@ -105,6 +105,51 @@ function countCorrect(predicted: ArrayLike<number>, split: Batch, start: number)
   return correct;
 }
 
+/**
+ * The size-weighted mean of micro-batches' gradients, Σ nₖ gₖ / Σ nₖ, built in `acc`: every
+ * micro-batch but the last is added whole; the last one finishes the mean range by range (as
+ * each parameter's gradient becomes final). With one micro-batch its gradient is copied as it
+ * is, to the bit.
+ */
+class MicroBatchSum {
+  readonly acc: Float32Array;
+  readonly #size: number;
+  readonly #single: boolean;
+  #lossSum = 0;
+  #lastLoss = 0;
+
+  constructor(batches: Batch[], acc: Float32Array) {
+    if (batches.length === 0) throw new Error("Cannot compute a gradient of no batches");
+    this.acc = acc;
+    this.#size = batches.reduce((sum, b) => sum + b.size, 0);
+    this.#single = batches.length === 1;
+  }
+
+  /** Adds micro-batch `k`'s whole gradient, weighted by its size (the first one starts the sum). */
+  add(k: number, grads: Float32Array, weight: number): void {
+    const acc = this.acc;
+    if (k === 0) acc.fill(0);
+    for (let j = 0; j < acc.length; j++) acc[j] += weight * grads[j];
+  }
+
+  /** The last micro-batch's gradient for `acc[offset …]`: that range of the mean is final. */
+  finish(offset: number, values: Float32Array, weight: number): void {
+    const dst = this.acc.subarray(offset, offset + values.length);
+    if (this.#single) return dst.set(values);
+    for (let j = 0; j < dst.length; j++) dst[j] = (dst[j] + weight * values[j]) / this.#size;
+  }
+
+  addLoss(loss: number, weight: number): void {
+    this.#lossSum += weight * loss;
+    this.#lastLoss = loss;
+  }
+
+  result(): GradientResult & { size: number } {
+    const loss = this.#single ? this.#lastLoss : this.#lossSum / this.#size;
+    return { loss, grads: this.acc, size: this.#size };
+  }
+}
+
 /** Options for {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** Initialisation seed (default 0); ignored when `params` is given. */
@@ -222,33 +267,22 @@ export class Trainer {
     options: { out?: Float32Array; onReady?: (entry: number) => void } = {},
   ): GradientResult & { size: number } {
     const { out, onReady } = options;
-    if (batches.length === 0) throw new Error("Cannot compute a gradient of no batches");
-    const size = batches.reduce((sum, b) => sum + b.size, 0);
-    const single = batches.length === 1;
-    if (single && !out && !onReady) return { ...this.computeGradients(batches[0]), size };
-    const acc = out ?? new Float32Array(this.layout.totalSize);
-    this.#checkLength(acc, "gradients");
-    let lossSum = 0;
-    let lastLoss = 0;
+    if (batches.length === 1 && !out && !onReady) {
+      return { ...this.computeGradients(batches[0]), size: batches[0].size };
+    }
+    const sum = new MicroBatchSum(batches, out ?? new Float32Array(this.layout.totalSize));
+    this.#checkLength(sum.acc, "gradients");
     for (const [k, batch] of batches.entries()) {
       const last = k === batches.length - 1;
-      const weight = batch.size;
       const finish = (entry: number, values: Float32Array) => {
-        const { offset } = this.layout.entries[entry];
-        const dst = acc.subarray(offset, offset + values.length);
-        if (single) dst.set(values);
-        else for (let j = 0; j < dst.length; j++) dst[j] = (dst[j] + weight * values[j]) / size;
+        sum.finish(this.layout.entries[entry].offset, values, batch.size);
         onReady?.(entry);
       };
       const { loss, grads } = this.computeGradients(batch, last ? finish : undefined);
-      if (!last) {
-        if (k === 0) acc.fill(0);
-        for (let j = 0; j < acc.length; j++) acc[j] += weight * grads[j];
-      }
-      lossSum += weight * loss;
-      lastLoss = loss;
+      if (!last) sum.add(k, grads, batch.size);
+      sum.addLoss(loss, batch.size);
     }
-    return { loss: single ? lastLoss : lossSum / size, grads: acc, size };
+    return sum.result();
   }
 
   /**
@@ -274,29 +308,16 @@ export class Trainer {
   ): Promise<GradientResult & { size: number }> {
     if (readsSync()) return this.accumulateGradients(batches, options);
     const { out, onReady } = options;
-    if (batches.length === 0) throw new Error("Cannot compute a gradient of no batches");
-    const size = batches.reduce((sum, b) => sum + b.size, 0);
-    const single = batches.length === 1;
-    const acc = out ?? new Float32Array(this.layout.totalSize);
-    this.#checkLength(acc, "gradients");
-    let lossSum = 0;
-    let lastLoss = 0;
+    const sum = new MicroBatchSum(batches, out ?? new Float32Array(this.layout.totalSize));
+    this.#checkLength(sum.acc, "gradients");
     for (const [k, batch] of batches.entries()) {
-      const last = k === batches.length - 1;
-      const weight = batch.size;
       const { loss, grads } = await this.#gradientsAsync(batch);
-      if (single) acc.set(grads);
-      else if (!last) {
-        if (k === 0) acc.fill(0);
-        for (let j = 0; j < acc.length; j++) acc[j] += weight * grads[j];
-      } else {
-        for (let j = 0; j < acc.length; j++) acc[j] = (acc[j] + weight * grads[j]) / size;
-      }
-      lossSum += weight * loss;
-      lastLoss = loss;
+      if (k < batches.length - 1) sum.add(k, grads, batch.size);
+      else sum.finish(0, grads, batch.size);
+      sum.addLoss(loss, batch.size);
     }
     if (onReady) { for (let i = this.layout.entries.length - 1; i >= 0; i--) onReady(i); }
-    return { loss: single ? lastLoss : lossSum / size, grads: acc, size };
+    return sum.result();
   }
 
   /**

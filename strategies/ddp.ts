@@ -211,9 +211,9 @@ export function distributedDataParallel(
           return result;
         }
         const calls: Promise<CollectiveStats>[] = [];
-        const reduce = (k: number, grads: Float32Array) => {
+        const reduce = (k: number) => {
           const { offset, length } = buckets[k];
-          calls.push(pg.allReduce(grads.subarray(offset, offset + length), reduceOptions));
+          calls.push(pg.allReduce(out.subarray(offset, offset + length), reduceOptions));
         };
         // Buckets go out in order, each once all of its parameters' gradients are final.
         const pending = buckets.map((b) => b.entries.length);
@@ -221,7 +221,7 @@ export function distributedDataParallel(
         const onReady = overlap
           ? (entry: number) => {
             pending[bucketOf.get(entry)!]--;
-            while (next < buckets.length && pending[next] === 0) reduce(next++, out);
+            while (next < buckets.length && pending[next] === 0) reduce(next++);
           }
           : undefined;
         const computed = await timed(
@@ -230,27 +230,26 @@ export function distributedDataParallel(
           () => trainer.accumulateGradientsAsync(batches, { out, onReady }),
         );
         arrivals.push(performance.timeOrigin + performance.now());
-        await timed(phases, "allReduce", async () => {
-          const waitStart = performance.now();
-          while (next < buckets.length) reduce(next++, out);
-          const stats = await Promise.all(calls);
-          const exposedMs = performance.now() - waitStart;
-          let busyMs = 0;
-          const trace = activeTrace();
-          stats.forEach((st, k) => {
-            comm.bytes += st.bytes;
-            comm.waitMs += st.waitMs;
-            comm.messages++;
-            busyMs += st.waitMs + st.transferMs;
-            trace?.span("wait", "waiting for the other ranks", st.startUs, st.waitMs * 1000);
-            trace?.span("allReduce", `bucket ${k}`, st.startUs, st.endUs - st.startUs, {
-              bytes: st.bytes,
-              floats: buckets[k].length,
-            });
-          });
-          // What ran while this rank was still computing is hidden: the phase holds the rest.
-          comm.hiddenMs += Math.max(0, busyMs - exposedMs);
+        const exposedBefore = phases.allReduce;
+        const stats = await timed(phases, "allReduce", () => {
+          while (next < buckets.length) reduce(next++);
+          return Promise.all(calls);
         });
+        let busyMs = 0;
+        const trace = activeTrace();
+        stats.forEach((st, k) => {
+          comm.bytes += st.bytes;
+          comm.waitMs += st.waitMs;
+          comm.messages++;
+          busyMs += st.waitMs + st.transferMs;
+          trace?.span("wait", "waiting for the other ranks", st.startUs, st.waitMs * 1000);
+          trace?.span("allReduce", `bucket ${k}`, st.startUs, st.endUs - st.startUs, {
+            bytes: st.bytes,
+            floats: buckets[k].length,
+          });
+        });
+        // What ran while this rank was still computing is hidden: the phase holds the rest.
+        comm.hiddenMs += Math.max(0, busyMs - (phases.allReduce - exposedBefore));
         return computed;
       },
       // Each rank's loss is its own shard's; the run reports the global batch's, as single does.
