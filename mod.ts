@@ -43,7 +43,7 @@ export type {
   Split,
   Workload,
 } from "./core/workload.ts";
-export { type BackendName, BACKENDS, initBackend } from "./core/backend.ts";
+export { type BackendName, BACKENDS, initBackend } from "./backends/backend.ts";
 export { ExpectedError, UsageError } from "./core/errors.ts";
 export { createLayout, type FlatLayout, flatten, unflatten } from "./core/flat_layout.ts";
 export { type Batch, type GradientResult, initialParams, Trainer } from "./core/trainer.ts";

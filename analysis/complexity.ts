@@ -1,8 +1,8 @@
 /**
  * Implementation complexity, counted by one stated rule: a strategy's code is every module its
  * run reaches — its entry module's imports, followed through, and the modules it starts as
- * Web Workers or processes (`new URL("./x.ts", import.meta.url)`) — outside `core/` and
- * `workloads/`, which every strategy shares. The parallel strategies do not count what
+ * Web Workers or processes (`new URL("./x.ts", import.meta.url)`) — outside `core/`,
+ * `backends/` and `workloads/`, which every strategy shares. The parallel strategies do not count what
  * single's run reaches too (the shared run path): their figure is what each adds to the plain
  * loop. Lines are those neither blank nor comment-only.
  *
@@ -22,8 +22,8 @@ export const STRATEGY_ENTRIES: Record<StrategyName, string> = {
   ddp: "strategies/ddp.ts",
 };
 
-/** Folders every strategy shares: the training core and the workloads. Never counted. */
-const SHARED_FOLDERS = ["core/", "workloads/"];
+/** Folders every strategy shares: the training core, the backends and the workloads. Never counted. */
+const SHARED_FOLDERS = ["core/", "backends/", "workloads/"];
 
 /** What {@linkcode measureComplexity} counted. */
 export interface Complexity {

@@ -4,9 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { BackendName } from "../core/backend.ts";
-import { type BlasInfo, blasInfo, loadOpenBlas } from "../core/kernels/_openblas.ts";
-import { type AdapterRecord, adapterRecord, listAdapters, pickAdapter } from "../core/webgpu.ts";
+import type { BackendName } from "../backends/backend.ts";
+import { type BlasInfo, blasInfo, loadOpenBlas } from "../backends/kernels/_openblas.ts";
+import {
+  type AdapterRecord,
+  adapterRecord,
+  listAdapters,
+  pickAdapter,
+} from "../backends/webgpu.ts";
 
 /** Environment fields of `results.json`. */
 export interface Environment {

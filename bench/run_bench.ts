@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { BackendName } from "../core/backend.ts";
+import type { BackendName } from "../backends/backend.ts";
 import {
   DEFAULT_BUCKET_BYTES,
   type GradCompression,

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { parseBackend } from "../core/backend.ts";
+import { parseBackend } from "../backends/backend.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { integer, nonNegativeInt, oneName, positiveInt } from "./_parsers.ts";
 import { GRAD_COMPRESSIONS, SCALINGS } from "../core/run_types.ts";
@@ -107,7 +107,7 @@ export function runOptions(command: Command): Command {
  * @param chosen the backend and the line from `chooseBackend`
  * @example
  * ```ts
- * import { chooseBackend } from "../core/backend.ts";
+ * import { chooseBackend } from "../backends/backend.ts";
  * announceBackend("text", chooseBackend(undefined, 1));
  * ```
  */

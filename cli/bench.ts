@@ -9,7 +9,12 @@ import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
-import { backendAvailability, type BackendName, BACKENDS, chooseBackend } from "../core/backend.ts";
+import {
+  backendAvailability,
+  type BackendName,
+  BACKENDS,
+  chooseBackend,
+} from "../backends/backend.ts";
 import {
   type GradCompression,
   type Scaling,

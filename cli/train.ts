@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { EQUIVALENCE_STEPS } from "../bench/run_bench.ts";
 import { writeTrace } from "../bench/trace_files.ts";
-import { type BackendName, chooseBackend } from "../core/backend.ts";
+import { type BackendName, chooseBackend } from "../backends/backend.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import {

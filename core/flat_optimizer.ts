@@ -6,7 +6,7 @@
  * @module
  */
 import type { OptimizerSpec } from "./workload.ts";
-import { createSimdAdam } from "./kernels/_simd.ts";
+import type { AdamKernel, AdamRule } from "./backend_seam.ts";
 
 /** Momentum of the `momentum` optimizer (tfjs has no default; 0.9 is the usual). */
 const MOMENTUM = 0.9;
@@ -28,8 +28,8 @@ export interface FlatOptimizer {
  *
  * @param spec optimizer kind and learning rate
  * @param size number of parameters
- * @param options `simd`: run Adam's update in WebAssembly SIMD, in float32 (where the module is
- *   ready: after the `native` backend's set-up); otherwise in JavaScript, in float64
+ * @param options `adam`: the backend's own Adam update (native's runs in WebAssembly SIMD, in
+ *   float32), used where it returns one; otherwise Adam runs here in JavaScript, in float64
  * @returns the optimizer
  * @example
  * ```ts
@@ -42,7 +42,7 @@ export interface FlatOptimizer {
 export function createFlatOptimizer(
   spec: OptimizerSpec,
   size: number,
-  options: { simd?: boolean } = {},
+  options: { adam?: (size: number, rule: AdamRule) => AdamKernel | null } = {},
 ): FlatOptimizer {
   const lr = spec.learningRate;
   switch (spec.kind) {
@@ -67,12 +67,14 @@ export function createFlatOptimizer(
       // Step t's bias corrections: the step size for the first moment, the scale of the second.
       const corrections = (t: number) =>
         [lr / (1 - ADAM_BETA1 ** t), 1 / (1 - ADAM_BETA2 ** t)] as const;
-      const simd = options.simd
-        ? createSimdAdam(size, { beta1: ADAM_BETA1, beta2: ADAM_BETA2, epsilon: ADAM_EPSILON })
-        : null;
-      if (simd) {
+      const own = options.adam?.(size, {
+        beta1: ADAM_BETA1,
+        beta2: ADAM_BETA2,
+        epsilon: ADAM_EPSILON,
+      });
+      if (own) {
         let steps = 0;
-        return { step: (p, g) => simd.step(p, g, ...corrections(++steps)) };
+        return { step: (p, g) => own.step(p, g, ...corrections(++steps)) };
       }
       const m = new Float32Array(size);
       const v = new Float32Array(size);

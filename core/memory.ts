@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { backendSeam } from "./backend_seam.ts";
 
 /** One reading of this engine's memory. */
 export interface MemorySample {
@@ -25,8 +26,7 @@ export interface MemorySample {
  * ```
  */
 export function sampleMemory(): MemorySample {
-  const backend = tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
-  const heap = backend.wasm ? backend.wasm.HEAPU8.buffer.byteLength : 0;
+  const heap = backendSeam().heapBytes();
   // webgpu's own accounting: the GPU buffers its buffer manager holds (in use and pooled),
   // which is the device memory the process takes; tensor bytes where it is smaller.
   const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };

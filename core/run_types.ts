@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BackendName } from "./backend.ts";
+import type { BackendName } from "./backend_seam.ts";
 import type { Percentiles } from "./stats.ts";
 import type { StepPhases } from "./phases.ts";
 import type { TraceEvent } from "./trace.ts";

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { createLayout, type FlatLayout } from "./flat_layout.ts";
-import { NATIVE_BACKEND, nativeWritesInPlace } from "./kernels/register_native_kernels.ts";
+import { backendSeam } from "./backend_seam.ts";
 import { createFlatOptimizer, type FlatOptimizer } from "./flat_optimizer.ts";
 import { createRng } from "./rng.ts";
 import type { ModelDef, OptimizerSpec } from "./workload.ts";
@@ -74,28 +74,9 @@ export function firstNonFinite(values: Float32Array): number {
   return -1;
 }
 
-/** A backend whose tensors live in one heap (wasm, native), read without copying. */
-interface HeapBackend {
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
-
-function heapOf(backend: tf.KernelBackend): HeapBackend | null {
-  const candidate = backend as unknown as Partial<HeapBackend>;
-  return typeof candidate.typedArrayFromHeap === "function" ? candidate as HeapBackend : null;
-}
-
-/** A tensor's values: a view of the heap where there is one (no copy), else a read. */
+/** A tensor's values, as the active backend reads them (a heap view where it can). */
 function values(t: tf.Tensor): Float32Array {
-  const heap = heapOf(tf.backend());
-  return (heap ? heap.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
-}
-
-/**
- * Whether the active backend reads tensors synchronously: all but `webgpu`, whose
- * synchronous read-back needs an OffscreenCanvas 2d context that Deno does not have.
- */
-function readsSync(): boolean {
-  return tf.getBackend() !== "webgpu";
+  return backendSeam().read(t);
 }
 
 /** How many of `predicted` match the labels of `split` from `start`. */
@@ -196,9 +177,9 @@ export class Trainer {
     this.#variables = this.layout.entries.map((e) =>
       tf.tidy(() => tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`))
     );
-    // On native, Adam's update runs in WebAssembly SIMD (float32, as tfjs's own optimizers).
+    // Where the backend has its own Adam update (native: WebAssembly SIMD), it runs that one.
     this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize, {
-      simd: tf.getBackend() === NATIVE_BACKEND,
+      adam: backendSeam().createAdam,
     });
   }
 
@@ -306,7 +287,7 @@ export class Trainer {
     batches: Batch[],
     options: { out?: Float32Array; onReady?: (entry: number) => void } = {},
   ): Promise<GradientResult & { size: number }> {
-    if (readsSync()) return this.accumulateGradients(batches, options);
+    if (backendSeam().readsSync) return this.accumulateGradients(batches, options);
     const { out, onReady } = options;
     const sum = new MicroBatchSum(batches, out ?? new Float32Array(this.layout.totalSize));
     this.#checkLength(sum.acc, "gradients");
@@ -327,7 +308,7 @@ export class Trainer {
    * @returns accuracy in [0, 1]
    */
   async evaluateAsync(split: Batch): Promise<number> {
-    if (readsSync()) return this.evaluate(split);
+    if (backendSeam().readsSync) return this.evaluate(split);
     let correct = 0;
     for (let start = 0; start < split.size; start += EVAL_BATCH) {
       const predicted = this.#predict(split, start);
@@ -417,16 +398,14 @@ export class Trainer {
   }
 
   #syncVariables(): void {
-    // On native the variables' memory is written in place (no tensor is made) while no
-    // XNNPACK kernel that keeps packed weights has run; elsewhere a new tensor replaces each
-    // variable's, so that such a kernel packs the new values.
-    const heap = tf.getBackend() === NATIVE_BACKEND && nativeWritesInPlace()
-      ? heapOf(tf.backend())
-      : null;
+    // Where the backend lets the variables' memory be written in place (native, while no
+    // XNNPACK kernel that keeps packed weights has run), no tensor is made; elsewhere a new
+    // tensor replaces each variable's, so that such a kernel packs the new values.
+    const seam = backendSeam();
     this.#variables.forEach((v, i) => {
       const e = this.layout.entries[i];
-      if (heap) heap.typedArrayFromHeap(v).set(this.#params.subarray(e.offset, e.offset + e.size));
-      else tf.tidy(() => v.assign(this.#entryTensor(e)));
+      const entry = this.#params.subarray(e.offset, e.offset + e.size);
+      if (!seam.writeInPlace(v, entry)) tf.tidy(() => v.assign(this.#entryTensor(e)));
     });
   }
 

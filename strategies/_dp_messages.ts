@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { BackendName } from "../core/backend.ts";
+import type { BackendName } from "../backends/backend.ts";
 import type { GradCompression } from "../core/run_types.ts";
 import type { Batch } from "../core/trainer.ts";
 

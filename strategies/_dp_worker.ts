@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import { PeakMemory } from "../core/memory.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
 import { wireCodec } from "../comm/wire_codec.ts";

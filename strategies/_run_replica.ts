@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import { TraceRecorder } from "../core/trace.ts";
 import { BatchStream } from "../core/batch_stream.ts";
 import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
-import { measureGemmPeakAsync } from "../core/gemm_peak.ts";
+import { measureGemmPeakAsync } from "../backends/gemm_peak.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
 import {

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type BackendName, initBackend } from "../core/backend.ts";
+import { type BackendName, initBackend } from "../backends/backend.ts";
 
 /** Largest allowed difference, relative to the largest expected magnitude (at least 1). */
 export const RELATIVE_TOLERANCE = 1e-4;

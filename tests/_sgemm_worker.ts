@@ -3,7 +3,7 @@
  * request with `rounds` sgemm products of its own matrices, each checked against a plain
  * JavaScript product; replies with the largest error seen.
  */
-import { loadOpenBlas } from "../core/kernels/_openblas.ts";
+import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
 import { createRng } from "../core/rng.ts";
 
 interface Request {

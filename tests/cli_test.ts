@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { webgpuAvailability } from "../core/webgpu.ts";
+import { webgpuAvailability } from "../backends/webgpu.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { wireCodec } from "../comm/wire_codec.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
 import { runBench } from "../bench/run_bench.ts";

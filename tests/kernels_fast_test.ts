@@ -1,11 +1,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import {
   registerWasmKernels,
   WASM_KERNEL_OVERRIDES,
-} from "../core/kernels/register_wasm_kernels.ts";
+} from "../backends/kernels/register_wasm_kernels.ts";
 import {
   assertClose,
   batchMatMulCases,

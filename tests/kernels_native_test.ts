@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
-import { initBackend } from "../core/backend.ts";
-import { loadOpenBlas } from "../core/kernels/_openblas.ts";
+import { initBackend } from "../backends/backend.ts";
+import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
 import {
   batchMatMulCases,
   compareWasmWithCpu,

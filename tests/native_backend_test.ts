@@ -7,9 +7,10 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../core/backend.ts";
-import { nativeWritesInPlace } from "../core/kernels/register_native_kernels.ts";
-import { createSimdAdam } from "../core/kernels/_simd.ts";
+import { initBackend } from "../backends/backend.ts";
+import { backendSeam } from "../core/backend_seam.ts";
+import { nativeWritesInPlace } from "../backends/kernels/register_native_kernels.ts";
+import { createSimdAdam } from "../backends/kernels/_simd.ts";
 import { createFlatOptimizer } from "../core/flat_optimizer.ts";
 import { buildResults } from "../analysis/build_results.ts";
 import type { VerdictRecord } from "../analysis/matrix.ts";
@@ -20,7 +21,7 @@ import { convParams, dense, denseParams } from "../core/layers.ts";
 import { Trainer } from "../core/trainer.ts";
 import type { ModelDef } from "../core/workload.ts";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
-import { loadOpenBlas, OPENBLAS_ENV } from "../core/kernels/_openblas.ts";
+import { loadOpenBlas, OPENBLAS_ENV } from "../backends/kernels/_openblas.ts";
 import { runDdp } from "../strategies/ddp.ts";
 import { runDp } from "../strategies/dp.ts";
 import { runSingle } from "../strategies/single.ts";
@@ -218,7 +219,9 @@ withBlas("Adam in SIMD (float32) follows the float64 JavaScript Adam, tail inclu
   const size = 1027; // not a multiple of 4: the last 3 go through the scalar tail
   const spec = { kind: "adam", learningRate: 0.01 } as const;
   assert.ok(createSimdAdam(size, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }), "module ready");
-  const simd = createFlatOptimizer(spec, size, { simd: true });
+  // The native backend's seam offers its SIMD Adam to the trainer.
+  assert.equal(backendSeam().createAdam, createSimdAdam);
+  const simd = createFlatOptimizer(spec, size, { adam: createSimdAdam });
   const js = createFlatOptimizer(spec, size);
   const a = Float32Array.from({ length: size }, (_, i) => Math.sin(i));
   const b = a.slice();

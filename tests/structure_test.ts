@@ -12,6 +12,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Each top folder's layer: a folder may import folders of lower layers only. */
 const LAYERS: Record<string, number> = {
   core: 1,
+  backends: 2,
   workloads: 2,
   comm: 2,
   strategies: 3,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   chooseTfjsNode,
@@ -8,7 +8,7 @@ import {
   type ProbeFs,
   probeTfjsNode,
   type TfjsNodePackage,
-} from "../core/tensorflow_backend.ts";
+} from "../backends/tensorflow.ts";
 
 /** A fake file system: folders and their names, and the libraries that load. */
 function fakeFs(tree: Record<string, string[]>, loading: string[] = []): ProbeFs {

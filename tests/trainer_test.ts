@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../core/backend.ts";
-import { loadOpenBlas } from "../core/kernels/_openblas.ts";
+import { initBackend } from "../backends/backend.ts";
+import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
 import { Trainer } from "../core/trainer.ts";
+import { backendSeam } from "../core/backend_seam.ts";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import { createRng } from "../core/rng.ts";
 import type { ModelDef, OptimizerSpec } from "../core/workload.ts";
@@ -128,3 +129,27 @@ Deno.test("the same seed gives bit-identical initial parameters on wasm and cpu"
   assert.deepEqual(b.getParams(), pa);
   b.dispose();
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`${backend}: the core reaches the backend through its seam`, async () => {
+    await initBackend(backend);
+    const seam = backendSeam();
+    const onHeap = backend !== "cpu";
+    assert.equal(seam.readsSync, true);
+    // Tensors in the wasm heap are read as views of it, not copies; the heap counts as memory.
+    const t = tf.tensor([1, 2, 3]);
+    const read = seam.read(t);
+    assert.deepEqual([...read], [1, 2, 3]);
+    assert.equal(seam.heapBytes() > 0, onHeap);
+    assert.equal(read.buffer.byteLength === seam.heapBytes(), onHeap, "a view of the whole heap");
+    // Only native writes parameters where they lie, and has its own Adam.
+    const written = seam.writeInPlace(t, new Float32Array([4, 5, 6]));
+    assert.equal(written, backend === "native");
+    if (written) assert.deepEqual([...t.dataSync()], [4, 5, 6]);
+    assert.equal(
+      seam.createAdam(4, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }) != null,
+      backend === "native",
+    );
+    t.dispose();
+  });
+}

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/backend.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
 import {
   adapterRecord,
@@ -10,7 +10,7 @@ import {
   WEBGPU_EQUIVALENCE_STEPS,
   WEBGPU_MISSING_KERNELS,
   webgpuAvailability,
-} from "../core/webgpu.ts";
+} from "../backends/webgpu.ts";
 import { UsageError } from "../core/errors.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 

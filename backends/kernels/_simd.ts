@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { AdamKernel, AdamRule } from "../../core/backend_seam.ts";
 
 /** One tensor's place in the heap: a byte offset (a `Float32Array` view's `byteOffset`). */
 export type Pointer = number;
@@ -49,24 +50,6 @@ export interface SimdKernels {
    * `x` (row-major window order, strict `>`: NaN never wins), into `dx` (zeroed by the caller).
    */
   maxPoolGrad(x: Pointer, dy: Pointer, dx: Pointer, batch: number, g: Geometry): void;
-}
-
-/** Adam's update rule, applied by {@linkcode createSimdAdam}'s kernel. */
-export interface AdamRule {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
-
-/** An Adam optimizer's state and step, in its own WebAssembly memory. */
-export interface SimdAdam {
-  /**
-   * One step: `params` updated in place from `grads` (both of the size it was made for).
-   *
-   * @param stepSize the learning rate over `1 − beta1^t`
-   * @param secondScale `1 / (1 − beta2^t)`
-   */
-  step(params: Float32Array, grads: Float32Array, stepSize: number, secondScale: number): void;
 }
 
 /** The module: see the functions' comments. Addresses are bytes; counts are floats. */
@@ -518,7 +501,7 @@ const PAGE_BYTES = 65_536;
  * adam?.step(new Float32Array(10), new Float32Array(10).fill(0.1), 1e-2, 1e3);
  * ```
  */
-export function createSimdAdam(size: number, rule: AdamRule): SimdAdam | null {
+export function createSimdAdam(size: number, rule: AdamRule): AdamKernel | null {
   if (!ready) return null;
   const bytes = size * 4;
   const memory = new WebAssembly.Memory({

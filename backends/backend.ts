@@ -13,15 +13,20 @@ import "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
-import { quote, UsageError } from "./errors.ts";
+import { quote, UsageError } from "../core/errors.ts";
+import { type BackendName, registerBackendSeam } from "../core/backend_seam.ts";
 import { type BlasInfo, blasInfo, loadOpenBlas, type OpenBlas } from "./kernels/_openblas.ts";
-import { loadSimdKernels } from "./kernels/_simd.ts";
-import { NATIVE_BACKEND, registerNativeKernels } from "./kernels/register_native_kernels.ts";
-import { loadTensorflowBackend, tensorflowAvailability } from "./tensorflow_backend.ts";
+import { createSimdAdam, loadSimdKernels } from "./kernels/_simd.ts";
+import {
+  NATIVE_BACKEND,
+  nativeWritesInPlace,
+  registerNativeKernels,
+} from "./kernels/register_native_kernels.ts";
+import { loadTensorflowBackend, tensorflowAvailability } from "./tensorflow.ts";
 import { type AdapterRecord, initWebGpu, webgpuAvailability } from "./webgpu.ts";
 
 /** Every backend name paratrain knows, with a one-line description. */
-export const BACKENDS = {
+export const BACKENDS: Record<BackendName, string> = {
   native:
     "OpenBLAS sgemm through Deno FFI for matrix products and convolutions, on wasm's tensors; default where OpenBLAS loads",
   wasm: "TensorFlow.js WebAssembly (XNNPACK, SIMD, one thread); needs nothing installed",
@@ -30,10 +35,9 @@ export const BACKENDS = {
     "TensorFlow.js WebGPU on Deno's WebGPU (reads asynchronous); a DDP rank takes its LOCAL_RANK's adapter",
   tensorflow:
     "libtensorflow via @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (CPU); needs libtensorflow installed",
-} as const;
+};
 
-/** A backend name. */
-export type BackendName = keyof typeof BACKENDS;
+export type { BackendName };
 
 /** Backends that paratrain can run today (where {@linkcode backendAvailability} allows). */
 export const SUPPORTED_BACKENDS: readonly BackendName[] = [
@@ -238,6 +242,7 @@ export async function initBackend(
     }
     await activate("wasm");
     registerWasmKernels({ fast: fastKernels });
+    registerBackendSeam("wasm", heapSeam(tf.findBackend("wasm")!));
   }
   if (name === "native") {
     const openBlas = requireOpenBlas();
@@ -250,13 +255,27 @@ export async function initBackend(
     const heap = (wasm as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm
       .memory;
     registerNativeKernels(openBlas, await loadSimdKernels(heap));
+    registerBackendSeam(NATIVE_BACKEND, {
+      ...heapSeam(wasm),
+      // In place while no XNNPACK kernel that keeps packed weights has run in this process.
+      writeInPlace: (t, values) => {
+        if (!nativeWritesInPlace()) return false;
+        (wasm as unknown as HeapBackend).typedArrayFromHeap(t).set(values);
+        return true;
+      },
+      createAdam: createSimdAdam,
+    });
     await activate(NATIVE_BACKEND);
     openBlas.setThreads(threads);
     blas = blasInfo(openBlas);
   }
   if (name === "cpu") await activate("cpu");
   let adapter: AdapterRecord | null = null;
-  if (name === "webgpu") adapter = (await initWebGpu()).adapter;
+  if (name === "webgpu") {
+    adapter = (await initWebGpu()).adapter;
+    // Deno has no synchronous GPU read-back (it needs an OffscreenCanvas 2d context).
+    registerBackendSeam("webgpu", { readsSync: false });
+  }
   if (name === "tensorflow") await loadTensorflowBackend();
   const onWasm = name === "wasm" || name === "native";
   return {
@@ -267,6 +286,21 @@ export async function initBackend(
     threads,
     blas,
     adapter,
+  };
+}
+
+/** The wasm backend's tensors live in its one heap, read as views without copying. */
+interface HeapBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+/** Readback and memory of a backend whose tensors live in the wasm heap (wasm, native). */
+function heapSeam(backend: tf.KernelBackend) {
+  const heap = backend as unknown as HeapBackend;
+  return {
+    read: (t: tf.Tensor) => heap.typedArrayFromHeap(t) as Float32Array,
+    heapBytes: () => heap.wasm.HEAPU8.buffer.byteLength,
   };
 }
 

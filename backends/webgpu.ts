@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { makeChunkedConv2dBackpropFilter } from "./kernels/webgpu_conv2d_backprop_filter.ts";
 
 /** The adapter a run used, as `results.json`'s environment records it. */
@@ -268,7 +268,7 @@ export const WEBGPU_MISSING_KERNELS: Readonly<Record<string, string>> = {
  * default batch: mnist-cnn takes about 18 s a step at its batch of 128 on the cpu backend here
  * (3.2 s on the llvmpipe software adapter), so the test runs 3 steps of 128 rather than 20 —
  * at the full batch, where the filter gradient's long loops once went wrong (see
- * `core/kernels/webgpu_conv2d_backprop_filter.ts`); the bound below was measured over 20 steps.
+ * `backends/kernels/webgpu_conv2d_backprop_filter.ts`); the bound below was measured over 20 steps.
  */
 export const WEBGPU_EQUIVALENCE_STEPS: Readonly<
   Record<string, { steps: number; batchSize: number }>

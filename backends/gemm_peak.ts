@@ -6,7 +6,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { median } from "./stats.ts";
+import { backendSeam } from "../core/backend_seam.ts";
+import { median } from "../core/stats.ts";
 
 /** GEMM shape `[M, K] · [K, N]`: the first layer of mnist-mlp at batch 256. */
 const GEMM_SHAPE = { m: 256, k: 784, n: 256 } as const;
@@ -67,7 +68,7 @@ function gemmRun() {
  * ```
  */
 export async function measureGemmPeakAsync(): Promise<number> {
-  if (tf.getBackend() !== "webgpu") return measureGemmPeak();
+  if (backendSeam().readsSync) return measureGemmPeak();
   const run = gemmRun();
   for (let i = 0; i < GEMM_WARMUP + GEMM_ITERATIONS; i++) {
     const t0 = performance.now();
