@@ -179,20 +179,23 @@ const MAX_CONV_SIZE = 9;
  * @returns a fast-check arbitrary of {@linkcode ConvCase}
  * @example
  * ```ts
- * await fc.assert(fc.asyncProperty(convCases(), async (c) => { ... }));
+ * await fc.assert(fc.asyncProperty(convCases({ inChannels: [8, 12] }), async (c) => { ... }));
  * ```
  */
-export function convCases(): fc.Arbitrary<ConvCase> {
+export function convCases(
+  options: { inChannels?: [number, number]; strides?: number[] } = {},
+): fc.Arbitrary<ConvCase> {
+  const { inChannels = [1, 3], strides = [1, 2] } = options;
   const side = fc.integer({ min: 0, max: 2 });
   return fc.record({
     batch: fc.integer({ min: 1, max: 3 }),
     height: fc.integer({ min: 1, max: MAX_CONV_SIZE }),
     width: fc.integer({ min: 1, max: MAX_CONV_SIZE }),
-    inChannels: fc.integer({ min: 1, max: 3 }),
+    inChannels: fc.integer({ min: inChannels[0], max: inChannels[1] }),
     outChannels: fc.integer({ min: 1, max: 4 }),
     filterHeight: fc.integer({ min: 1, max: 3 }),
     filterWidth: fc.integer({ min: 1, max: 3 }),
-    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
+    strides: fc.tuple(fc.constantFrom(...strides), fc.constantFrom(...strides)),
     pad: fc.oneof(
       fc.constantFrom<"same" | "valid">("same", "valid"),
       fc.tuple(side, side, side, side).map(([top, bottom, left, right]) =>

@@ -97,6 +97,16 @@ test("native Conv2DBackpropFilter and Conv2DBackpropInput (on sgemm) match cpu",
   );
 });
 
+test("native stride-1 input gradient of 8+ channels (a forward convolution) matches cpu", async () => {
+  await fc.assert(
+    fc.asyncProperty(convCases({ inChannels: [8, 12], strides: [1] }), async (c) => {
+      const input = inputGradientCall(c);
+      await compareNative("Conv2DBackpropInput", input.inputs, input.attrs, JSON.stringify(c));
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
 test("native Sum matches cpu: leading axes (its own path), other axes, keepDims", async () => {
   const shapes: [number[], number | number[]][] = [
     [[7, 5], 0],

@@ -33,10 +33,12 @@ export type PatchInfo = Pick<
 >;
 
 /**
- * How many whole examples fit in one patch matrix of at most
- * {@linkcode IM2COL_CHUNK_ELEMENTS} (at least one).
+ * How many whole examples fit in one patch matrix of at most `maxElements` floats (at least
+ * one).
  *
  * @param info the convolution geometry
+ * @param maxElements the largest patch matrix to build at once (default
+ *   {@linkcode IM2COL_CHUNK_ELEMENTS})
  * @returns examples per chunk
  * @example
  * ```ts
@@ -44,10 +46,10 @@ export type PatchInfo = Pick<
  * const chunk = examplesPerChunk(convInfo);
  * ```
  */
-export function examplesPerChunk(info: PatchInfo): number {
+export function examplesPerChunk(info: PatchInfo, maxElements = IM2COL_CHUNK_ELEMENTS): number {
   const patchSize = info.filterHeight * info.filterWidth * info.inChannels;
   const elementsPerExample = info.outHeight * info.outWidth * patchSize;
-  return Math.max(1, Math.floor(IM2COL_CHUNK_ELEMENTS / elementsPerExample));
+  return Math.max(1, Math.floor(maxElements / elementsPerExample));
 }
 
 /**

@@ -43,6 +43,8 @@ export interface SimdKernels {
    * column per output position of the examples (`examples · outHeight · outWidth` columns).
    */
   im2colT(x: Pointer, cols: Pointer, first: number, examples: number, g: Geometry): void;
+  /** Adds each row of the patches back onto where {@linkcode SimdKernels.im2col} gathered it. */
+  col2im(cols: Pointer, dx: Pointer, first: number, examples: number, g: Geometry): void;
   /** Adds each column of the transposed patches back onto where it was gathered from. */
   col2imT(cols: Pointer, dx: Pointer, first: number, examples: number, g: Geometry): void;
   /**
@@ -57,10 +59,20 @@ const WAT = `
 (module
   (import "env" "memory" (memory 1))
 
-  ;; dst[0..n) = src[0..n), four floats at a time then one at a time.
+  ;; dst[0..n) = src[0..n), sixteen floats at a time, then four, then one at a time.
   (func $copy (param $dst i32) (param $src i32) (param $n i32)
     (local $end i32)
-    (local.set $end (i32.add (local.get $dst) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (i32.and (local.get $n) (i32.const -16)) (i32.const 2))))
+    (block $done (loop $wide
+      (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+      (v128.store offset=0 (local.get $dst) (v128.load offset=0 (local.get $src)))
+      (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+      (v128.store offset=32 (local.get $dst) (v128.load offset=32 (local.get $src)))
+      (v128.store offset=48 (local.get $dst) (v128.load offset=48 (local.get $src)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+      (local.set $src (i32.add (local.get $src) (i32.const 64)))
+      (br $wide)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 12)) (i32.const 2))))
     (block $done (loop $vec
       (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
       (v128.store (local.get $dst) (v128.load (local.get $src)))
@@ -93,16 +105,20 @@ const WAT = `
       (local.set $src (i32.add (local.get $src) (i32.const 4)))
       (br $one))))
 
-  ;; One patch row per output position: walks every (example, output row, output column,
-  ;; filter row, filter column) in patch order and copies the input pixel's inC floats into
-  ;; the patch row at $cols, or zeros where the pixel is outside the image.
-  (func (export "im2col")
-    (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
+  ;; One patch row per output position: for every (example, output row, output column,
+  ;; filter row), the filter row's fW pixels are one contiguous run of fW·inC floats of the
+  ;; input and of the patch row. $mode 0 copies the run's in-image part into the patch row
+  ;; at $cols and zeros the rest (im2col); $mode 1 adds the in-image part back onto the
+  ;; input (col2im). Only the in-image pixels [fwStart, fwEnd) of a run touch the input.
+  (func $patches
+    (param $mode i32) (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
     (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
     (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
-    (local $n i32) (local $last i32) (local $oh i32) (local $ow i32) (local $fh i32) (local $fw i32)
-    (local $ih i32) (local $iw i32) (local $run i32) (local $pixel i32)
-    (local.set $run (i32.shl (local.get $inC) (i32.const 2)))
+    (local $n i32) (local $last i32) (local $oh i32) (local $ow i32) (local $fh i32)
+    (local $ih i32) (local $iw i32) (local $pixel i32) (local $fwStart i32) (local $fwEnd i32)
+    (local $pixelBytes i32) (local $runBytes i32) (local $in i32)
+    (local.set $pixelBytes (i32.shl (local.get $inC) (i32.const 2)))
+    (local.set $runBytes (i32.mul (local.get $pixelBytes) (local.get $fW)))
     (local.set $n (local.get $first))
     (local.set $last (i32.add (local.get $first) (local.get $examples)))
     (block $nDone (loop $nLoop
@@ -113,25 +129,46 @@ const WAT = `
         (local.set $ow (i32.const 0))
         (block $owDone (loop $owLoop
           (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+          ;; the run's in-image pixels: iw = ow·sW − left + fw ∈ [0, inW)
+          (local.set $iw (i32.sub (i32.mul (local.get $ow) (local.get $sW)) (local.get $left)))
+          (local.set $fwStart (select (i32.sub (i32.const 0) (local.get $iw)) (i32.const 0)
+            (i32.lt_s (local.get $iw) (i32.const 0))))
+          (local.set $fwEnd (i32.sub (local.get $inW) (local.get $iw)))
+          (if (i32.gt_s (local.get $fwEnd) (local.get $fW)) (then (local.set $fwEnd (local.get $fW))))
+          (if (i32.lt_s (local.get $fwEnd) (local.get $fwStart)) (then (local.set $fwEnd (local.get $fwStart))))
           (local.set $fh (i32.const 0))
           (block $fhDone (loop $fhLoop
             (br_if $fhDone (i32.ge_s (local.get $fh) (local.get $fH)))
             (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $sH)) (local.get $fh)) (local.get $top)))
-            (local.set $fw (i32.const 0))
-            (block $fwDone (loop $fwLoop
-              (br_if $fwDone (i32.ge_s (local.get $fw) (local.get $fW)))
-              (local.set $iw (i32.sub (i32.add (i32.mul (local.get $ow) (local.get $sW)) (local.get $fw)) (local.get $left)))
-              (if (i32.and
-                    (i32.lt_u (local.get $ih) (local.get $inH))
-                    (i32.lt_u (local.get $iw) (local.get $inW)))
-                (then
-                  (local.set $pixel (i32.add (local.get $x) (i32.mul (local.get $run)
-                    (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $inH)) (local.get $ih)) (local.get $inW)) (local.get $iw)))))
-                  (call $copy (local.get $cols) (local.get $pixel) (local.get $inC)))
-                (else (memory.fill (local.get $cols) (i32.const 0) (local.get $run))))
-              (local.set $cols (i32.add (local.get $cols) (local.get $run)))
-              (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
-              (br $fwLoop)))
+            (local.set $in (i32.and (i32.lt_u (local.get $ih) (local.get $inH))
+              (i32.gt_s (local.get $fwEnd) (local.get $fwStart))))
+            (if (local.get $in)
+              (then
+                ;; the input at (n, ih, iw + fwStart)
+                (local.set $pixel (i32.add (local.get $x) (i32.mul (local.get $pixelBytes)
+                  (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $inH)) (local.get $ih)) (local.get $inW))
+                    (i32.add (local.get $iw) (local.get $fwStart))))))
+                (if (i32.eqz (local.get $mode))
+                  (then
+                    ;; (memory.fill is a call into the runtime: only where the run leaves the image)
+                    (if (local.get $fwStart)
+                      (then (memory.fill (local.get $cols) (i32.const 0) (i32.mul (local.get $fwStart) (local.get $pixelBytes)))))
+                    (call $copy
+                      (i32.add (local.get $cols) (i32.mul (local.get $fwStart) (local.get $pixelBytes)))
+                      (local.get $pixel)
+                      (i32.mul (i32.sub (local.get $fwEnd) (local.get $fwStart)) (local.get $inC)))
+                    (if (i32.lt_s (local.get $fwEnd) (local.get $fW))
+                      (then (memory.fill (i32.add (local.get $cols) (i32.mul (local.get $fwEnd) (local.get $pixelBytes)))
+                        (i32.const 0) (i32.mul (i32.sub (local.get $fW) (local.get $fwEnd)) (local.get $pixelBytes))))))
+                  (else
+                    (call $accumulate
+                      (local.get $pixel)
+                      (i32.add (local.get $cols) (i32.mul (local.get $fwStart) (local.get $pixelBytes)))
+                      (i32.mul (i32.sub (local.get $fwEnd) (local.get $fwStart)) (local.get $inC))))))
+              (else
+                (if (i32.eqz (local.get $mode))
+                  (then (memory.fill (local.get $cols) (i32.const 0) (local.get $runBytes))))))
+            (local.set $cols (i32.add (local.get $cols) (local.get $runBytes)))
             (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
             (br $fhLoop)))
           (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
@@ -230,6 +267,22 @@ const WAT = `
         (br $fwLoop)))
       (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
       (br $fhLoop))))
+
+  (func (export "im2col")
+    (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
+    (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
+    (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
+    (call $patches (i32.const 0) (local.get $x) (local.get $cols) (local.get $first) (local.get $examples)
+      (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
+      (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
+
+  (func (export "col2im")
+    (param $cols i32) (param $dx i32) (param $first i32) (param $examples i32)
+    (param $inH i32) (param $inW i32) (param $inC i32) (param $outH i32) (param $outW i32)
+    (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $top i32) (param $left i32)
+    (call $patches (i32.const 1) (local.get $dx) (local.get $cols) (local.get $first) (local.get $examples)
+      (local.get $inH) (local.get $inW) (local.get $inC) (local.get $outH) (local.get $outW)
+      (local.get $fH) (local.get $fW) (local.get $sH) (local.get $sW) (local.get $top) (local.get $left)))
 
   (func (export "im2colT")
     (param $x i32) (param $cols i32) (param $first i32) (param $examples i32)
@@ -469,6 +522,7 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
   const exports = instance.exports as unknown as {
     im2col: Patches;
     im2colT: Patches;
+    col2im: Patches;
     col2imT: Patches;
     maxPoolGrad: PoolGrad;
   };
@@ -477,6 +531,8 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
       exports.im2col(x, cols, first, examples, ...geometryArgs(g)),
     im2colT: (x, cols, first, examples, g) =>
       exports.im2colT(x, cols, first, examples, ...geometryArgs(g)),
+    col2im: (cols, dx, first, examples, g) =>
+      exports.col2im(cols, dx, first, examples, ...geometryArgs(g)),
     col2imT: (cols, dx, first, examples, g) =>
       exports.col2imT(cols, dx, first, examples, ...geometryArgs(g)),
     maxPoolGrad: (x, dy, dx, batch, g) => exports.maxPoolGrad(x, dy, dx, batch, ...geometryArgs(g)),
