@@ -292,6 +292,7 @@ export async function compareWasmWithCpu(
  * common.
  *
  * @param maxChannels the most channels a case has
+ * @param options `twoByTwo`: only 2×2 windows of stride 2 (the usual pooling)
  * @returns the calls, each with its inputs, attributes and a label
  * @example
  * ```ts
@@ -300,14 +301,18 @@ export async function compareWasmWithCpu(
  */
 export function maxPoolGradCases(
   maxChannels: number,
+  options: { twoByTwo?: boolean } = {},
 ): fc.Arbitrary<{ inputs: Record<string, TensorSpec>; attrs: tf.NamedAttrMap; label: string }> {
+  // twoByTwo: only the usual pooling, a 2×2 window with stride 2.
+  const side = options.twoByTwo ? fc.constant(2) : fc.integer({ min: 1, max: 3 });
+  const stride = options.twoByTwo ? fc.constant(2) : fc.constantFrom(1, 2);
   return fc.record({
     batch: fc.integer({ min: 1, max: 3 }),
     height: fc.integer({ min: 1, max: 9 }),
     width: fc.integer({ min: 1, max: 9 }),
     channels: fc.integer({ min: 1, max: maxChannels }),
-    filterSize: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-    strides: fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(1, 2)),
+    filterSize: fc.tuple(side, side),
+    strides: fc.tuple(stride, stride),
     pad: fc.constantFrom("same" as const, "valid" as const),
     levels: fc.constantFrom(1, 2, 1000),
     seed: fc.integer(),

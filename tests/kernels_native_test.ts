@@ -149,6 +149,15 @@ test("native MaxPoolGrad (SIMD) matches cpu: channels past a multiple of 4, ties
   );
 });
 
+test("native MaxPoolGrad of 2×2 windows, stride 2 (one pass): odd sizes, ties", async () => {
+  await fc.assert(
+    fc.asyncProperty(maxPoolGradCases(9, { twoByTwo: true }), async (c) => {
+      await compareNative("MaxPoolGrad", c.inputs, c.attrs, c.label);
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
 test("native conv gradients over several im2col chunks match cpu", async () => {
   // 3 examples of 64×64×64 patches exceed one chunk: the filter gradient is summed over
   // chunks by sgemm, the input gradient written chunk by chunk.

@@ -52,6 +52,24 @@ export interface SimdKernels {
    * `x` (row-major window order, strict `>`: NaN never wins), into `dx` (zeroed by the caller).
    */
   maxPoolGrad(x: Pointer, dy: Pointer, dx: Pointer, batch: number, g: Geometry): void;
+  /** `y[r, j] += b[j]` over `rows` rows of `channels`, then ReLU where `relu`, in place. */
+  biasAct(y: Pointer, b: Pointer, rows: number, channels: number, relu: boolean): void;
+  /** `dz = y > 0 ? dy : 0` over `n` floats: the ReLU's gradient, from its output. */
+  reluMask(dy: Pointer, y: Pointer, dz: Pointer, n: number): void;
+  /**
+   * `MaxPoolGrad` of a 2×2 window with stride 2 and no padding over `n` NHWC examples of
+   * `h × w × c`: each `dy` to its window's first maximum in `x` (row-major, strict `>`), zero
+   * to every other pixel; each pixel of `dx` written once.
+   */
+  maxPool2Grad(
+    x: Pointer,
+    dy: Pointer,
+    dx: Pointer,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+  ): void;
 }
 
 /** The module: see the functions' comments. Addresses are bytes; counts are floats. */
@@ -446,6 +464,148 @@ const WAT = `
         (br $ohLoop)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bLoop))))
+  ;; The fused layers' elementwise passes (native_fused.ts).
+
+  ;; y[r, j] += b[j] for $rows rows of $c channels, then y = max(y, 0) where $relu, in place.
+  (func (export "biasAct") (param $y i32) (param $b i32) (param $rows i32) (param $c i32) (param $relu i32)
+    (local $r i32) (local $bp i32) (local $bEnd i32) (local $bVecEnd i32) (local $v v128) (local $one f32)
+    (local.set $bEnd (i32.add (local.get $b) (i32.shl (local.get $c) (i32.const 2))))
+    (local.set $bVecEnd (i32.add (local.get $b) (i32.shl (i32.and (local.get $c) (i32.const -4)) (i32.const 2))))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_s (local.get $r) (local.get $rows)))
+      (local.set $bp (local.get $b))
+      (block $done (loop $vec
+        (br_if $done (i32.ge_u (local.get $bp) (local.get $bVecEnd)))
+        (local.set $v (f32x4.add (v128.load (local.get $y)) (v128.load (local.get $bp))))
+        (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+        (v128.store (local.get $y) (local.get $v))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $bp (i32.add (local.get $bp) (i32.const 16)))
+        (br $vec)))
+      (block $done (loop $one
+        (br_if $done (i32.ge_u (local.get $bp) (local.get $bEnd)))
+        (local.set $one (f32.add (f32.load (local.get $y)) (f32.load (local.get $bp))))
+        (if (local.get $relu) (then (local.set $one (f32.max (local.get $one) (f32.const 0)))))
+        (f32.store (local.get $y) (local.get $one))
+        (local.set $y (i32.add (local.get $y) (i32.const 4)))
+        (local.set $bp (i32.add (local.get $bp) (i32.const 4)))
+        (br $one)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop))))
+
+  ;; dz[i] = y[i] > 0 ? dy[i] : 0 for $n floats (the ReLU's gradient, from its output).
+  (func (export "reluMask") (param $dy i32) (param $y i32) (param $dz i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dz) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done (loop $vec
+      (br_if $done (i32.ge_u (local.get $dz) (local.get $end)))
+      (v128.store (local.get $dz) (v128.and (v128.load (local.get $dy))
+        (f32x4.gt (v128.load (local.get $y)) (v128.const f32x4 0 0 0 0))))
+      (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (local.set $dz (i32.add (local.get $dz) (i32.const 16)))
+      (br $vec)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $done (loop $one
+      (br_if $done (i32.ge_u (local.get $dz) (local.get $end)))
+      (f32.store (local.get $dz) (select (f32.load (local.get $dy)) (f32.const 0)
+        (f32.gt (f32.load (local.get $y)) (f32.const 0))))
+      (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (local.set $dz (i32.add (local.get $dz) (i32.const 4)))
+      (br $one))))
+
+  ;; MaxPoolGrad of a 2×2 window, stride 2, no padding, over $n NHWC examples of x[h, w, c]:
+  ;; each window's dy goes to its first maximum in x (row-major order, strict >), four
+  ;; channels at a time, and every other pixel of the window gets zero, so each pixel of dx is
+  ;; written once (the last row and column of an odd size, outside every window, are zeroed).
+  (func (export "maxPool2Grad") (param $x i32) (param $dy i32) (param $dx i32)
+    (param $n i32) (param $h i32) (param $w i32) (param $c i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $d i32) (local $vecC i32)
+    (local $p i32) (local $q i32) (local $row i32) (local $pixel i32) (local $ph i32) (local $pw i32)
+    (local $best v128) (local $at v128) (local $v v128) (local $gt v128) (local $g v128)
+    (local $bestOne f32) (local $atOne i32) (local $vOne f32) (local $gOne f32)
+    (if (i32.or (i32.and (local.get $h) (i32.const 1)) (i32.and (local.get $w) (i32.const 1)))
+      (then (memory.fill (local.get $dx) (i32.const 0)
+        (i32.shl (i32.mul (i32.mul (local.get $n) (local.get $h)) (i32.mul (local.get $w) (local.get $c))) (i32.const 2)))))
+    (local.set $vecC (i32.and (local.get $c) (i32.const -4)))
+    (local.set $pixel (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $row (i32.mul (local.get $w) (local.get $pixel)))
+    (local.set $ph (i32.shr_u (local.get $h) (i32.const 1)))
+    (local.set $pw (i32.shr_u (local.get $w) (i32.const 1)))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_s (local.get $b) (local.get $n)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_s (local.get $i) (local.get $ph)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_s (local.get $j) (local.get $pw)))
+          ;; p: the window's top-left pixel (b, 2i, 2j, 0) in x, q: the same in dx, in bytes
+          (local.set $p (i32.shl (i32.mul (local.get $c)
+            (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (i32.shl (local.get $i) (i32.const 1))) (local.get $w))
+              (i32.shl (local.get $j) (i32.const 1)))) (i32.const 2)))
+          (local.set $q (i32.add (local.get $dx) (local.get $p)))
+          (local.set $p (i32.add (local.get $x) (local.get $p)))
+          (local.set $d (i32.const 0))
+          (block $dDone (loop $dLoop
+            (br_if $dDone (i32.ge_s (local.get $d) (local.get $vecC)))
+            (local.set $best (v128.load (local.get $p)))
+            (local.set $at (v128.const i32x4 0 0 0 0))
+            (local.set $v (v128.load (i32.add (local.get $p) (local.get $pixel))))
+            (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $gt)))
+            (local.set $at (v128.bitselect (v128.const i32x4 1 1 1 1) (local.get $at) (local.get $gt)))
+            (local.set $v (v128.load (i32.add (local.get $p) (local.get $row))))
+            (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $gt)))
+            (local.set $at (v128.bitselect (v128.const i32x4 2 2 2 2) (local.get $at) (local.get $gt)))
+            (local.set $v (v128.load (i32.add (i32.add (local.get $p) (local.get $row)) (local.get $pixel))))
+            (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+            (local.set $at (v128.bitselect (v128.const i32x4 3 3 3 3) (local.get $at) (local.get $gt)))
+            (local.set $g (v128.load (local.get $dy)))
+            (v128.store (local.get $q)
+              (v128.and (local.get $g) (i32x4.eq (local.get $at) (v128.const i32x4 0 0 0 0))))
+            (v128.store (i32.add (local.get $q) (local.get $pixel))
+              (v128.and (local.get $g) (i32x4.eq (local.get $at) (v128.const i32x4 1 1 1 1))))
+            (v128.store (i32.add (local.get $q) (local.get $row))
+              (v128.and (local.get $g) (i32x4.eq (local.get $at) (v128.const i32x4 2 2 2 2))))
+            (v128.store (i32.add (i32.add (local.get $q) (local.get $row)) (local.get $pixel))
+              (v128.and (local.get $g) (i32x4.eq (local.get $at) (v128.const i32x4 3 3 3 3))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+            (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+            (local.set $d (i32.add (local.get $d) (i32.const 4)))
+            (br $dLoop)))
+          (block $dDone (loop $dLoop
+            (br_if $dDone (i32.ge_s (local.get $d) (local.get $c)))
+            (local.set $bestOne (f32.load (local.get $p)))
+            (local.set $atOne (i32.const 0))
+            (local.set $vOne (f32.load (i32.add (local.get $p) (local.get $pixel))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $bestOne (local.get $vOne)) (local.set $atOne (i32.const 1))))
+            (local.set $vOne (f32.load (i32.add (local.get $p) (local.get $row))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $bestOne (local.get $vOne)) (local.set $atOne (i32.const 2))))
+            (local.set $vOne (f32.load (i32.add (i32.add (local.get $p) (local.get $row)) (local.get $pixel))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $atOne (i32.const 3))))
+            (local.set $gOne (f32.load (local.get $dy)))
+            (f32.store (local.get $q) (select (local.get $gOne) (f32.const 0) (i32.eq (local.get $atOne) (i32.const 0))))
+            (f32.store (i32.add (local.get $q) (local.get $pixel))
+              (select (local.get $gOne) (f32.const 0) (i32.eq (local.get $atOne) (i32.const 1))))
+            (f32.store (i32.add (local.get $q) (local.get $row))
+              (select (local.get $gOne) (f32.const 0) (i32.eq (local.get $atOne) (i32.const 2))))
+            (f32.store (i32.add (i32.add (local.get $q) (local.get $row)) (local.get $pixel))
+              (select (local.get $gOne) (f32.const 0) (i32.eq (local.get $atOne) (i32.const 3))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $dLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop))))
 )
 `;
 
@@ -525,6 +685,9 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
     col2im: Patches;
     col2imT: Patches;
     maxPoolGrad: PoolGrad;
+    biasAct: (y: Pointer, b: Pointer, rows: number, c: number, relu: number) => void;
+    reluMask: SimdKernels["reluMask"];
+    maxPool2Grad: SimdKernels["maxPool2Grad"];
   };
   return {
     im2col: (x, cols, first, examples, g) =>
@@ -536,6 +699,9 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
     col2imT: (cols, dx, first, examples, g) =>
       exports.col2imT(cols, dx, first, examples, ...geometryArgs(g)),
     maxPoolGrad: (x, dy, dx, batch, g) => exports.maxPoolGrad(x, dy, dx, batch, ...geometryArgs(g)),
+    biasAct: (y, b, rows, c, relu) => exports.biasAct(y, b, rows, c, relu ? 1 : 0),
+    reluMask: exports.reluMask,
+    maxPool2Grad: exports.maxPool2Grad,
   };
 }
 
