@@ -4,7 +4,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
+import { convBlock, denseLayer, type FusedActivation } from "./fused_layers.ts";
 import { glorotUniform, heNormal, zeros } from "./init.ts";
 import type { ParamDef } from "./workload.ts";
 
@@ -56,40 +57,57 @@ export function convParams(
 }
 
 /**
- * `x · kernel + bias` for the dense layer `name`.
+ * `activation(x · kernel + bias)` for the dense layer `name`: one fused operation where the
+ * backend has it (`core/fused_layers.ts`).
  *
  * @param p parameters by name
  * @param name layer name
  * @param x inputs `[batch, inputs]`
+ * @param activation `linear` (default) or `relu`
  * @returns outputs `[batch, units]`
  * @example
  * ```ts
  * import type * as tf from "@tensorflow/tfjs-core";
  * declare const p: Record<string, tf.Tensor>, x: tf.Tensor;
- * const h = dense(p, "fc1", x);
+ * const h = dense(p, "fc1", x, "relu");
  * ```
  */
-export function dense(p: Record<string, tf.Tensor>, name: string, x: tf.Tensor): tf.Tensor {
-  return tf.add(tf.matMul(x as tf.Tensor2D, p[`${name}/kernel`] as tf.Tensor2D), p[`${name}/bias`]);
+export function dense(
+  p: Record<string, tf.Tensor>,
+  name: string,
+  x: tf.Tensor,
+  activation: FusedActivation = "linear",
+): tf.Tensor {
+  return denseLayer(x, p[`${name}/kernel`], p[`${name}/bias`], activation);
 }
 
 /**
- * A stride-1 'same' convolution plus bias, NHWC.
+ * `activation(conv(x) + bias)`: a stride-1 'same' convolution, NHWC, one fused operation
+ * where the backend has it (`core/fused_layers.ts`).
  *
  * @param p parameters by name
  * @param name layer name
  * @param x inputs `[batch, h, w, c]`
+ * @param activation `linear` (default) or `relu`
  * @returns outputs `[batch, h, w, filters]`
  * @example
  * ```ts
  * import type * as tf from "@tensorflow/tfjs-core";
  * declare const p: Record<string, tf.Tensor>, x: tf.Tensor;
- * const h = conv(p, "conv1", x);
+ * const h = conv(p, "conv1", x, "relu");
  * ```
  */
-export function conv(p: Record<string, tf.Tensor>, name: string, x: tf.Tensor): tf.Tensor {
-  const y = tf.conv2d(x as tf.Tensor4D, p[`${name}/kernel`] as tf.Tensor4D, 1, "same");
-  return tf.add(y, p[`${name}/bias`]);
+export function conv(
+  p: Record<string, tf.Tensor>,
+  name: string,
+  x: tf.Tensor,
+  activation: FusedActivation = "linear",
+): tf.Tensor {
+  return convBlock(x, p[`${name}/kernel`], p[`${name}/bias`], {
+    strides: 1,
+    pad: "same",
+    activation,
+  });
 }
 
 /**

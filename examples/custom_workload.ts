@@ -6,7 +6,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import {
   createRng,
   dense,
@@ -42,7 +41,7 @@ export const twoMoons: Workload = {
   },
   createModel: () => ({
     params: [...denseParams("hidden", 2, 32), ...denseParams("out", 32, 2)],
-    forward: (p, x) => dense(p, "out", tf.relu(dense(p, "hidden", x))),
+    forward: (p, x) => dense(p, "out", dense(p, "hidden", x, "relu")),
     trainFlopsPerSample: denseFlops(2, 32) + denseFlops(32, 2),
   }),
 };

@@ -26,9 +26,9 @@ export const mnistCnn: Workload = {
       ...denseParams("out", HIDDEN, 10),
     ],
     forward: (p, x) => {
-      const c1 = tf.maxPool(tf.relu(conv(p, "conv1", x)) as tf.Tensor4D, 2, 2, "valid");
-      const c2 = tf.maxPool(tf.relu(conv(p, "conv2", c1)) as tf.Tensor4D, 2, 2, "valid");
-      const h = tf.relu(dense(p, "fc1", tf.reshape(c2, [-1, FLAT])));
+      const c1 = tf.maxPool(conv(p, "conv1", x, "relu") as tf.Tensor4D, 2, 2, "valid");
+      const c2 = tf.maxPool(conv(p, "conv2", c1, "relu") as tf.Tensor4D, 2, 2, "valid");
+      const h = dense(p, "fc1", tf.reshape(c2, [-1, FLAT]), "relu");
       return dense(p, "out", h);
     },
     trainFlopsPerSample: convFlops(28, 28, 3, 1, FILTERS[0]) +

@@ -1,4 +1,3 @@
-import * as tf from "@tensorflow/tfjs-core";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import type { Workload } from "../core/workload.ts";
 import { loadMnist } from "./_mnist_data.ts";
@@ -16,8 +15,8 @@ export const mnistMlp: Workload = {
       ...denseParams("out", 128, 10),
     ],
     forward: (p, x) => {
-      const h1 = tf.relu(dense(p, "fc1", x));
-      const h2 = tf.relu(dense(p, "fc2", h1));
+      const h1 = dense(p, "fc1", x, "relu");
+      const h2 = dense(p, "fc2", h1, "relu");
       return dense(p, "out", h2);
     },
     trainFlopsPerSample: denseFlops(784, 256) + denseFlops(256, 128) + denseFlops(128, 10),

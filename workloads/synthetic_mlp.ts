@@ -1,4 +1,3 @@
-import * as tf from "@tensorflow/tfjs-core";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import { createRng, normal } from "../core/rng.ts";
 import type { Dataset, Workload } from "../core/workload.ts";
@@ -47,8 +46,8 @@ export const syntheticMlp: Workload = {
       ...denseParams("out", HIDDEN, CLASSES),
     ],
     forward: (p, x) => {
-      const h1 = tf.relu(dense(p, "fc1", x));
-      const h2 = tf.relu(dense(p, "fc2", h1));
+      const h1 = dense(p, "fc1", x, "relu");
+      const h2 = dense(p, "fc2", h1, "relu");
       return dense(p, "out", h2);
     },
     trainFlopsPerSample: denseFlops(FEATURES, HIDDEN) + denseFlops(HIDDEN, HIDDEN) +

@@ -48,19 +48,39 @@ export function makeNativeSum(blas: OpenBlas, stock: tf.KernelFunc): tf.KernelFu
       (wasm.typedArrayFromHeap(out) as Float32Array).fill(0);
       return out;
     }
-    if (ones.length < rows) ones = new Float32Array(rows).fill(1);
     // Views are taken after the allocation above: a heap growth detaches older views.
     const xs = wasm.typedArrayFromHeap(x) as Float32Array;
-    blas.sgemm(
-      false,
-      false,
-      1,
-      width,
-      rows,
-      ones,
-      xs,
-      wasm.typedArrayFromHeap(out) as Float32Array,
-    );
+    sumRows(blas, rows, width, xs, wasm.typedArrayFromHeap(out) as Float32Array);
     return out;
   };
+}
+
+/**
+ * `out[j] = Σᵣ x[r, j]` (plus `out` itself where `beta` is 1): the column sums of a row-major
+ * `rows × width` matrix as one product, `ones[1, rows] · x`.
+ *
+ * @param blas the loaded library
+ * @param rows rows of `x`
+ * @param width columns of `x` and length of `out`
+ * @param x the matrix
+ * @param out the sums
+ * @param beta 0 to overwrite `out`, 1 to add to it
+ * @example
+ * ```ts
+ * import { loadOpenBlas } from "./_openblas.ts";
+ * const load = loadOpenBlas();
+ * const out = new Float32Array(2);
+ * if (load.ok) sumRows(load.blas, 3, 2, new Float32Array([1, 2, 3, 4, 5, 6]), out); // [9, 12]
+ * ```
+ */
+export function sumRows(
+  blas: OpenBlas,
+  rows: number,
+  width: number,
+  x: Float32Array,
+  out: Float32Array,
+  beta = 0,
+): void {
+  if (ones.length < rows) ones = new Float32Array(rows).fill(1);
+  blas.sgemm(false, false, 1, width, rows, ones, x, out, beta);
 }

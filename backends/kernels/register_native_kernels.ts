@@ -18,6 +18,13 @@ import {
 import { makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { makeNativeSum } from "./native_sum.ts";
+import { FUSED_KERNELS } from "../../core/fused_layers.ts";
+import {
+  makeNativeConvBlock,
+  makeNativeConvBlockGrad,
+  makeNativeDense,
+  makeNativeDenseGrad,
+} from "./native_fused.ts";
 
 /** The backend name. */
 export const NATIVE_BACKEND = "native";
@@ -48,6 +55,22 @@ export const NATIVE_KERNEL_OVERRIDES: readonly { name: string; description: stri
   {
     name: "Sum",
     description: "over leading axes (a bias gradient) as one cblas_sgemm with a ones vector",
+  },
+  {
+    name: FUSED_KERNELS.dense,
+    description: "a dense layer: sgemm, then bias and ReLU in one SIMD pass (core/fused_layers.ts)",
+  },
+  {
+    name: FUSED_KERNELS.denseGrad,
+    description: "its backward: the ReLU's mask in one SIMD pass, dW and db by sgemm",
+  },
+  {
+    name: FUSED_KERNELS.conv,
+    description: "a convolution block: Conv2D's chunks, bias and ReLU applied to each in cache",
+  },
+  {
+    name: FUSED_KERNELS.convGrad,
+    description: "its backward per chunk: the ReLU's mask, dW and db by sgemm",
   },
   {
     name: "Identity",
@@ -96,7 +119,20 @@ export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string
       kernelFunc: replace ? replace(stock) : stock.kernelFunc,
     });
   }
-  return Object.keys(own);
+  // native's own kernels: the fused layers (core/fused_layers.ts), one kernel a layer each way.
+  const fused: Record<string, tf.KernelFunc> = {
+    [FUSED_KERNELS.dense]: makeNativeDense(blas, simd),
+    [FUSED_KERNELS.denseGrad]: makeNativeDenseGrad(blas, simd),
+    [FUSED_KERNELS.conv]: makeNativeConvBlock(blas, simd),
+    [FUSED_KERNELS.convGrad]: makeNativeConvBlockGrad(blas, simd),
+  };
+  for (const [kernelName, kernelFunc] of Object.entries(fused)) {
+    if (tf.getKernel(kernelName, NATIVE_BACKEND) != null) {
+      tf.unregisterKernel(kernelName, NATIVE_BACKEND);
+    }
+    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
+  }
+  return [...Object.keys(own), ...Object.keys(fused)];
 }
 
 /**
