@@ -15,7 +15,14 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/register_wasm_kernels.ts";
 import { quote, UsageError } from "../core/errors.ts";
 import { type BackendName, registerBackendSeam } from "../core/backend_seam.ts";
-import { type BlasInfo, blasInfo, loadOpenBlas, type OpenBlas } from "./kernels/_openblas.ts";
+import {
+  betterCore,
+  type BlasInfo,
+  blasInfo,
+  cpuFlags,
+  loadOpenBlas,
+  type OpenBlas,
+} from "./kernels/_openblas.ts";
 import { createSimdAdam, loadSimdKernels } from "./kernels/_simd.ts";
 import {
   NATIVE_BACKEND,
@@ -145,7 +152,14 @@ export function chooseBackend(
 }
 
 function describeBlas(blas: BlasInfo) {
-  return `${blas.config || "OpenBLAS"} (${blas.parallel}, ${blas.coreName}) from ${blas.path}`;
+  const described = `${
+    blas.config || "OpenBLAS"
+  } (${blas.parallel}, ${blas.coreName}) from ${blas.path}`;
+  // Never silent: where OpenBLAS runs AVX2 kernels on an AVX-512 CPU, say which to try.
+  const better = Deno.env.get("OPENBLAS_CORETYPE") ? null : betterCore(blas.coreName, cpuFlags());
+  return better
+    ? `${described}; this CPU has AVX-512 but OpenBLAS picked its ${blas.coreName} (AVX2) kernels: OPENBLAS_CORETYPE=${better} may be faster`
+    : described;
 }
 
 /** OpenBLAS for `native`, or the usage error naming how to get it. */

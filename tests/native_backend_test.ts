@@ -21,7 +21,7 @@ import { convParams, dense, denseParams } from "../core/layers.ts";
 import { Trainer } from "../core/trainer.ts";
 import type { ModelDef } from "../core/workload.ts";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
-import { loadOpenBlas, OPENBLAS_ENV } from "../backends/kernels/_openblas.ts";
+import { betterCore, loadOpenBlas, OPENBLAS_ENV } from "../backends/kernels/_openblas.ts";
 import { runDdp } from "../strategies/ddp.ts";
 import { runDp } from "../strategies/dp.ts";
 import { runSingle } from "../strategies/single.ts";
@@ -109,6 +109,15 @@ withBlas("with OpenBLAS the default backend is native, and a line names the libr
     /^backend native \(default\): OpenBLAS .*\(pthread, \w+\) from \//,
   );
   assert.match(r.stdout, /iris-logreg single-2t on native/);
+});
+
+Deno.test("AVX2 OpenBLAS kernels on an AVX-512 CPU are named, with the AVX-512 family to try", () => {
+  const avx512 = new Set(["avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]);
+  assert.equal(betterCore("Haswell", avx512), "SkylakeX");
+  assert.equal(betterCore("Zen", new Set([...avx512, "avx512_bf16"])), "Cooperlake");
+  assert.equal(betterCore("SkylakeX", avx512), null, "already AVX-512");
+  assert.equal(betterCore("Cooperlake", avx512), null);
+  assert.equal(betterCore("Haswell", new Set(["avx2", "avx512f"])), null, "not all of AVX-512");
 });
 
 withBlas("sgemm is correct with Web Workers calling it at once (DP's case)", async () => {
