@@ -70,3 +70,30 @@ export async function writeReports(
   }
   return await writeFileSet(dir, files);
 }
+
+/** A report other than a results file's own: file name → renderer of `T`. */
+export type RendererSet<T> = Record<string, (data: T) => string | Promise<string>>;
+
+/**
+ * Render `data` with every renderer of `renderers`, then put the files into `dir` as one set
+ * ({@linkcode writeFileSet}): the side-by-side and history reports.
+ *
+ * @param renderers file name → renderer
+ * @param data what they render
+ * @param dir output folder (created if missing)
+ * @returns the paths written
+ * @example
+ * ```ts
+ * await writeRendered({ "report.md": (text: string) => text }, "# hi\n", "/tmp/out");
+ * ```
+ */
+export async function writeRendered<T>(
+  renderers: RendererSet<T>,
+  data: T,
+  dir: string,
+): Promise<string[]> {
+  const files: [string, string][] = [];
+  for (const [name, render] of Object.entries(renderers)) files.push([name, await render(data)]);
+  await Deno.mkdir(dir, { recursive: true });
+  return await writeFileSet(dir, files);
+}
