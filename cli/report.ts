@@ -1,29 +1,38 @@
 /**
  * `report`: re-render the reports from a `results.json` (byte for byte); with several `--in`
- * (or a folder of results), machines side by side. Optionally with a screenshot of the HTML
- * page. Every input is read and checked before anything is written.
+ * (or a folder of results), machines side by side; with `--history DIR`, a history over
+ * commits. Optionally with a screenshot of the HTML page. Every input is read and checked
+ * before anything is written.
  *
  * @module
  */
 import { dirname, join } from "node:path";
 import { type Command, Option } from "commander";
+import { DEFAULT_TOLERANCE } from "../analysis/gate.ts";
+import { buildHistory } from "../analysis/history.ts";
 import { compareMachines } from "../analysis/machines.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { readResultsSet, type SourcedResults } from "../analysis/read_results_set.ts";
 import { readResults } from "../analysis/validate_results.ts";
 import { UsageError } from "../core/errors.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
+import { renderHistoryHtml, renderHistoryMarkdown } from "../reports/history_report.ts";
 import { renderMachinesHtml, renderMachinesMarkdown } from "../reports/machines_report.ts";
 import { writeRendered, writeReports } from "../reports/write_reports.ts";
-import { ensureWritableDir } from "./_parsers.ts";
+import { arg } from "./_options.ts";
+import { ensureWritableDir, parseTolerance } from "./_parsers.ts";
 
 /** Default output folder of machines side by side (several `--in`). */
 export const MACHINES_OUT = "results/machines";
+/** Default output folder of `--history`. */
+export const HISTORY_OUT = "results/history";
 
 interface ReportFlags {
   in: string[];
+  history?: string;
   out?: string;
   lang: Lang;
+  tolerance?: number;
   screenshot?: boolean;
 }
 
@@ -31,12 +40,31 @@ interface ReportFlags {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 async function report(flags: ReportFlags): Promise<void> {
-  if (flags.in.length === 0) {
-    throw new UsageError("report needs --in results.json (one or several)");
+  if (flags.history !== undefined && flags.in.length > 0) {
+    throw new UsageError("--history and --in are two reports: give one of them");
+  }
+  if (flags.history === undefined && flags.in.length === 0) {
+    throw new UsageError(
+      "report needs --in results.json (one or several) or --history DIR",
+    );
+  }
+  if (flags.tolerance !== undefined && flags.history === undefined) {
+    throw new UsageError("--tolerance applies to --history (the gate between commits)");
   }
   let written: string[];
   let out: string;
-  if (flags.in.length === 1 && !(await isFolder(flags.in[0]))) {
+  if (flags.history !== undefined) {
+    const history = buildHistory(await readResultsSet([flags.history]), {
+      tolerance: flags.tolerance ?? DEFAULT_TOLERANCE,
+    });
+    out = flags.out ?? HISTORY_OUT;
+    await ensureWritableDir(out, "--out");
+    written = await writeRendered(
+      { "report.md": renderHistoryMarkdown, "report.html": renderHistoryHtml },
+      history,
+      out,
+    );
+  } else if (flags.in.length === 1 && !(await isFolder(flags.in[0]))) {
     out = flags.out ?? dirname(flags.in[0]);
     written = await rerender(await readResults(flags.in[0]), flags.in[0], out, flags.lang);
   } else {
@@ -103,7 +131,7 @@ async function screenshot(out: string): Promise<string[]> {
 export function addReport(program: Command): void {
   program.command("report")
     .description(
-      "re-render the reports from a results.json; several --in: machines side by side",
+      "re-render the reports from a results.json; several --in: machines side by side; --history DIR: a history over commits",
     )
     .option(
       "--in <path>",
@@ -112,12 +140,21 @@ export function addReport(program: Command): void {
       [],
     )
     .option(
+      "--history <dir>",
+      "results of successive commits (*.json, */results.json): samples/s and speedup against the commit, ordered by commit date, the gate's regressions marked",
+    )
+    .option(
       "--out <dir>",
-      `output folder (default: the folder of --in; ${MACHINES_OUT} for several)`,
+      `output folder (default: the folder of --in; ${MACHINES_OUT} for several; ${HISTORY_OUT} for --history)`,
     )
     .addOption(
       new Option("--lang <lang>", "language of the selection matrix headers (zh: the article's)")
         .choices(LANGS).default("en"),
+    )
+    .option(
+      "--tolerance <f>",
+      `--history: the gate's allowed relative drop of a ratio between commits, in [0, 1) (default ${DEFAULT_TOLERANCE})`,
+      arg("--tolerance", parseTolerance),
     )
     .option(
       "--screenshot",

@@ -187,7 +187,15 @@ Deno.test("bad input to report exits 2 with one line and writes nothing", async 
       /^paratrain: Cannot mix results schemas: .*b\.json is paratrain\/results@2/,
     ],
     [["--in", good, "--in", good], /^paratrain: .*good\.json is given twice/],
+    [
+      ["--history", join(dir, "mixed"), "--in", good],
+      /^paratrain: --history and --in are two reports/,
+    ],
     [[], /^paratrain: report needs --in/],
+    [
+      ["--in", good, "--in", join(dir, "mixed", "a.json"), "--tolerance", "0.2"],
+      /--tolerance applies to --history/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = await cli("report", ...args, "--out", out);
