@@ -133,11 +133,11 @@ export function addReport(program: Command): void {
     .description(
       "re-render the reports from a results.json; several --in: machines side by side; --history DIR: a history over commits",
     )
-    .option(
-      "--in <path>",
-      "a results.json written by bench, or a folder of them (*.json, */results.json); give it again for machines side by side",
-      collect,
-      [],
+    .addOption(
+      new Option(
+        "--in <path>",
+        "a results.json written by bench, or a folder of them (*.json, */results.json); give it again for machines side by side",
+      ).argParser(collect).default([], "none"),
     )
     .option(
       "--history <dir>",

@@ -176,7 +176,9 @@ export function environmentLines(results: Results): string[] {
         }`,
       ]
       : []),
-    `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
+    `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}${
+      env.gitCommitDate ? ` (committed ${env.gitCommitDate})` : ""
+    }`,
     `Per run: ${
       config.steps ?? "workload default"
     } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${

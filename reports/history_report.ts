@@ -24,6 +24,8 @@ const TITLE = "paratrain: history over commits";
 const POINT_WIDTH = 56;
 /** Beyond this many points the commit labels are slanted. */
 const UPRIGHT_LABELS = 6;
+/** A figure and its interval stay on one line in the history tables. */
+const TABLE_STYLE = "table.history td.r, table.history td:nth-child(2) { white-space: nowrap; }\n";
 /** How a regression is marked in the tables. */
 const REGRESSED = "▼";
 
@@ -223,7 +225,12 @@ export function historyChart(history: History, workload: string): TopLevelSpec {
     sort: history.points.map((p) => p.id),
     axis: { labelAngle: history.points.length > UPRIGHT_LABELS ? -45 : 0 },
   };
-  const color = { field: "run", type: "nominal" as const, title: "run" };
+  const color = {
+    field: "run",
+    type: "nominal" as const,
+    title: "run",
+    legend: { symbolOpacity: 1 },
+  };
   return {
     title:
       `${workload}: samples/s and speedup against the commit (bars: interval over repeats; red ring: the gate's regression against the point before)`,
@@ -241,7 +248,7 @@ export function historyChart(history: History, workload: string): TopLevelSpec {
       height: PANEL.height,
       layer: [
         {
-          mark: { type: "rule" },
+          mark: { type: "rule", opacity: 0.55, strokeWidth: 1.5 },
           encoding: { x, y: { field: "low", type: "quantitative" }, y2: { field: "high" }, color },
         },
         {
@@ -325,8 +332,8 @@ export async function renderHistoryHtml(history: History): Promise<string> {
     body.push(
       `<h2>${escapeHtml(workload)}</h2>`,
       await figure(historyChart(history, workload), `chart-history-${i + 1}`),
-      htmlTable(table, "", (row, column) => flagged[row][column] ? "regressed" : null),
+      htmlTable(table, "history", (row, column) => flagged[row][column] ? "regressed" : null),
     );
   }
-  return page(TITLE, body, { style: NOTE_STYLE });
+  return page(TITLE, body, { style: `${NOTE_STYLE}${TABLE_STYLE}` });
 }

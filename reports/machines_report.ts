@@ -267,8 +267,8 @@ export function machinesChart(comparison: MachineComparison): TopLevelSpec {
               legend: {
                 orient: "bottom",
                 symbolType: "stroke",
-                symbolStrokeColor: "#444444",
-                symbolStrokeWidth: 2,
+                // The symbol is a dashed stroke; without a colour of its own it draws nothing.
+                encode: { symbols: { update: { stroke: { value: "#444444" } } } },
               },
             },
             detail: { field: "series" },
