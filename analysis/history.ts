@@ -172,28 +172,29 @@ export function buildHistory(set: SourcedResults[], options: HistoryOptions = {}
   };
 }
 
+/** Which point's regressions {@linkcode regressionsAt} returns, of which workload and run. */
+export interface RegressionsAt {
+  /** The point's index (compared with the one before it). */
+  point: number;
+  workload: string;
+  /** A run's label, as `runLabel` names it; every run of the workload when absent. */
+  run?: string;
+}
+
 /**
- * The regressions the gate found at point `k` (against the point before) for `workload`,
- * optionally of one run (by its label, as `runLabel` names it).
+ * The regressions the gate found at a point, against the point before, for a workload.
  *
  * @param history the history
- * @param k the point's index
- * @param workload the workload
- * @param label a run's label, or undefined for every run of the workload
+ * @param at the point, the workload, and optionally the run
  * @returns the regressed checks
  * @example
  * ```ts
  * declare const history: History;
- * regressionsAt(history, 2, "mnist-cnn", "ddp-2");
+ * regressionsAt(history, { point: 2, workload: "mnist-cnn", run: "ddp-2" });
  * ```
  */
-export function regressionsAt(
-  history: History,
-  k: number,
-  workload: string,
-  label?: string,
-): GateCheck[] {
-  return (history.steps[k]?.gate?.regressions ?? []).filter((c) =>
-    c.workload === workload && (label === undefined || runLabel(c) === label)
+export function regressionsAt(history: History, at: RegressionsAt): GateCheck[] {
+  return (history.steps[at.point]?.gate?.regressions ?? []).filter((c) =>
+    c.workload === at.workload && (at.run === undefined || runLabel(c) === at.run)
   );
 }

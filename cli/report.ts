@@ -59,11 +59,10 @@ async function report(flags: ReportFlags): Promise<void> {
     });
     out = flags.out ?? HISTORY_OUT;
     await ensureWritableDir(out, "--out");
-    written = await writeRendered(
-      { "report.md": renderHistoryMarkdown, "report.html": renderHistoryHtml },
-      history,
-      out,
-    );
+    written = await writeRendered(out, {
+      "report.md": () => renderHistoryMarkdown(history),
+      "report.html": () => renderHistoryHtml(history),
+    });
   } else if (flags.in.length === 1 && !(await isFolder(flags.in[0]))) {
     out = flags.out ?? dirname(flags.in[0]);
     written = await rerender(await readResults(flags.in[0]), flags.in[0], out, flags.lang);
@@ -77,11 +76,10 @@ async function report(flags: ReportFlags): Promise<void> {
       const comparison = compareMachines(set);
       out = flags.out ?? MACHINES_OUT;
       await ensureWritableDir(out, "--out");
-      written = await writeRendered(
-        { "report.md": renderMachinesMarkdown, "report.html": renderMachinesHtml },
-        comparison,
-        out,
-      );
+      written = await writeRendered(out, {
+        "report.md": () => renderMachinesMarkdown(comparison),
+        "report.html": () => renderMachinesHtml(comparison),
+      });
     }
   }
   if (flags.screenshot) written.push(...await screenshot(out));

@@ -102,7 +102,7 @@ function gateCell(history: History, k: number, workload: string): string {
   if (!step) return "first point";
   if (step.notCompared) return "not compared (see above)";
   const checks = step.gate!.checks.filter((c) => c.workload === workload);
-  const regressed = regressionsAt(history, k, workload);
+  const regressed = regressionsAt(history, { point: k, workload });
   const missing = checks.filter((c) => c.missing && c.metric === "run").map((c) => runLabel(c));
   const gone = missing.length ? `; missing: ${missing.join(", ")}` : "";
   if (checks.length === 0) return "nothing to check";
@@ -139,7 +139,7 @@ function workloadHistory(
       row.push(samples.trim());
       flags.push(false);
       if (!parallel) continue;
-      const regressed = regressionsAt(history, k, workload, label).length > 0;
+      const regressed = regressionsAt(history, { point: k, workload, run: label }).length > 0;
       row.push(
         run
           ? `${fixed(run.speedup, 2)}x ${intervalText(run.speedupInterval)}${
@@ -212,7 +212,7 @@ export function historyChart(history: History, workload: string): TopLevelSpec {
             value: run.speedup,
             low: speedup?.low ?? run.speedup,
             high: speedup?.high ?? run.speedup,
-            regressed: regressionsAt(history, k, workload, label).length > 0,
+            regressed: regressionsAt(history, { point: k, workload, run: label }).length > 0,
           }]
           : []),
       ];

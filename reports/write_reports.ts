@@ -71,29 +71,24 @@ export async function writeReports(
   return await writeFileSet(dir, files);
 }
 
-/** A report other than a results file's own: file name → renderer of `T`. */
-export type RendererSet<T> = Record<string, (data: T) => string | Promise<string>>;
-
 /**
- * Render `data` with every renderer of `renderers`, then put the files into `dir` as one set
- * ({@linkcode writeFileSet}): the side-by-side and history reports.
+ * Render every file of a report other than a results file's own (machines side by side, a
+ * history), then put them into `dir` as one set ({@linkcode writeFileSet}).
  *
- * @param renderers file name → renderer
- * @param data what they render
  * @param dir output folder (created if missing)
+ * @param files file name → its renderer, already given what it renders
  * @returns the paths written
  * @example
  * ```ts
- * await writeRendered({ "report.md": (text: string) => text }, "# hi\n", "/tmp/out");
+ * await writeRendered("/tmp/out", { "report.md": () => "# hi\n" });
  * ```
  */
-export async function writeRendered<T>(
-  renderers: RendererSet<T>,
-  data: T,
+export async function writeRendered(
   dir: string,
+  files: Record<string, () => string | Promise<string>>,
 ): Promise<string[]> {
-  const files: [string, string][] = [];
-  for (const [name, render] of Object.entries(renderers)) files.push([name, await render(data)]);
+  const rendered: [string, string][] = [];
+  for (const [name, render] of Object.entries(files)) rendered.push([name, await render()]);
   await Deno.mkdir(dir, { recursive: true });
-  return await writeFileSet(dir, files);
+  return await writeFileSet(dir, rendered);
 }

@@ -111,7 +111,7 @@ Deno.test("the gate runs between neighbours: the drop is a regression, the stead
   const history = buildHistory(threeCommits());
   assert.equal(history.steps[0], null);
   assert.equal(history.steps[1]!.gate!.regressions.length, 0);
-  const regressed = regressionsAt(history, 2, "mnist-cnn", "ddp-2");
+  const regressed = regressionsAt(history, { point: 2, workload: "mnist-cnn", run: "ddp-2" });
   assert.deepEqual([...new Set(regressed.map((c) => c.metric))].sort(), [
     "efficiency",
     "efficiencyVsCeiling",
