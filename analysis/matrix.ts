@@ -11,6 +11,7 @@ import { runLabel, STRATEGY_NAMES, type StrategyName } from "../core/run_types.t
 import { type Interval, median } from "../core/stats.ts";
 import { measureComplexity } from "./complexity.ts";
 import { bytes, fixed, percent, sci } from "./format.ts";
+import { provisionalWhy } from "./provisional.ts";
 
 /** The article's five rows, in its order. */
 export const ASPECTS = [
@@ -92,6 +93,8 @@ export interface Recommendation {
   repeatsSuggested?: number | null;
   rule: RuleId;
   text: string;
+  /** True on a fallback backend (`analysis/provisional.ts`); absent otherwise. */
+  provisional?: true;
 }
 
 /** An entry of `results.matrix`. */
@@ -481,7 +484,11 @@ function aspectRow(
  */
 export function buildMatrix(results: Results, options: BuildMatrixOptions = {}): MatrixEntry[] {
   const { root } = options;
-  const recs = workloadsOf(results).map((w) => recommend(results, w));
+  // On a fallback backend every answer is provisional: compute is slower than native here.
+  const provisional = provisionalWhy(results.env.backend) === null
+    ? {}
+    : { provisional: true as const };
+  const recs = workloadsOf(results).map((w) => ({ ...recommend(results, w), ...provisional }));
   return [...ASPECTS.map((aspect) => aspectRow(aspect, results, recs, root)), ...recs];
 }
 
@@ -496,6 +503,8 @@ export interface VerdictRecord {
   interval: Interval | null;
   repeatsSuggested: number | null;
   reason: string;
+  /** True on a fallback backend whose compute is far from native (`analysis/provisional.ts`). */
+  provisional?: true;
 }
 
 /**
@@ -520,5 +529,6 @@ export function verdictsOf(matrix: MatrixEntry[]): VerdictRecord[] {
     interval: r.interval ?? null,
     repeatsSuggested: r.repeatsSuggested ?? null,
     reason: r.text,
+    ...(r.provisional ? { provisional: true as const } : {}),
   }));
 }

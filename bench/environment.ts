@@ -32,6 +32,17 @@ export interface Environment {
   logicalCpus: number;
   startedAt: string;
   gitCommit: string | null;
+  /**
+   * When `gitCommit` was committed (committer date, ISO 8601): what `report --history` orders
+   * by. Null outside a git checkout; absent in older files.
+   */
+  gitCommitDate?: string | null;
+  /**
+   * Why `native` could not run here (OpenBLAS did not load, with how to install it); null
+   * where it loads. Recorded on every backend but `native`, so that a fallback's report can
+   * say how to get it; absent on `native` and in older files.
+   */
+  nativeUnavailable?: string | null;
 }
 
 async function cpuModel(): Promise<string> {
@@ -43,17 +54,21 @@ async function cpuModel(): Promise<string> {
   }
 }
 
-async function gitCommit(): Promise<string | null> {
+/** The checked-out commit and its committer date, or nulls outside a git checkout. */
+async function gitHead(): Promise<{ gitCommit: string | null; gitCommitDate: string | null }> {
+  const none = { gitCommit: null, gitCommitDate: null };
   try {
     const out = await new Deno.Command("git", {
-      args: ["rev-parse", "HEAD"],
+      args: ["log", "-1", "--format=%H%n%cI"],
       cwd: new URL("..", import.meta.url),
       stdout: "piped",
       stderr: "null",
     }).output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    if (!out.success) return none;
+    const [commit, date] = new TextDecoder().decode(out.stdout).trim().split("\n");
+    return commit ? { gitCommit: commit, gitCommitDate: date || null } : none;
   } catch {
-    return null;
+    return none;
   }
 }
 
@@ -74,8 +89,9 @@ export async function describeEnvironment(
   fastKernels: boolean,
   threads = 1,
 ): Promise<Environment> {
-  const load = backend === "native" ? loadOpenBlas() : null;
-  const blas = load?.ok ? blasInfo(load.blas) : null;
+  // Loaded on every backend (once per process): a fallback's results say why native is not used.
+  const load = loadOpenBlas();
+  const blas = backend === "native" && load.ok ? blasInfo(load.blas) : null;
   let adapter: AdapterRecord | null = null;
   if (backend === "webgpu") {
     const adapters = await listAdapters();
@@ -101,6 +117,7 @@ export async function describeEnvironment(
     cpuModel: await cpuModel(),
     logicalCpus: navigator.hardwareConcurrency,
     startedAt: new Date().toISOString(),
-    gitCommit: await gitCommit(),
+    ...await gitHead(),
+    ...(backend === "native" ? {} : { nativeUnavailable: load.ok ? null : load.reason }),
   };
 }

@@ -101,19 +101,32 @@ export function runOptions(command: Command): Command {
 }
 
 /**
- * Says which backend runs and why, as the progress mode asks: a line, a JSON event, or nothing.
+ * Says which backend runs and why, as the progress mode asks: a line, a JSON event, or nothing;
+ * with `provisional`, a second line (or the event's field) saying the verdicts will be
+ * provisional and how to get `native`.
  *
  * @param mode the progress mode
- * @param chosen the backend and the line from `chooseBackend`
+ * @param chosen the backend and the line from `chooseBackend`, and the provisional note if any
  * @example
  * ```ts
  * import { chooseBackend } from "../backends/backend.ts";
  * announceBackend("text", chooseBackend(undefined, 1));
  * ```
  */
-export function announceBackend(mode: ProgressMode, chosen: { backend: string; why: string }) {
-  if (mode === "text") console.error(chosen.why);
+export function announceBackend(
+  mode: ProgressMode,
+  chosen: { backend: string; why: string; provisional?: string },
+) {
+  if (mode === "text") {
+    console.error(chosen.why);
+    if (chosen.provisional) console.error(chosen.provisional);
+  }
   if (mode === "json") {
-    console.error(JSON.stringify({ event: "backend", backend: chosen.backend, why: chosen.why }));
+    console.error(JSON.stringify({
+      event: "backend",
+      backend: chosen.backend,
+      why: chosen.why,
+      ...(chosen.provisional ? { provisional: chosen.provisional } : {}),
+    }));
   }
 }

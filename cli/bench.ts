@@ -8,6 +8,7 @@ import { transportOption } from "./_ddp_options.ts";
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
+import { provisionalNote } from "../analysis/provisional.ts";
 import { checkBench, runBench } from "../bench/run_bench.ts";
 import {
   backendAvailability,
@@ -103,7 +104,16 @@ async function bench(flags: BenchFlags): Promise<void> {
   // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
   // DDP run's communication; read now, so that a malformed one fails before any run.
   const allreduce = await readAllreduce(flags.out);
-  announceBackend(mode, { backend, why });
+  // On a fallback backend the answer will be provisional: say so first, with how to get native.
+  const note = provisionalNote({
+    backend,
+    nativeUnavailable: backend === "native" ? undefined : backendAvailability("native"),
+  });
+  announceBackend(mode, {
+    backend,
+    why,
+    ...(note ? { provisional: note.replaceAll("**", "") } : {}),
+  });
   const progress = createProgress(runs, mode);
   let measured;
   try {

@@ -15,9 +15,9 @@ import { fixed } from "../analysis/format.ts";
 import { byWorkload } from "./_tables.ts";
 
 /** Size of one facet panel, px. */
-const PANEL = { width: 240, height: 170 } as const;
+export const PANEL = { width: 240, height: 170 } as const;
 /** Panels per row before wrapping. */
-const PANELS_PER_ROW = 3;
+export const PANELS_PER_ROW = 3;
 /** One colour per strategy, the same in every chart. */
 const STRATEGY_COLORS = {
   domain: ["single", "dp", "ddp"],
@@ -30,7 +30,7 @@ const MIB = 1024 * 1024;
 /** Headroom above the raw-throughput line in the all-reduce chart. */
 const HEADROOM = 1.2;
 /** Shared look: white background, no chart border. */
-const CONFIG = { background: "white", view: { stroke: "#dddddd" }, font: "sans-serif" };
+export const CONFIG = { background: "white", view: { stroke: "#dddddd" }, font: "sans-serif" };
 
 interface ScalingPoint {
   workload: string;

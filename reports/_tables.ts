@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { markdownTable } from "markdown-table";
 import { type AllreduceResult, rawGBps } from "../bench/allreduce.ts";
 import { EQUIVALENCE_BOUND, phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
@@ -23,11 +24,33 @@ import {
 import { INTERVAL_METHOD } from "../core/stats.ts";
 import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
 import { STRATEGY_NAMES } from "../core/run_types.ts";
+import {
+  hasProvisionalVerdicts,
+  provisionalNote,
+  provisionalWhy,
+} from "../analysis/provisional.ts";
 
 /** A table: header row, then body rows; `align` per column (`l` or `r`). */
 export interface Table {
   rows: string[][];
   align: ("l" | "r")[];
+}
+
+/**
+ * A table in Markdown; a `|` inside a cell is escaped so it cannot split the cell.
+ *
+ * @param table the rows and alignment
+ * @returns the Markdown table
+ * @example
+ * ```ts
+ * toMarkdown({ rows: [["a"], ["1"]], align: ["r"] });
+ * ```
+ */
+export function toMarkdown(table: Table): string {
+  return markdownTable(
+    table.rows.map((row) => row.map((cell) => cell.replaceAll("|", "\\|"))),
+    { align: table.align },
+  );
 }
 
 /**
@@ -153,7 +176,9 @@ export function environmentLines(results: Results): string[] {
         }`,
       ]
       : []),
-    `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
+    `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}${
+      env.gitCommitDate ? ` (committed ${env.gitCommitDate})` : ""
+    }`,
     `Per run: ${
       config.steps ?? "workload default"
     } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${
@@ -469,7 +494,18 @@ export function answerTable(results: Results): Table {
       : verdict === "keep-single"
       ? `every interval < ${threshold}`
       : `straddles ${threshold}${rec.repeatsSuggested ? `; ~${rec.repeatsSuggested} repeats` : ""}`;
-    return [rec.workload, VERDICT_WORDS[verdict], choice, compared, bestSingle, `${why}${bound}`];
+    // A fallback backend's verdicts say so in the row itself, so that a row quoted alone does.
+    const provisional = rec.provisional
+      ? `; provisional — ${provisionalWhy(results.env.backend) ?? results.env.backend}`
+      : "";
+    return [
+      rec.workload,
+      `${VERDICT_WORDS[verdict]}${rec.provisional ? " (provisional)" : ""}`,
+      choice,
+      compared,
+      bestSingle,
+      `${why}${bound}${provisional}`,
+    ];
   });
   return {
     rows: [[
@@ -482,6 +518,23 @@ export function answerTable(results: Results): Table {
     ], ...rows],
     align: ["l", "l", "l", "r", "l", "l"],
   };
+}
+
+/**
+ * The line above the answer table when its verdicts are provisional (a fallback backend):
+ * why, and how to get `native`; null otherwise.
+ *
+ * @param results the results
+ * @returns one paragraph (Markdown inline code and **bold**), or null
+ * @example
+ * ```ts
+ * import type { Results } from "../analysis/results.ts";
+ * declare const results: Results;
+ * provisionalLine(results); // "**Provisional verdicts** — wasm: …"
+ * ```
+ */
+export function provisionalLine(results: Results): string | null {
+  return hasProvisionalVerdicts(results) ? provisionalNote(results.env) : null;
 }
 
 /** The line under the answer table. */

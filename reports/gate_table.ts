@@ -27,6 +27,45 @@ function span(metric: GateCheck["metric"], interval: { low: number; high: number
 }
 
 /**
+ * What one failed check found, in one line: the run, the figure, and by how much.
+ *
+ * @param c a regressed or missing check
+ * @param result the gate's tolerance and equivalence bound
+ * @returns `ddp-2 on mnist-cnn: speedup 1.420x → 1.100x (−22.5%, allowed −10.0%)` and the like
+ * @example
+ * ```ts
+ * import { gate } from "../analysis/gate.ts";
+ * import { readResults } from "../analysis/validate_results.ts";
+ * const result = gate(await readResults("a.json"), await readResults("b.json"));
+ * result.regressions.map((c) => regressionLine(c, result));
+ * ```
+ */
+export function regressionLine(
+  c: GateCheck,
+  result: Pick<GateResult, "tolerance" | "equivalenceBound">,
+): string {
+  const { tolerance, equivalenceBound } = result;
+  const name = `${runLabel(c)} on ${c.workload}`;
+  return c.missing
+    ? c.metric === "run"
+      ? `${name}: the run is missing from the current results`
+      : `${name}: ${c.metric} is missing from the current results (baseline ${
+        value(c.metric, c.baseline)
+      })`
+    : c.metric === "paramMaxAbsDiffVsSingle"
+    ? `${name}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${sci(equivalenceBound)}`
+    : c.by === "interval"
+    ? `${name}: ${c.metric} ${span(c.metric, c.baselineInterval!)} → ${
+      span(c.metric, c.currentInterval!)
+    }: the whole current interval lies below ${
+      value(c.metric, c.limit)
+    } (the baseline's low end less ${(100 * tolerance).toFixed(1)}%)`
+    : `${name}: ${c.metric} ${value(c.metric, c.baseline)} → ${value(c.metric, c.current)} (${
+      signedPercent(c.change!)
+    }, allowed −${(100 * tolerance).toFixed(1)}%)`;
+}
+
+/**
  * Render what the gate checked and what regressed by how much, as Markdown.
  *
  * @param result what `gate` returned
@@ -40,34 +79,13 @@ function span(metric: GateCheck["metric"], interval: { low: number; high: number
  * ```
  */
 export function renderGateTable(result: GateResult): string {
-  const { regressions, checked, checks, tolerance, equivalenceBound, notes } = result;
-  const name = (c: GateCheck) => `${runLabel(c)} on ${c.workload}`;
+  const { regressions, checked, checks, tolerance, notes } = result;
   const verdict = regressions.length === 0
     ? `Gate passed: ${checked} checks, no regression (tolerance ${percent(tolerance)}).`
     : `Gate failed: ${regressions.length} of ${checked} checks regressed or are missing (tolerance ${
       percent(tolerance)
     }).`;
-  const lines = regressions.map((c) =>
-    c.missing
-      ? c.metric === "run"
-        ? `- ${name(c)}: the run is missing from the current results`
-        : `- ${name(c)}: ${c.metric} is missing from the current results (baseline ${
-          value(c.metric, c.baseline)
-        })`
-      : c.metric === "paramMaxAbsDiffVsSingle"
-      ? `- ${name(c)}: max |Δparam| vs single ${sci(c.current)} exceeds the bound ${
-        sci(equivalenceBound)
-      }`
-      : c.by === "interval"
-      ? `- ${name(c)}: ${c.metric} ${span(c.metric, c.baselineInterval!)} → ${
-        span(c.metric, c.currentInterval!)
-      }: the whole current interval lies below ${
-        value(c.metric, c.limit)
-      } (the baseline's low end less ${(100 * tolerance).toFixed(1)}%)`
-      : `- ${name(c)}: ${c.metric} ${value(c.metric, c.baseline)} → ${
-        value(c.metric, c.current)
-      } (${signedPercent(c.change!)}, allowed −${(100 * tolerance).toFixed(1)}%)`
-  );
+  const lines = regressions.map((c) => `- ${regressionLine(c, result)}`);
   const table = markdownTable([
     ["run", "workload", "metric", "baseline", "current", "change", "limit", "status"],
     ...checks.map((c) => [

@@ -18,7 +18,7 @@ import {
   stepTimeChart,
   throughputChart,
 } from "./_charts.ts";
-import { renderSvg } from "./_svg.ts";
+import { escapeHtml, figure, htmlTable, inline, list, NOTE_STYLE, page } from "./_html.ts";
 import {
   allreduceLines,
   allreduceTable,
@@ -32,10 +32,10 @@ import {
   matrixParts,
   matrixTable,
   phaseTable,
+  provisionalLine,
   RULE_LINES,
   sentence,
   stragglerLines,
-  type Table,
   workloadTable,
 } from "./_tables.ts";
 
@@ -45,57 +45,6 @@ export interface HtmlOptions {
   lang?: Lang;
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
-}
-
-/** The page's whole style sheet, inline. */
-const STYLE = `
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; }
-th { background: #f3f3f3; }
-td.r { text-align: right; font-variant-numeric: tabular-nums; }
-table.matrix td { max-width: 26em; }
-table.answer { font-size: 15px; }
-table.answer td:nth-child(2) { font-weight: 600; }
-figure { margin: 1em 0 2em; overflow-x: auto; }
-code { background: #f3f3f3; padding: 0 3px; }
-`;
-
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;");
-}
-
-/** Escape, then the two inline Markdown forms the shared lines use: `code` and **bold**. */
-function inline(text: string): string {
-  return escapeHtml(text)
-    .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-}
-
-function htmlTable(table: Table, className = ""): string {
-  const [header, ...body] = table.rows;
-  const cls = className ? ` class="${className}"` : "";
-  const row = (cells: string[]) =>
-    `<tr>${
-      cells.map((c, i) => `<td${table.align[i] === "r" ? ' class="r"' : ""}>${inline(c)}</td>`)
-        .join("")
-    }</tr>`;
-  return [
-    `<table${cls}>`,
-    `<thead><tr>${header.map((h) => `<th>${inline(h)}</th>`).join("")}</tr></thead>`,
-    `<tbody>`,
-    ...body.map(row),
-    `</tbody>`,
-    `</table>`,
-  ].join("\n");
-}
-
-const list = (items: string[], tag = "ul") =>
-  [`<${tag}>`, ...items.map((i) => `<li>${inline(i)}</li>`), `</${tag}>`].join("\n");
-
-async function figure(spec: Parameters<typeof renderSvg>[0], id: string): Promise<string> {
-  return `<figure>\n${await renderSvg(spec, id)}\n</figure>`;
 }
 
 function matrixSection(results: Results, lang: Lang): string[] {
@@ -128,20 +77,12 @@ function matrixSection(results: Results, lang: Lang): string[] {
  */
 export async function renderHtml(results: Results, options: HtmlOptions = {}): Promise<string> {
   const { lang = "en", allreduce = null } = options;
+  const provisional = provisionalLine(results);
   const out = [
-    "<!doctype html>",
-    `<html lang="${lang}">`,
-    "<head>",
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    "<title>paratrain report</title>",
-    `<style>${STYLE}</style>`,
-    "</head>",
-    "<body>",
-    "<h1>paratrain report</h1>",
     ...(answerTable(results).rows.length > 1
       ? [
         `<h2>${escapeHtml(MATRIX_LABELS[lang].answer)}</h2>`,
+        ...(provisional ? [`<p class="provisional">${inline(provisional)}</p>`] : []),
         htmlTable(answerTable(results), "answer"),
         `<p>${inline(ANSWER_NOTE)}</p>`,
         ...(results.runs.some((r) => r.bound) ? [`<p>${inline(BOUND_RULES)}</p>`] : []),
@@ -181,6 +122,5 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
       await figure(allreduceChart(allreduce), "chart-allreduce"),
     );
   }
-  out.push("</body>", "</html>", "");
-  return out.join("\n");
+  return page("paratrain report", out, { lang, style: provisional ? NOTE_STYLE : "" });
 }

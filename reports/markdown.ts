@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
 import { BOUND_RULES } from "../analysis/bound.ts";
@@ -21,8 +20,9 @@ import {
   byWorkload,
   environmentLines,
   phaseTable,
+  provisionalLine,
   stragglerLines,
-  type Table,
+  toMarkdown as md,
   workloadTable,
 } from "./_tables.ts";
 import { renderMatrixMarkdown } from "./matrix_markdown.ts";
@@ -34,12 +34,6 @@ export interface MarkdownOptions {
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
 }
-
-/** A table in Markdown; a `|` inside a cell is escaped so it cannot split the cell. */
-const md = (table: Table) =>
-  markdownTable(table.rows.map((row) => row.map((cell) => cell.replaceAll("|", "\\|"))), {
-    align: table.align,
-  });
 
 /**
  * Render `results` as Markdown.
@@ -58,9 +52,11 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
   const { lang = "en", allreduce = null } = options;
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
+    const provisional = provisionalLine(results);
     out.push(
       `## ${MATRIX_LABELS[lang].answer}`,
       "",
+      ...(provisional ? [`> ${provisional}`, ""] : []),
       md(answerTable(results)),
       "",
       ANSWER_NOTE,

@@ -70,3 +70,25 @@ export async function writeReports(
   }
   return await writeFileSet(dir, files);
 }
+
+/**
+ * Render every file of a report other than a results file's own (machines side by side, a
+ * history), then put them into `dir` as one set ({@linkcode writeFileSet}).
+ *
+ * @param dir output folder (created if missing)
+ * @param files file name → its renderer, already given what it renders
+ * @returns the paths written
+ * @example
+ * ```ts
+ * await writeRendered("/tmp/out", { "report.md": () => "# hi\n" });
+ * ```
+ */
+export async function writeRendered(
+  dir: string,
+  files: Record<string, () => string | Promise<string>>,
+): Promise<string[]> {
+  const rendered: [string, string][] = [];
+  for (const [name, render] of Object.entries(files)) rendered.push([name, await render()]);
+  await Deno.mkdir(dir, { recursive: true });
+  return await writeFileSet(dir, rendered);
+}

@@ -6,6 +6,7 @@
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results, RunRecord } from "../analysis/results.ts";
 import type { StrategyName } from "../core/run_types.ts";
+import { buildMatrix, verdictsOf } from "../analysis/matrix.ts";
 
 const MIB = 1024 * 1024;
 
@@ -188,3 +189,37 @@ export const ALLREDUCE_FIXTURE: AllreduceResult = {
     startedAt: "2026-01-01T00:00:00.000Z",
   },
 };
+
+/** Why native did not load, as a fresh machine records it. */
+export const NATIVE_MISSING =
+  "OpenBLAS could not be loaded from the usual library paths (no libopenblas found); install it with `apt-get install libopenblas0-pthread` or set PARATRAIN_OPENBLAS to a libopenblas.so";
+
+/**
+ * `makeResults(shapes)` on one backend, its matrix and verdicts built as a bench builds them:
+ * `native` with OpenBLAS on a 64-core Xeon, or `wasm` where native did not load.
+ */
+export function makeMachineResults(
+  backend: "native" | "wasm",
+  shapes: RunShape[] = FULL_SHAPES,
+): Results {
+  const results = makeResults(shapes);
+  results.runs.forEach((r) => r.backend = backend);
+  results.env = backend === "native"
+    ? {
+      ...results.env,
+      backend,
+      cpuModel: "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+      logicalCpus: 64,
+      blas: {
+        path: "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        config: "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64",
+        coreName: "Cooperlake",
+        parallel: "pthread",
+      },
+    }
+    : { ...results.env, backend, nativeUnavailable: NATIVE_MISSING };
+  const matrix = buildMatrix(results);
+  results.matrix = matrix;
+  results.verdicts = verdictsOf(matrix);
+  return results;
+}
