@@ -94,7 +94,7 @@ async function train(flags: TrainFlags): Promise<void> {
     ...(flags.trace ? { trace: true } : {}),
     ...(flags.strategy === "ddp" ? ddp.spec : {}),
   };
-  checkRun(spec);
+  checkRun(ddp.asRank ? { ...spec, ranksHere: ddp.asRank.localWorldSize } : spec);
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
   if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");

@@ -228,6 +228,7 @@ export async function launch<T = unknown>(
         [ENV_NAMES.rank]: String(rank),
         [ENV_NAMES.worldSize]: String(worldSize),
         [ENV_NAMES.localRank]: String(rank - first),
+        [ENV_NAMES.localWorldSize]: String(local),
         [ENV_NAMES.rendezvousDir]: dir,
         [ENV_NAMES.token]: token,
         [ENV_NAMES.transport]: transport,

@@ -11,6 +11,7 @@
  * @module
  */
 import { join } from "node:path";
+import { readEnvInteger } from "../core/env_integer.ts";
 import { ExpectedError } from "../core/errors.ts";
 import { writeAtomic } from "../core/write_atomic.ts";
 import { CommError } from "./_ring.ts";
@@ -64,8 +65,8 @@ export async function runRank(body: () => Promise<void>): Promise<never> {
   });
   // The launcher's own pid where it gave one: a launcher that died while this rank was still
   // loading has already left it re-parented, and the watch must see that too.
-  const launcher = Number(Deno.env.get(ENV_NAMES.launcherPid));
-  const parentPid = Number.isInteger(launcher) && launcher > 0 ? launcher : Deno.ppid;
+  const launcher = readEnvInteger(Deno.env.toObject(), ENV_NAMES.launcherPid, { min: 1 });
+  const parentPid = launcher ?? Deno.ppid;
   watch.postMessage({ parentPid, cleanupDir: env.rendezvousDir });
   try {
     await body();
