@@ -32,6 +32,10 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Invalid --threads 2 on the wasm backend: it computes on one thread; use --backend native/,
   ],
   [["bench", "--threads", "0"], /Invalid --threads "0": expected a positive integer/],
+  [
+    ["train", "--threads", "999"],
+    /Invalid --threads 999: at most \d+ \(this machine's \d+ logical CPUs; OpenBLAS uses at most 64\)/,
+  ],
   [["bench", "--steps", "0"], /Invalid --steps "0": expected a positive integer/],
   [["bench", "--steps", "ten"], /Invalid --steps "ten"/],
   [["bench", "--repeats", "-1"], /Invalid --repeats "-1"/],
