@@ -16,6 +16,7 @@ import {
 } from "../comm/rank_env.ts";
 import { MIN_TOKEN_CHARS } from "../comm/_auth.ts";
 import { quote, UsageError } from "../core/errors.ts";
+import { readInputText } from "../core/read_input.ts";
 import type { RunSpec } from "../core/run_types.ts";
 import { arg } from "./_options.ts";
 import { nameList, nonNegativeInt, positiveInt } from "./_parsers.ts";
@@ -200,8 +201,12 @@ export async function resolveNodes(
   };
 }
 
+/** The largest `--token-file` read (64 KiB): a secret is tens of characters. */
+const MAX_TOKEN_FILE_BYTES = 64 << 10;
+
 /**
- * Reads the job secret from a file that only its owner can read, into `PARATRAIN_TOKEN`.
+ * Reads the job secret from a file that only its owner can read, into `PARATRAIN_TOKEN`: a
+ * regular file of at most 64 KiB (a FIFO or a device is refused at once, never waited on).
  *
  * @param path the file
  * @throws {UsageError} If it cannot be read, is readable by group or others, or is too short.
@@ -211,11 +216,14 @@ export async function resolveNodes(
  * ```
  */
 export async function readTokenFile(path: string): Promise<void> {
-  let text: string;
+  const text = await readInputText(path, {
+    what: "--token-file",
+    limitBytes: MAX_TOKEN_FILE_BYTES,
+    limitName: "a token file",
+  });
   let mode: number | null;
   try {
     mode = (await Deno.stat(path)).mode;
-    text = await Deno.readTextFile(path);
   } catch (error) {
     throw new UsageError(`Cannot read --token-file ${path}: ${(error as Error).message}`);
   }
