@@ -7,7 +7,11 @@
 import type { Command } from "commander";
 import { runAllreduceBench } from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
-import { renderAllreduceMarkdown, writeAllreduceReport } from "../reports/allreduce_markdown.ts";
+import {
+  ALLREDUCE_FILES,
+  renderAllreduceMarkdown,
+  writeAllreduceReport,
+} from "../reports/allreduce_markdown.ts";
 import { arg, DEFAULT_OUT } from "./_options.ts";
 import {
   byteSize,
@@ -54,7 +58,7 @@ async function allreduce(flags: AllreduceFlags) {
   if (flags.check !== undefined && flags.check > 1) {
     throw new UsageError(`Invalid -c/--check ${flags.check}: expected 0 or 1`);
   }
-  await ensureWritableDir(flags.out, "--out");
+  await ensureWritableDir(flags.out, "--out", [...ALLREDUCE_FILES]);
   const result = await runAllreduceBench({
     worldSizes: flags.worldSizes,
     quick: flags.quick,

@@ -17,7 +17,7 @@ import {
   type StrategyName,
 } from "../core/run_types.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
-import { writeReports } from "../reports/write_reports.ts";
+import { RENDERERS, writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
@@ -93,7 +93,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     transport: flags.transport,
   };
   const runs = await checkBench(options);
-  await ensureWritableDir(flags.out, "--out");
+  await ensureWritableDir(flags.out, "--out", Object.keys(RENDERERS));
   if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
   // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
   // DDP run's communication; read now, so that a malformed one fails before any run.

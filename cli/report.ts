@@ -9,8 +9,12 @@ import { type Command, Option } from "commander";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { readResults } from "../analysis/validate_results.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
-import { writeReports } from "../reports/write_reports.ts";
+import { RENDERERS, writeReports } from "../reports/write_reports.ts";
 import { ensureWritableDir } from "./_parsers.ts";
+
+/** The screenshots `--screenshot` saves beside the reports. */
+const SCREENSHOT = "report.png";
+const FIRST_SCREEN = "report-first-screen.png";
 
 interface ReportFlags {
   in: string;
@@ -22,14 +26,17 @@ interface ReportFlags {
 async function report(flags: ReportFlags): Promise<void> {
   const results = await readResults(flags.in);
   const out = flags.out ?? dirname(flags.in);
-  await ensureWritableDir(out, "--out");
+  await ensureWritableDir(out, "--out", [
+    ...Object.keys(RENDERERS),
+    ...(flags.screenshot ? [SCREENSHOT, FIRST_SCREEN] : []),
+  ]);
   const allreduce = await readAllreduce(dirname(flags.in));
   const written = await writeReports(results, out, { lang: flags.lang, allreduce });
   if (flags.screenshot) {
     // Loaded on first use: `report` without --screenshot should not pay for a browser driver.
     const { screenshotReport } = await import("../reports/screenshot_report.ts");
-    const png = join(out, "report.png");
-    const first = join(out, "report-first-screen.png");
+    const png = join(out, SCREENSHOT);
+    const first = join(out, FIRST_SCREEN);
     const check = await screenshotReport(join(out, "report.html"), png, {
       firstScreenPath: first,
     });

@@ -9,6 +9,9 @@ import type { AllreduceResult } from "../bench/allreduce.ts";
 import { writeFileSet } from "../core/write_atomic.ts";
 import { allreduceLines, allreduceTable } from "./_tables.ts";
 
+/** The files `allreduce` writes into its `--out`: the table as JSON, then as Markdown. */
+export const ALLREDUCE_FILES = ["allreduce.json", "allreduce.md"] as const;
+
 /**
  * Renders the result as Markdown: the raw ceiling, then one table row per world size and
  * buffer size, with bus bandwidth as a fraction of the raw throughput.
@@ -55,8 +58,8 @@ export async function writeAllreduceReport(
 ): Promise<{ json: string; markdown: string }> {
   await Deno.mkdir(outDir, { recursive: true });
   const [json, markdown] = await writeFileSet(outDir, [
-    ["allreduce.json", JSON.stringify(result, null, 2) + "\n"],
-    ["allreduce.md", renderAllreduceMarkdown(result)],
+    [ALLREDUCE_FILES[0], JSON.stringify(result, null, 2) + "\n"],
+    [ALLREDUCE_FILES[1], renderAllreduceMarkdown(result)],
   ]);
   return { json, markdown };
 }

@@ -189,3 +189,58 @@ Deno.test("a --token-file that is a FIFO or /dev/zero is refused at once, never 
     );
   });
 });
+
+Deno.test("output paths in the way are found before any work: a directory as --checkpoint, a report file that is a folder", async () => {
+  await withDir(async (dir) => {
+    // A run that would take hours: only a check before the work can end it within the test.
+    const long = ["--workload", "synthetic-mlp", "--steps", "10000000", "--backend", "wasm"];
+    const ckpt = join(dir, "ckpt");
+    await Deno.mkdir(ckpt);
+    for (const strategy of ["single", "ddp"]) {
+      oneLine(
+        await cli(["train", "--strategy", strategy, ...long, "--checkpoint", ckpt]),
+        /Cannot write to --checkpoint ".*ckpt": it is a directory/,
+      );
+    }
+    const fifo = join(dir, "ckpt.fifo");
+    mkfifo(fifo);
+    oneLine(
+      await cli(["train", ...long, "--checkpoint", fifo]),
+      /Cannot write to --checkpoint ".*ckpt\.fifo": it is a FIFO/,
+    );
+    const out = join(dir, "out");
+    await Deno.mkdir(join(out, "report.md"), { recursive: true });
+    oneLine(
+      await cli([
+        "bench",
+        "--workloads",
+        "synthetic-mlp",
+        "--steps",
+        "10000000",
+        "--strategies",
+        "single",
+        "--out",
+        out,
+      ]),
+      /Cannot write to --out ".*out": its report\.md is a directory, not a file/,
+    );
+    await Deno.mkdir(join(out, "allreduce.json"));
+    oneLine(
+      await cli(["allreduce", "--world-sizes", "2", "-n", "100000", "--out", out]),
+      /Cannot write to --out ".*out": its allreduce\.json is a directory, not a file/,
+    );
+    const src = new URL("../docs/report/results.json", import.meta.url).pathname;
+    const again = join(dir, "again");
+    await Deno.mkdir(join(again, "report.html"), { recursive: true });
+    await Deno.copyFile(src, join(again, "results.json"));
+    oneLine(
+      await cli(["report", "--in", join(again, "results.json")]),
+      /Cannot write to --out ".*again": its report\.html is a directory, not a file/,
+    );
+    // Nothing already there was touched.
+    assert.deepEqual(
+      [...Deno.readDirSync(again)].map((e) => e.name).sort(),
+      ["report.html", "results.json"],
+    );
+  });
+});
