@@ -36,7 +36,7 @@ export function validateResults(data: unknown, source: string): Results {
 
 /**
  * The largest `results.json` read (256 MiB): a bench's is tens of KiB, and even with every run's
- * step samples (at most {@linkcode MAX_STEP_SAMPLES} per repeat) a few MiB.
+ * step samples (at most 10,000 per repeat) a few MiB.
  */
 export const MAX_RESULTS_BYTES = 256 << 20;
 

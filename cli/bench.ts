@@ -165,7 +165,7 @@ export function addBench(program: Command): void {
       )
       .option(
         "--step-samples",
-        "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
+        "keep every timed step's wall time in results.json (stepSamplesMs; at most 10000 per repeat, beyond that the first and last 10 and an even sample between); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
   )).action(bench);
