@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { GateCheck, GateMetric, GateResult } from "../analysis/gate.ts";
 import { fixed, percent, sci } from "../analysis/format.ts";
 import { runLabel } from "../core/run_types.ts";
+import { escapeMarkdownText, markdownSafe, markdownTableText } from "./_markdown.ts";
 
 function value(metric: GateMetric, n: number | null): string {
   if (metric === "run") return n === null ? "" : String(n);
@@ -39,7 +39,9 @@ function span(metric: GateCheck["metric"], interval: { low: number; high: number
  * console.log(renderGateTable(gate(baseline, current)));
  * ```
  */
-export function renderGateTable(result: GateResult): string {
+export function renderGateTable(given: GateResult): string {
+  // The notes are the gate's own sentences (with code spans) around names from the files.
+  const result = { ...markdownSafe(given), notes: given.notes.map(escapeMarkdownText) };
   const { regressions, checked, checks, tolerance, equivalenceBound, notes } = result;
   const name = (c: GateCheck) => `${runLabel(c)} on ${c.workload}`;
   const verdict = regressions.length === 0
@@ -68,7 +70,7 @@ export function renderGateTable(result: GateResult): string {
         value(c.metric, c.current)
       } (${signedPercent(c.change!)}, allowed −${(100 * tolerance).toFixed(1)}%)`
   );
-  const table = markdownTable([
+  const table = markdownTableText([
     ["run", "workload", "metric", "baseline", "current", "change", "limit", "status"],
     ...checks.map((c) => [
       runLabel(c),
@@ -88,7 +90,7 @@ export function renderGateTable(result: GateResult): string {
         : `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
       c.regressed ? (c.missing ? "MISSING" : "REGRESSED") : c.missing ? "missing (allowed)" : "ok",
     ]),
-  ], { align: ["l", "l", "l", "r", "r", "r", "r", "l"] });
+  ], ["l", "l", "l", "r", "r", "r", "r", "l"]);
   return [
     verdict,
     ...(lines.length ? ["", ...lines] : []),

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import type { Results } from "../analysis/results.ts";
 import { BOUND_RULES } from "../analysis/bound.ts";
@@ -26,6 +25,7 @@ import {
   workloadTable,
 } from "./_tables.ts";
 import { renderMatrixMarkdown } from "./matrix_markdown.ts";
+import { markdownSafe, markdownTableText } from "./_markdown.ts";
 
 /** Options for {@linkcode renderMarkdown}. */
 export interface MarkdownOptions {
@@ -36,10 +36,7 @@ export interface MarkdownOptions {
 }
 
 /** A table in Markdown; a `|` inside a cell is escaped so it cannot split the cell. */
-const md = (table: Table) =>
-  markdownTable(table.rows.map((row) => row.map((cell) => cell.replaceAll("|", "\\|"))), {
-    align: table.align,
-  });
+const md = (table: Table) => markdownTableText(table.rows, table.align);
 
 /**
  * Render `results` as Markdown.
@@ -54,8 +51,12 @@ const md = (table: Table) =>
  * const text = renderMarkdown(results, { lang: "zh" });
  * ```
  */
-export function renderMarkdown(results: Results, options: MarkdownOptions = {}): string {
-  const { lang = "en", allreduce = null } = options;
+export function renderMarkdown(given: Results, options: MarkdownOptions = {}): string {
+  const { lang = "en" } = options;
+  // Every string from the data (workload names, the machine's names, texts built from them)
+  // escaped once, here: headings, cells and bullets below interpolate only safe text.
+  const results = markdownSafe(given);
+  const allreduce = markdownSafe(options.allreduce ?? null);
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
     out.push(
@@ -69,7 +70,7 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
     );
   }
   out.push(...environmentLines(results).map((l) => `- ${l}`), "");
-  const matrix = renderMatrixMarkdown(results, lang);
+  const matrix = renderMatrixMarkdown(given, lang);
   if (matrix) out.push(matrix);
   for (const [workload, runs] of byWorkload(results)) {
     out.push(
