@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { runAllreduceBench } from "../bench/allreduce.ts";
+import { checkAllreduceFits, runAllreduceBench } from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   ALLREDUCE_FILES,
@@ -57,6 +57,10 @@ async function allreduce(flags: AllreduceFlags) {
   }
   if (flags.check !== undefined && flags.check > 1) {
     throw new UsageError(`Invalid -c/--check ${flags.check}: expected 0 or 1`);
+  }
+  const largest = Math.max(flags.minBytes ?? 0, flags.maxBytes ?? 0);
+  for (const n of flags.worldSizes) {
+    checkAllreduceFits(largest, n, { collective: flags.collective });
   }
   await ensureWritableDir(flags.out, "--out", [...ALLREDUCE_FILES]);
   const result = await runAllreduceBench({
