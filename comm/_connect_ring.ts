@@ -29,6 +29,7 @@ import {
   startStore,
 } from "./_tcp_rendezvous.ts";
 import { rankSocketPath } from "./rendezvous.ts";
+import { createSocketDir } from "./_socket_dir.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
 const CONNECT_RETRY_MS = 20;
@@ -133,8 +134,7 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
         listeners.push(tcpListener);
         let unix: string | null = null;
         if (tcp.transport === "unix") {
-          const dir = rendezvousDir ??
-            (ownDir = await Deno.makeTempDir({ prefix: "paratrain-rank-" }));
+          const dir = rendezvousDir ?? (ownDir = await createSocketDir());
           unix = join(dir, `rank-${rank}.sock`);
           listeners.push(listenUnix(unix));
         }

@@ -7,6 +7,7 @@ import { timerMs } from "../core/durations.ts";
 import { connectRing, type TcpRendezvousOptions } from "./_connect_ring.ts";
 import { ProcessGroup } from "./process_group.ts";
 import { ENV_NAMES, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
+import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 
 /** Default deadline for one collective: a peer silent this long is reported as stuck. */
 export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 60_000;
@@ -81,15 +82,21 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
         `launch())`,
     );
   }
-  const ring = await connectRing({
-    rank,
-    worldSize,
-    rendezvousDir: rendezvousDir ?? null,
-    token,
-    tcp,
-    connectTimeoutMs,
-    collectiveTimeoutMs,
-  });
+  const connect = () =>
+    connectRing({
+      rank,
+      worldSize,
+      rendezvousDir: rendezvousDir ?? null,
+      token,
+      tcp,
+      connectTimeoutMs,
+      collectiveTimeoutMs,
+    });
+  // A socket directory of its own exists while the ring forms: a signal then must not leave
+  // it behind (in a communication thread, the main thread's own join watches for signals).
+  const ring = makesSocketDir({ rendezvousDir, tcp }) && onMainThread()
+    ? await whileJoining(connect)
+    : await connect();
   return new ProcessGroup(rank, worldSize, ring);
 }
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { ExpectedError, stripAnsi } from "../core/errors.ts";
+import { ExpectedError, STOP_SIGNALS, stripAnsi } from "../core/errors.ts";
 import { formatSeconds, timerMs } from "../core/durations.ts";
 import { createRendezvous } from "./rendezvous.ts";
 import { ENV_NAMES, type TransportName } from "./rank_env.ts";
@@ -30,8 +30,6 @@ import type { NodeSpec } from "../core/run_types.ts";
 const STDERR_TAIL_LINES = 20;
 /** Flags given to `deno run` before the module, unless `denoArgs` replaces them. */
 const DEFAULT_DENO_ARGS = ["--allow-all"];
-/** Signals that stop the job (and clean up) instead of killing the launcher outright. */
-const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 /**
  * After the first rank fails, how long to wait for the others' exits before stopping them:
  * a rank killed by a signal and its peer that saw the connection close fail within
@@ -155,8 +153,9 @@ type Outcome =
  * `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `PARATRAIN_RENDEZVOUS` and `PARATRAIN_TOKEN` set, in a
  * fresh private rendezvous directory. Resolves when every rank exits with code 0. If any rank
  * fails (non-zero exit, crash, signal), the job passes its optional deadline, or the launcher
- * gets SIGINT or SIGTERM, all remaining ranks are killed at once and the promise rejects with
- * a {@linkcode LaunchError}. The rendezvous directory is removed on every path.
+ * gets SIGINT, SIGTERM or another catchable stop signal (`STOP_SIGNALS`), all remaining ranks
+ * are killed at once and the promise rejects with a {@linkcode LaunchError}. The rendezvous
+ * directory is removed on every path.
  *
  * @param moduleUrl The rank module (path or URL), which typically runs its body with
  *   `runRank`, calling `initProcessGroupFromEnv()` and `reportResult()`.

@@ -37,6 +37,8 @@ import type {
   ToCommThread,
 } from "./_comm_thread_worker.ts";
 import type { InitProcessGroupOptions } from "./init_process_group.ts";
+import { readRankEnv } from "./rank_env.ts";
+import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 import type {
   AllReduceOptions,
   BroadcastOptions,
@@ -96,7 +98,7 @@ export function startThreadedProcessGroup(
     options.workerModule ?? new URL("./_comm_thread_worker.ts", import.meta.url),
     { type: "module", name: `communication thread of ${who}` },
   );
-  return new Promise<ThreadedProcessGroup>((resolve, reject) => {
+  const joined = new Promise<ThreadedProcessGroup>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FromCommThread>) => {
       if (data.kind === "ready") {
         resolve(new ThreadedProcessGroup(worker, data.rank, data.worldSize, data.transport));
@@ -112,6 +114,25 @@ export function startThreadedProcessGroup(
     };
     post(worker, { kind: "init", init: options.init ?? null, ...pick(options) });
   });
+  // The thread may make a socket directory while it joins: a signal to the process meanwhile
+  // must not leave it behind, and only the main thread can end the process.
+  return makesSocketDir(joinOptions(options)) && onMainThread()
+    ? whileJoining(() => joined)
+    : joined;
+}
+
+/** The rendezvous the thread will join: the options given, else the environment's. */
+function joinOptions(
+  options: ThreadedProcessGroupOptions,
+): Parameters<typeof makesSocketDir>[0] {
+  if (options.init) return options.init;
+  try {
+    const env = readRankEnv();
+    const tcp = env.masterAddr ? { transport: env.transport ?? "unix" } : null;
+    return { rendezvousDir: env.rendezvousDir, tcp };
+  } catch {
+    return {}; // The thread reports what is wrong with the environment.
+  }
 }
 
 function pick(options: ThreadedProcessGroupOptions): { connectTimeoutMs?: number } {
