@@ -29,6 +29,7 @@ import {
   startStore,
 } from "./_tcp_rendezvous.ts";
 import { rankSocketPath } from "./rendezvous.ts";
+import { acceptLoop } from "./_accept_loop.ts";
 import { createSocketDir } from "./_socket_dir.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
@@ -38,6 +39,8 @@ const CONNECT_RETRY_MS = 20;
  * its own deadline and handshakes run side by side, so silent clients delay nobody.
  */
 const HANDSHAKE_TIMEOUT_MS = 2_000;
+/** Handshakes in progress on a rank's ring listener at once; past it, the oldest is dropped. */
+const MAX_PENDING_HANDSHAKES = 64;
 
 /** Addresses that mean every interface. */
 const WILDCARDS = ["0.0.0.0", "::", "[::]"];
@@ -336,27 +339,28 @@ function accept(listeners: Deno.Listener[], peer: number, job: Job): Promise<Den
       closeQuietly(conn);
     };
     for (const listener of listeners) {
-      (async () => {
-        while (!settled) {
-          let conn: Deno.Conn;
-          try {
-            conn = await listener.accept();
-          } catch (error) {
-            if (--open > 0) return;
-            return finish(
-              null,
-              new CommError(
-                `Rank ${peer} did not connect to rank ${job.rank} within ` +
-                  `${formatSeconds(job.connectTimeoutMs)}`,
-                peer,
-                { cause: error },
-              ),
-            );
-          }
-          if (settled) closeQuietly(conn);
-          else handshake(conn);
-        }
-      })();
+      acceptLoop(listener, {
+        maxPending: MAX_PENDING_HANDSHAKES,
+        handshake,
+        stopped: () => settled,
+        onError: (error) =>
+          console.warn(
+            `Rank ${job.rank} could not accept a connection on its rendezvous socket: ` +
+              `${(error as Error).message}; accepting again`,
+          ),
+      }).then((error) => {
+        // Closed at the deadline (or by the other listener's peer arriving first).
+        if (settled || --open > 0) return;
+        finish(
+          null,
+          new CommError(
+            `Rank ${peer} did not connect to rank ${job.rank} within ` +
+              `${formatSeconds(job.connectTimeoutMs)}`,
+            peer,
+            { cause: error },
+          ),
+        );
+      });
     }
   });
 }

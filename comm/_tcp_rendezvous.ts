@@ -12,6 +12,7 @@
 import { formatSeconds } from "../core/durations.ts";
 import { clientHandshake, readFrame, serverHandshake, writeFrame } from "./_auth.ts";
 import { CommError } from "./_ring.ts";
+import { acceptLoop } from "./_accept_loop.ts";
 
 /** Largest registration or table frame, in bytes per rank. */
 const MAX_ENTRY_BYTES = 4096;
@@ -19,6 +20,11 @@ const MAX_ENTRY_BYTES = 4096;
 const CONNECT_RETRY_MS = 50;
 /** A client must finish its handshake and registration within this. */
 const HANDSHAKE_TIMEOUT_MS = 5_000;
+/**
+ * Handshakes in progress beyond one per rank that the rendezvous holds at once; past that, the
+ * oldest is dropped (`_accept_loop.ts`), so a flood holds a bounded number of descriptors.
+ */
+const MAX_STRAY_HANDSHAKES = 64;
 
 /** Where one rank listens. */
 export interface Registration {
@@ -152,18 +158,16 @@ export function startStore(options: StoreOptions): StoreServer {
             console.warn(`Rank 0 refused a connection on the rendezvous port: ${problem}`);
           }
         };
-        (async () => {
-          while (!closed) {
-            let conn: Deno.Conn;
-            try {
-              conn = await listener.accept();
-            } catch {
-              return;
-            }
-            if (closed) closeQuietly(conn);
-            else handle(conn);
-          }
-        })();
+        acceptLoop(listener, {
+          maxPending: worldSize + MAX_STRAY_HANDSHAKES,
+          handshake: handle,
+          stopped: () => closed,
+          onError: (error) =>
+            console.warn(
+              `Rank 0 could not accept a connection on the rendezvous port: ` +
+                `${(error as Error).message}; accepting again`,
+            ),
+        });
         maybeDone();
       }),
   };
