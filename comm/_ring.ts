@@ -66,6 +66,8 @@ export interface RingLinks {
   hosts?: [string, string] | null;
   /** `tcp` when either link is TCP, else `unix`. */
   transport?: "unix" | "tcp";
+  /** Called once when the ring is closed (rank 0 closes its rendezvous with it). */
+  onClose?: () => void;
 }
 
 /** One rank's place in a ring of `size` ranks, with its two live connections. */
@@ -85,6 +87,7 @@ export class Ring {
   readonly transport: "unix" | "tcp";
 
   #hosts: [string, string] | null;
+  #onClose: (() => void) | null;
   #right: Deno.Conn;
   #left: Deno.Conn;
   #timeoutMs: number;
@@ -120,6 +123,7 @@ export class Ring {
   ) {
     this.transport = links.transport ?? "unix";
     this.#hosts = links.hosts ?? null;
+    this.#onClose = links.onClose ?? null;
     this.rank = rank;
     this.size = size;
     this.sendTo = (rank + 1) % size;
@@ -311,6 +315,9 @@ export class Ring {
   close(): void {
     this.#closed = true;
     this.#closeConnections();
+    const onClose = this.#onClose;
+    this.#onClose = null;
+    onClose?.();
   }
 
   /** Closes both connections; pending reads and writes reject. Safe to call twice. */

@@ -103,6 +103,8 @@ export class LaunchError extends ExpectedError {
   readonly signal: string | null;
   /** Its last lines of stderr. */
   readonly stderrTail: string[];
+  /** The failed rank reported a usage error (the command then exits 2, not 1). */
+  readonly usage: boolean;
 
   /**
    * Creates the error.
@@ -119,6 +121,7 @@ export class LaunchError extends ExpectedError {
       code: number | null;
       signal: string | null;
       stderrTail: string[];
+      usage?: boolean;
     },
   ) {
     super(message);
@@ -128,6 +131,7 @@ export class LaunchError extends ExpectedError {
     this.code = details.code;
     this.signal = details.signal;
     this.stderrTail = details.stderrTail;
+    this.usage = details.usage ?? false;
   }
 }
 
@@ -381,6 +385,7 @@ async function describeFailure(
       ...details,
       culprit: report.culprit,
       reported: report.message,
+      usage: report.usage === true,
     });
   }
   const tail = rank.stderrTail.length > 0

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { readEnvInteger } from "../core/env_integer.ts";
-import { ExpectedError } from "../core/errors.ts";
+import { ExpectedError, UsageError } from "../core/errors.ts";
 import { writeAtomic } from "../core/write_atomic.ts";
 import { CommError } from "./_ring.ts";
 import { ENV_NAMES, readRankEnv } from "./rank_env.ts";
@@ -25,6 +25,11 @@ export interface RankFailure {
   message: string;
   /** The rank the failure points at (a peer that stopped answering), or this rank. */
   culprit: number;
+  /**
+   * A usage error (the job as asked cannot run: hosts that disagree on its settings, a rank
+   * taken twice): the launcher then exits 2, as for any bad input. Absent in older reports.
+   */
+  usage?: boolean;
 }
 
 /**
@@ -75,7 +80,12 @@ export async function runRank(body: () => Promise<void>): Promise<never> {
     const message = error instanceof Error ? error.message : String(error);
     const culprit = error instanceof CommError && error.peer !== null ? error.peer : env.rank;
     if (env.rendezvousDir) {
-      const failure: RankFailure = { rank: env.rank, message, culprit };
+      const failure: RankFailure = {
+        rank: env.rank,
+        message,
+        culprit,
+        usage: error instanceof UsageError,
+      };
       await writeAtomic(failurePath(env.rendezvousDir, env.rank), JSON.stringify(failure))
         .catch(() => {});
     }

@@ -36,7 +36,8 @@ import type {
   SerializedError,
   ToCommThread,
 } from "./_comm_thread_worker.ts";
-import type { InitProcessGroupOptions } from "./init_process_group.ts";
+import type { InitProcessGroupOptions, JobRecord } from "./init_process_group.ts";
+import { JobMismatchError } from "./_tcp_rendezvous.ts";
 import { readRankEnv } from "./rank_env.ts";
 import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 import type {
@@ -66,6 +67,8 @@ export interface ThreadedProcessGroupOptions {
   init?: InitProcessGroupOptions;
   /** Deadline for joining when reading the environment (default that of initProcessGroup). */
   connectTimeoutMs?: number;
+  /** The job to compare at the TCP rendezvous when reading the environment. */
+  job?: JobRecord;
   /**
    * The module the communication thread runs (default `comm/_comm_thread_worker.ts`); for
    * tests that need a thread that fails.
@@ -135,10 +138,15 @@ function joinOptions(
   }
 }
 
-function pick(options: ThreadedProcessGroupOptions): { connectTimeoutMs?: number } {
-  return options.connectTimeoutMs === undefined
-    ? {}
-    : { connectTimeoutMs: options.connectTimeoutMs };
+function pick(
+  options: ThreadedProcessGroupOptions,
+): { connectTimeoutMs?: number; job?: JobRecord } {
+  return {
+    ...(options.connectTimeoutMs === undefined
+      ? {}
+      : { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.job === undefined ? {} : { job: options.job }),
+  };
 }
 
 /** A call posted to the thread and not yet answered. */
@@ -440,6 +448,7 @@ function reviveError(serialized: SerializedError): Error {
   if (name === "CallMismatchError") error = new CallMismatchError(message, peer);
   else if (name === "CommError") error = new CommError(message, peer, options);
   else if (name === "UsageError") error = new UsageError(message, options);
+  else if (name === "JobMismatchError") error = new JobMismatchError(message, options);
   else if (name === "RangeError") error = new RangeError(message, options);
   else if (name === "TypeError") error = new TypeError(message, options);
   else {
