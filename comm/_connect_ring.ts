@@ -111,6 +111,8 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
   let ownDir: string | null = null;
   let right: Address;
   let hosts: [string, string] | null = null;
+  /** This rank's advertised address across hosts, for messages that blame it. */
+  let self: string | null = null;
   let transport: Transport = "unix";
   // Rank 0's rendezvous stays up while the job runs, to tell a late or duplicate rank why it
   // cannot join; it closes with the ring.
@@ -165,6 +167,7 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
         ? "tcp"
         : "unix";
       hosts = [peer.tcp.hostname, table[recvFrom].tcp.hostname];
+      self = advertised;
     }
   } catch (error) {
     rendezvous?.close();
@@ -190,6 +193,7 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
     return new Ring(rank, worldSize, rightConn.value, leftConn.value, options.collectiveTimeoutMs, {
       hosts,
       transport,
+      self,
       ...(server ? { onClose: () => server.close() } : {}),
     });
   }
