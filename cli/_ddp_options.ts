@@ -99,8 +99,11 @@ export function nodeOptions(command: Command): Command {
         "",
         "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
         "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
-        "train --strategy ddp runs as the one rank the environment names; the job secret",
-        `comes from ${ENV_NAMES.token} or --token-file.`,
+        "train --strategy ddp runs as the one rank the environment names; this host holds",
+        "its own ranks (LOCAL_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE),",
+        "integers are digits only, and the job secret (16 characters or more) comes from",
+        `${ENV_NAMES.token} or --token-file. Every host must run the same settings: the`,
+        "rendezvous compares them (and --resume's checkpoint) and fails all hosts on a difference.",
       ].join("\n"),
     )
     .option(

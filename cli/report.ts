@@ -60,7 +60,10 @@ async function report(flags: ReportFlags): Promise<void> {
 export function addReport(program: Command): void {
   program.command("report")
     .description("re-render the reports from a results.json")
-    .requiredOption("--in <file>", "a results.json written by bench")
+    .requiredOption(
+      "--in <file>",
+      "a results.json written by bench (a regular file, at most 256 MiB)",
+    )
     .option("--out <dir>", "output folder (default: the folder of --in)")
     .addOption(
       new Option("--lang <lang>", "language of the selection matrix headers (zh: the article's)")

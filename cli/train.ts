@@ -196,9 +196,12 @@ export function addTrain(program: Command): void {
       )
       .option(
         "--checkpoint <file>",
-        "after training, rank 0 / the main replica writes the parameters here",
+        "after training, rank 0 / the main replica writes the parameters here (checked before training: not a directory, its folder writable)",
       )
-      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)")
+      .option(
+        "--resume <file>",
+        "start from a checkpoint's parameters (written by any strategy; a regular file of at most twice this model's checkpoint size + 1 MiB)",
+      )
       .option(
         "--collective-timeout <s>",
         "dp/ddp: seconds a collective (or a DP replica) may stay silent before the run fails (default 60)",
