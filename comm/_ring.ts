@@ -39,9 +39,9 @@ const MAX_FRAME_BYTES = 0xffff_ffff;
 /**
  * A rank whose own thread did not run for this share of the collective timeout (paused by
  * SIGSTOP, a suspended host, a blocked thread) since its previous collective is the cause when
- * a collective fails: its peers gave up waiting for it.
+ * a collective fails: its peers waited about that long for it and gave up.
  */
-const SELF_STALL_SHARE = 0.5;
+const SELF_STALL_SHARE = 0.9;
 
 /** {@linkcode SUB_CHUNK_BYTES} in float32 elements. */
 const SUB_CHUNK_ELEMENTS = SUB_CHUNK_BYTES / Float32Array.BYTES_PER_ELEMENT;
