@@ -1,16 +1,9 @@
 /** Number formatting shared by the renderers: fixed precision, so reports diff cleanly. */
+import { formatBytes } from "../core/format_bytes.ts";
 
-/** `1234567` → `1.18 MiB`. */
+/** `1234567` → `1.2 MiB`. */
 export function bytes(n: number | null): string {
-  if (n === null) return "n/a";
-  const units = ["B", "KiB", "MiB", "GiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return n === null ? "n/a" : formatBytes(n);
 }
 
 /** A number with `digits` decimals, or `n/a`. */

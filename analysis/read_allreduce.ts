@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { ALLREDUCE_SCHEMA, type AllreduceResult } from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
+import { readInputText } from "../core/read_input.ts";
 
 function isRow(row: unknown): boolean {
   const r = row as Record<string, unknown>;
@@ -16,8 +17,12 @@ function isRow(row: unknown): boolean {
     );
 }
 
+/** The largest `allreduce.json` read (64 MiB): a full run's is about 20 KiB. */
+export const MAX_ALLREDUCE_BYTES = 64 << 20;
+
 /**
- * Read `allreduce.json` from `dir` if there is one.
+ * Read `allreduce.json` from `dir` if there is one: a regular file of at most
+ * {@linkcode MAX_ALLREDUCE_BYTES}.
  *
  * @param dir the report folder
  * @returns the all-reduce results, or null when the folder has none
@@ -29,13 +34,12 @@ function isRow(row: unknown): boolean {
  */
 export async function readAllreduce(dir: string): Promise<AllreduceResult | null> {
   const path = join(dir, "allreduce.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw new UsageError(`Cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
-  }
+  const text = await readInputText(path, {
+    limitBytes: MAX_ALLREDUCE_BYTES,
+    limitName: "an all-reduce table",
+    missingOk: true,
+  });
+  if (text === null) return null;
   let data: Record<string, unknown>;
   try {
     data = JSON.parse(text);

@@ -24,9 +24,18 @@ import type { Environment } from "../bench/environment.ts";
 import type { BenchConfigRecord } from "../bench/run_bench.ts";
 import { runKey } from "./_runs.ts";
 import { DEFAULT_BUCKET_BYTES } from "../core/run_types.ts";
+import { evenSample } from "../core/even_sample.ts";
 
 /** The results schema identifier, written into every `results.json`. */
 export const RESULTS_SCHEMA = "paratrain/results@1";
+/**
+ * Step samples kept per repeat with `bench --step-samples` (`stepSamplesMs`): a run with more
+ * timed steps keeps the first and last {@linkcode STEP_SAMPLES_EDGE} and an even sample between,
+ * as traces keep their steps, so results and reports stay bounded however long the run.
+ */
+export const MAX_STEP_SAMPLES = 10_000;
+/** Step samples kept whole at each end of a longer run. */
+export const STEP_SAMPLES_EDGE = 10;
 /** Largest max |param − single's param| a parallel run may show (absolute, not relative). */
 export const EQUIVALENCE_BOUND = 1e-4;
 
@@ -117,7 +126,8 @@ export interface RunRecord {
   bestSingleThreads?: number | null;
   /**
    * With `bench --step-samples`: every timed step's wall time, ms, one array per repeat
-   * (absent otherwise, to keep files small).
+   * (absent otherwise, to keep files small); at most {@linkcode MAX_STEP_SAMPLES} per repeat —
+   * beyond, the first and last {@linkcode STEP_SAMPLES_EDGE} and an even sample between.
    */
   stepSamplesMs?: number[][];
   /**
@@ -341,7 +351,13 @@ export function buildRunRecords(
       speedupVsBestSingleInterval: vsBest ? medianInterval(vsBest) : null,
       bestSingleThreads: parallel ? best[0].spec.threads ?? 1 : null,
       ...(options.stepSamples
-        ? { stepSamplesMs: repeats.map((m) => m.stepSamples.map((ms) => Number(ms.toFixed(3)))) }
+        ? {
+          stepSamplesMs: repeats.map((m) =>
+            evenSample(m.stepSamples, MAX_STEP_SAMPLES, STEP_SAMPLES_EDGE).map((ms) =>
+              Number(ms.toFixed(3))
+            )
+          ),
+        }
         : {}),
       phaseMs: Object.fromEntries(PHASES.map((p) => [p, medianOf(repeats, (m) => m.phaseMs[p])])),
       memory: { workers, imbalance: Math.max(...workers.map((w) => w.peakBytes)) / meanBytes },

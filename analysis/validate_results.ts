@@ -7,6 +7,7 @@
 import { Ajv } from "ajv";
 import type { Results } from "./results.ts";
 import { UsageError } from "../core/errors.ts";
+import { readInputText } from "../core/read_input.ts";
 import schema from "./results.schema.json" with { type: "json" };
 
 const validate = new Ajv({ allErrors: false }).compile(schema);
@@ -34,7 +35,13 @@ export function validateResults(data: unknown, source: string): Results {
 }
 
 /**
- * Read and validate a `results.json`.
+ * The largest `results.json` read (256 MiB): a bench's is tens of KiB, and even with every run's
+ * step samples (at most 10,000 per repeat) a few MiB.
+ */
+export const MAX_RESULTS_BYTES = 256 << 20;
+
+/**
+ * Read and validate a `results.json`: a regular file of at most {@linkcode MAX_RESULTS_BYTES}.
  *
  * @param path the file
  * @returns the results
@@ -45,12 +52,10 @@ export function validateResults(data: unknown, source: string): Results {
  * ```
  */
 export async function readResults(path: string): Promise<Results> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new UsageError(`Cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
-  }
+  const text = await readInputText(path, {
+    limitBytes: MAX_RESULTS_BYTES,
+    limitName: "a results file",
+  });
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -94,18 +94,42 @@ export function defaultBackend(): { backend: BackendName; why: string } {
     : { backend: "wasm", why: `backend wasm (default here): ${load.reason}` };
 }
 
+/** OpenBLAS's own cap on threads (its pthread build's default `NUM_THREADS`). */
+const OPENBLAS_MAX_THREADS = 64;
+
+/**
+ * The most compute threads one worker may ask for: this machine's logical CPUs, and never more
+ * than OpenBLAS's cap of {@linkcode OPENBLAS_MAX_THREADS} (beyond either, the run would be
+ * labelled with threads it does not have).
+ *
+ * @returns the bound
+ * @example
+ * ```ts
+ * maxThreads(); // 2 on a 2-vCPU machine
+ * ```
+ */
+export function maxThreads(): number {
+  return Math.max(1, Math.min(navigator.hardwareConcurrency, OPENBLAS_MAX_THREADS));
+}
+
 /**
  * Checks that `threads` compute threads per worker are possible on `backend`.
  *
  * @param backend the backend
  * @param threads threads per worker
- * @throws UsageError when more than one is asked of a backend that computes on one
+ * @throws UsageError when more than {@linkcode maxThreads} are asked, or more than one of a
+ *   backend that computes on one
  * @example
  * ```ts
  * checkThreads("native", 2);
  * ```
  */
 export function checkThreads(backend: BackendName, threads: number): void {
+  if (threads > maxThreads()) {
+    throw new UsageError(
+      `Invalid --threads ${threads}: at most ${maxThreads()} (this machine's ${navigator.hardwareConcurrency} logical CPUs; OpenBLAS uses at most ${OPENBLAS_MAX_THREADS})`,
+    );
+  }
   if (threads > 1 && backend !== "native") {
     throw new UsageError(
       `Invalid --threads ${threads} on the ${backend} backend: it computes on one thread; use --backend native (OpenBLAS) for more`,

@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { UsageError } from "../core/errors.ts";
+import { readEnvInteger } from "../core/env_integer.ts";
 import { makeChunkedConv2dBackpropFilter } from "./kernels/webgpu_conv2d_backprop_filter.ts";
 
 /** The adapter a run used, as `results.json`'s environment records it. */
@@ -128,7 +129,12 @@ export function pickAdapter(
   };
 }
 
-/** The local rank of this process (`LOCAL_RANK`, as DDP's launcher sets it; 0 otherwise). */
+/**
+ * The local rank of this process (`LOCAL_RANK`, as DDP's launcher sets it; 0 otherwise).
+ *
+ * @returns the local rank
+ * @throws UsageError when `LOCAL_RANK` is set but not digits only
+ */
 export function localRank(): number {
   let value: string | undefined;
   try {
@@ -136,8 +142,7 @@ export function localRank(): number {
   } catch {
     return 0;
   }
-  const n = Number(value);
-  return Number.isInteger(n) && n >= 0 ? n : 0;
+  return readEnvInteger({ LOCAL_RANK: value }, "LOCAL_RANK") ?? 0;
 }
 
 /** What {@linkcode initWebGpu} opened. */

@@ -16,6 +16,7 @@ import { readRankEnv } from "../comm/rank_env.ts";
 import { reportResult } from "../comm/report_result.ts";
 import { runRank } from "../comm/rank_main.ts";
 import type { ReduceOp } from "../comm/process_group.ts";
+import { readEnvInteger } from "../core/env_integer.ts";
 import { evenSplit } from "../core/even_split.ts";
 import { writeAtomic } from "../core/write_atomic.ts";
 
@@ -78,7 +79,7 @@ async function measureRing(plan: Extract<RankPlan, { mode: "ring" }>): Promise<R
     return pg.broadcast(buf, { root: 0 });
   };
   // Tests only: this rank sends wrong values, so that the check must see them.
-  const corrupt = Number(Deno.env.get(CORRUPT_ENV) ?? -1) === pg.rank;
+  const corrupt = readEnvInteger(Deno.env.toObject(), CORRUPT_ENV) === pg.rank;
   for (const { bytes, warmup, iterations } of sizes) {
     const length = bytes / Float32Array.BYTES_PER_ELEMENT;
     const buf = new Float32Array(length);

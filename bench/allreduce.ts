@@ -9,6 +9,8 @@
  * @module
  */
 import { median } from "../core/stats.ts";
+import { UsageError } from "../core/errors.ts";
+import { formatBytes } from "../core/format_bytes.ts";
 import { launch } from "../comm/launcher.ts";
 import type { Collective, RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
 import type { ReduceOp } from "../comm/process_group.ts";
@@ -40,6 +42,15 @@ const RAW_ITERATIONS = 7;
 const QUICK_RAW_ITERATIONS = 3;
 /** Bytes in a GB, as nccl-tests counts them. */
 const BYTES_PER_GB = 1e9;
+/** The ring's largest frame payload: what its 4-byte length header can describe. */
+const MAX_FRAME_BYTES = 0xffff_ffff;
+/**
+ * Memory one benchmark rank takes besides its two buffers (a Deno process with the ring and its
+ * scratch pieces: about 60 MiB measured here), rounded up.
+ */
+const RANK_OVERHEAD_BYTES = 128 << 20;
+/** Buffers of the timed size each rank holds: the collective's, and the out-of-place input. */
+const BUFFERS_PER_RANK = 2;
 
 /** Rank module that does the measuring. */
 const RANK_MODULE = new URL("./_allreduce_rank.ts", import.meta.url);
@@ -178,6 +189,8 @@ export async function runAllreduceBench(
       );
     }
   }
+  const sizes = planSizes(quick, options);
+  for (const n of worldSizes) checkAllreduceFits(sizes.at(-1)?.bytes ?? 0, n, { collective });
   const startedAt = new Date().toISOString();
 
   const rawPlan: RankPlan = {
@@ -200,7 +213,6 @@ export async function runAllreduceBench(
     );
     return RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB;
   };
-  const sizes = planSizes(quick, options);
   const rows: AllreduceRow[] = [];
   const raws: RawThroughput[] = [];
   const reduces = collective === "all-reduce" || collective === "reduce-scatter";
@@ -280,6 +292,72 @@ export function busFactor(collective: Collective, n: number): number {
   return (n - 1) / n;
 }
 
+/** Options for {@linkcode checkAllreduceFits}. */
+export interface AllreduceFitOptions {
+  /** The collective (default all-reduce): it decides the largest frame. */
+  collective?: Collective;
+  /** Memory this host has for the ranks (default: what the OS says is available now). */
+  availableBytes?: number;
+}
+
+/**
+ * Checks that a collective of `bytes` at `worldSize` ranks can run here, before any rank
+ * starts: its largest ring frame (a chunk of `bytes / worldSize`, or the whole buffer for a
+ * broadcast) within the 4-byte frame header's limit, and every rank's two buffers (plus
+ * {@linkcode RANK_OVERHEAD_BYTES}) within the available memory, all ranks on this host.
+ *
+ * @param bytes the largest buffer the run times
+ * @param worldSize ranks
+ * @param options the collective, the memory available
+ * @throws UsageError naming the size, why it cannot run, and the largest size that can
+ * @example
+ * ```ts
+ * checkAllreduceFits(64 << 20, 2); // fine
+ * checkAllreduceFits(8 * 2 ** 30, 2); // throws: frames of 4 GiB
+ * ```
+ */
+export function checkAllreduceFits(
+  bytes: number,
+  worldSize: number,
+  options: AllreduceFitOptions = {},
+): void {
+  const { collective = "all-reduce", availableBytes = Deno.systemMemoryInfo().available } = options;
+  const floats = (n: number) => Math.floor(n / Float32Array.BYTES_PER_ELEMENT);
+  // The largest frame: one chunk of the even split, or the whole buffer for a broadcast.
+  const chunks = collective === "broadcast" ? 1 : worldSize;
+  const maxFrameFloats = floats(MAX_FRAME_BYTES);
+  const frameLimit = chunks * maxFrameFloats * Float32Array.BYTES_PER_ELEMENT;
+  const perRank = Math.floor(availableBytes / worldSize) - RANK_OVERHEAD_BYTES;
+  const memoryLimit = floats(Math.max(0, perRank) / BUFFERS_PER_RANK) *
+    Float32Array.BYTES_PER_ELEMENT;
+  if (bytes <= Math.min(frameLimit, memoryLimit)) return;
+  const largest = Math.min(frameLimit, memoryLimit);
+  const what = `${collective} of ${formatBytes(bytes)} at world size ${worldSize}`;
+  const memory = `it needs about ${
+    formatBytes(worldSize * (BUFFERS_PER_RANK * bytes + RANK_OVERHEAD_BYTES))
+  } on this host (${worldSize} ranks × ${BUFFERS_PER_RANK} buffers of ${formatBytes(bytes)} and ${
+    formatBytes(RANK_OVERHEAD_BYTES)
+  } each), more than the ${formatBytes(availableBytes)} available`;
+  const frame = `it sends frames of ${
+    formatBytes(Math.ceil(floats(bytes) / chunks) * 4)
+  }, above the ring's frame limit of ${MAX_FRAME_BYTES} bytes`;
+  const why = [...(bytes > frameLimit ? [frame] : []), ...(bytes > memoryLimit ? [memory] : [])];
+  throw new UsageError(
+    `Cannot time ${what}: ${why.join(", and ")}; ` +
+      (largest >= 4
+        ? `the largest size that fits is ${largest} bytes (-e ${sizeFlag(largest)})`
+        : `no size fits at this world size`),
+  );
+}
+
+/** A byte count as -b/-e take it, rounded down to a whole M or K: `4095M`, `64K`, `4096`. */
+function sizeFlag(bytes: number): string {
+  for (const [suffix, unit] of [["M", 2 ** 20], ["K", 2 ** 10]] as const) {
+    if (bytes >= unit) return `${Math.floor(bytes / unit)}${suffix}`;
+  }
+  return String(bytes);
+}
+
 /** The sizes to run: -b to -e by -f, each with its warm-up and timed iterations. */
 function planSizes(quick: boolean, options: AllreduceBenchOptions): SizePlan[] {
   const factor = options.stepFactor ?? (quick ? QUICK_SIZE_FACTOR : SIZE_FACTOR);
@@ -289,7 +367,8 @@ function planSizes(quick: boolean, options: AllreduceBenchOptions): SizePlan[] {
     : [MIN_ITERATIONS, MAX_ITERATIONS];
   const warmup = options.warmupIterations ?? (quick ? QUICK_WARMUP_ITERATIONS : WARMUP_ITERATIONS);
   const sizes: SizePlan[] = [];
-  const last = options.maxBytes ?? MAX_BYTES;
+  // -b alone above the default -e times that one size, rather than none.
+  const last = options.maxBytes ?? Math.max(MAX_BYTES, options.minBytes ?? MIN_BYTES);
   for (let bytes = options.minBytes ?? MIN_BYTES; bytes <= last; bytes *= factor) {
     sizes.push({
       bytes,

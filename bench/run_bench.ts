@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { BackendName } from "../backends/backend.ts";
+import { type BackendName, maxThreads } from "../backends/backend.ts";
 import {
   DEFAULT_BUCKET_BYTES,
   type GradCompression,
@@ -71,11 +71,12 @@ export interface BenchOptions {
 type BenchConfig = Required<BenchOptions> & { bestSingleThreads: number | null };
 
 /**
- * The threads of the best single process: every logical CPU, on a backend that can use them
- * (`native`: OpenBLAS threads), when that is more than the runs' own threads per worker.
+ * The threads of the best single process: every logical CPU (at most OpenBLAS's cap), on a
+ * backend that can use them (`native`: OpenBLAS threads), when that is more than the runs' own
+ * threads per worker.
  */
 function bestSingleThreads(backend: BackendName, threads: number): number | null {
-  const cpus = navigator.hardwareConcurrency;
+  const cpus = maxThreads();
   return backend === "native" && cpus > threads ? cpus : null;
 }
 

@@ -16,6 +16,7 @@ import {
 } from "../comm/rank_env.ts";
 import { MIN_TOKEN_CHARS } from "../comm/_auth.ts";
 import { quote, UsageError } from "../core/errors.ts";
+import { readInputText } from "../core/read_input.ts";
 import type { RunSpec } from "../core/run_types.ts";
 import { arg } from "./_options.ts";
 import { nameList, nonNegativeInt, positiveInt } from "./_parsers.ts";
@@ -98,8 +99,11 @@ export function nodeOptions(command: Command): Command {
         "",
         "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
         "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
-        "train --strategy ddp runs as the one rank the environment names; the job secret",
-        `comes from ${ENV_NAMES.token} or --token-file.`,
+        "train --strategy ddp runs as the one rank the environment names; this host holds",
+        "its own ranks (LOCAL_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE),",
+        "integers are digits only, and the job secret (16 characters or more) comes from",
+        `${ENV_NAMES.token} or --token-file. Every host must run the same settings: the`,
+        "rendezvous compares them (and --resume's checkpoint) and fails all hosts on a difference.",
       ].join("\n"),
     )
     .option(
@@ -200,8 +204,12 @@ export async function resolveNodes(
   };
 }
 
+/** The largest `--token-file` read (64 KiB): a secret is tens of characters. */
+const MAX_TOKEN_FILE_BYTES = 64 << 10;
+
 /**
- * Reads the job secret from a file that only its owner can read, into `PARATRAIN_TOKEN`.
+ * Reads the job secret from a file that only its owner can read, into `PARATRAIN_TOKEN`: a
+ * regular file of at most 64 KiB (a FIFO or a device is refused at once, never waited on).
  *
  * @param path the file
  * @throws {UsageError} If it cannot be read, is readable by group or others, or is too short.
@@ -211,11 +219,14 @@ export async function resolveNodes(
  * ```
  */
 export async function readTokenFile(path: string): Promise<void> {
-  let text: string;
+  const text = await readInputText(path, {
+    what: "--token-file",
+    limitBytes: MAX_TOKEN_FILE_BYTES,
+    limitName: "a token file",
+  });
   let mode: number | null;
   try {
     mode = (await Deno.stat(path)).mode;
-    text = await Deno.readTextFile(path);
   } catch (error) {
     throw new UsageError(`Cannot read --token-file ${path}: ${(error as Error).message}`);
   }

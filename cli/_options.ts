@@ -54,7 +54,7 @@ export function runOptions(command: Command): Command {
     )
     .option(
       "--threads <n>",
-      "compute threads per worker (native only); N workers use N × this many cores",
+      "compute threads per worker (native only; at most the logical CPUs, and 64); N workers use N × this many cores",
       arg("--threads", positiveInt),
       1,
     )

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { quote, UsageError } from "../core/errors.ts";
 import { MAX_TIMER_MS } from "../core/durations.ts";
 
@@ -165,17 +166,23 @@ export function intList(flag: string, value: string): number[] {
 }
 
 /**
- * Make sure `dir` exists and can be written, before any work starts.
+ * Make sure `dir` exists and can be written, before any work starts — and that none of the
+ * files the command will put there (`files`) is in the way as something other than a file.
  *
  * @param dir the output folder
  * @param flag the flag that named it, for the message
+ * @param files names the command writes into `dir` (default: none checked)
  * @throws UsageError naming the folder and the problem
  * @example
  * ```ts
- * await ensureWritableDir("results/latest", "--out");
+ * await ensureWritableDir("results/latest", "--out", ["report.md"]);
  * ```
  */
-export async function ensureWritableDir(dir: string, flag: string): Promise<void> {
+export async function ensureWritableDir(
+  dir: string,
+  flag: string,
+  files: string[] = [],
+): Promise<void> {
   const probe = `${dir}/.paratrain-write-probe-${Deno.pid}`;
   try {
     await Deno.mkdir(dir, { recursive: true });
@@ -189,6 +196,50 @@ export async function ensureWritableDir(dir: string, flag: string): Promise<void
       : (error as Error).message.split("\n")[0];
     throw new UsageError(`Cannot write to ${flag} ${quote(dir)}: ${reason}`);
   }
+  for (const name of files) {
+    const kind = await notAFile(`${dir}/${name}`);
+    if (kind) {
+      throw new UsageError(
+        `Cannot write to ${flag} ${quote(dir)}: its ${name} is ${kind}, not a file`,
+      );
+    }
+  }
+}
+
+/**
+ * Make sure the file `path` can be written, before any work starts: its folder exists (made
+ * if missing) and can be written, and `path` itself is not a directory or another non-file.
+ *
+ * @param path the output file
+ * @param flag the flag that named it, for the message
+ * @throws UsageError naming the file and the problem
+ * @example
+ * ```ts
+ * await ensureWritableFile("model.ckpt.json", "--checkpoint");
+ * ```
+ */
+export async function ensureWritableFile(path: string, flag: string): Promise<void> {
+  const kind = await notAFile(path);
+  if (kind) throw new UsageError(`Cannot write to ${flag} ${quote(path)}: it is ${kind}`);
+  await ensureWritableDir(dirname(path), flag);
+}
+
+/** What `path` is when it exists and is not a regular file (`a directory`, …), else null. */
+async function notAFile(path: string): Promise<string | null> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    return null; // Missing (it will be made), or unreachable: the folder's check says why.
+  }
+  if (info.isFile) return null;
+  return info.isDirectory
+    ? "a directory"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice || info.isBlockDevice
+    ? "a device"
+    : "not a regular file";
 }
 
 /**

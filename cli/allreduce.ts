@@ -5,9 +5,13 @@
  * @module
  */
 import type { Command } from "commander";
-import { runAllreduceBench } from "../bench/allreduce.ts";
+import { checkAllreduceFits, runAllreduceBench } from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
-import { renderAllreduceMarkdown, writeAllreduceReport } from "../reports/allreduce_markdown.ts";
+import {
+  ALLREDUCE_FILES,
+  renderAllreduceMarkdown,
+  writeAllreduceReport,
+} from "../reports/allreduce_markdown.ts";
 import { arg, DEFAULT_OUT } from "./_options.ts";
 import {
   byteSize,
@@ -54,7 +58,11 @@ async function allreduce(flags: AllreduceFlags) {
   if (flags.check !== undefined && flags.check > 1) {
     throw new UsageError(`Invalid -c/--check ${flags.check}: expected 0 or 1`);
   }
-  await ensureWritableDir(flags.out, "--out");
+  const largest = Math.max(flags.minBytes ?? 0, flags.maxBytes ?? 0);
+  for (const n of flags.worldSizes) {
+    checkAllreduceFits(largest, n, { collective: flags.collective });
+  }
+  await ensureWritableDir(flags.out, "--out", [...ALLREDUCE_FILES]);
   const result = await runAllreduceBench({
     worldSizes: flags.worldSizes,
     quick: flags.quick,

@@ -23,7 +23,7 @@ import {
   type StrategyName,
 } from "../core/run_types.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
-import { writeReports } from "../reports/write_reports.ts";
+import { RENDERERS, writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOADS } from "../workloads/registry.ts";
 import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
@@ -99,7 +99,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     transport: flags.transport,
   };
   const runs = await checkBench(options);
-  await ensureWritableDir(flags.out, "--out");
+  await ensureWritableDir(flags.out, "--out", Object.keys(RENDERERS));
   if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
   // An all-reduce table already in --out (from `allreduce --out` the same folder) predicts each
   // DDP run's communication; read now, so that a malformed one fails before any run.
@@ -180,7 +180,7 @@ export function addBench(program: Command): void {
       )
       .option(
         "--step-samples",
-        "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
+        "keep every timed step's wall time in results.json (stepSamplesMs; at most 10000 per repeat, beyond that the first and last 10 and an even sample between); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
   )).action(bench);

@@ -56,7 +56,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     printError((error as Error).message ?? String(error));
-    if (error instanceof UsageError) return 2;
+    if (error instanceof UsageError || (error instanceof LaunchError && error.usage)) return 2;
     const signal = error instanceof InterruptedError
       ? error.signal
       : error instanceof LaunchError && error.rank === null

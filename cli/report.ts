@@ -18,7 +18,7 @@ import { UsageError } from "../core/errors.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
 import { renderHistoryHtml, renderHistoryMarkdown } from "../reports/history_report.ts";
 import { renderMachinesHtml, renderMachinesMarkdown } from "../reports/machines_report.ts";
-import { writeRendered, writeReports } from "../reports/write_reports.ts";
+import { RENDERERS, writeRendered, writeReports } from "../reports/write_reports.ts";
 import { arg } from "./_options.ts";
 import { ensureWritableDir, parseTolerance } from "./_parsers.ts";
 
@@ -26,6 +26,10 @@ import { ensureWritableDir, parseTolerance } from "./_parsers.ts";
 export const MACHINES_OUT = "results/machines";
 /** Default output folder of `--history`. */
 export const HISTORY_OUT = "results/history";
+
+/** The screenshots `--screenshot` saves beside the reports. */
+const SCREENSHOT = "report.png";
+const FIRST_SCREEN = "report-first-screen.png";
 
 interface ReportFlags {
   in: string[];
@@ -58,24 +62,24 @@ async function report(flags: ReportFlags): Promise<void> {
       tolerance: flags.tolerance ?? DEFAULT_TOLERANCE,
     });
     out = flags.out ?? HISTORY_OUT;
-    await ensureWritableDir(out, "--out");
+    await ensureWritableDir(out, "--out", pageFiles(flags));
     written = await writeRendered(out, {
       "report.md": () => renderHistoryMarkdown(history),
       "report.html": () => renderHistoryHtml(history),
     });
   } else if (flags.in.length === 1 && !(await isFolder(flags.in[0]))) {
     out = flags.out ?? dirname(flags.in[0]);
-    written = await rerender(await readResults(flags.in[0]), flags.in[0], out, flags.lang);
+    written = await rerender(await readResults(flags.in[0]), flags.in[0], out, flags);
   } else {
     const set = await readResultsSet(flags.in);
     if (set.length === 1) {
       // A folder holding one results file: that file's own report, as with the file itself.
       out = flags.out ?? dirname(set[0].source);
-      written = await rerender(set[0].results, set[0].source, out, flags.lang);
+      written = await rerender(set[0].results, set[0].source, out, flags);
     } else {
       const comparison = compareMachines(set);
       out = flags.out ?? MACHINES_OUT;
-      await ensureWritableDir(out, "--out");
+      await ensureWritableDir(out, "--out", pageFiles(flags));
       written = await writeRendered(out, {
         "report.md": () => renderMachinesMarkdown(comparison),
         "report.html": () => renderMachinesHtml(comparison),
@@ -84,6 +88,16 @@ async function report(flags: ReportFlags): Promise<void> {
   }
   if (flags.screenshot) written.push(...await screenshot(out));
   console.log(`Wrote ${written.join(", ")}`);
+}
+
+/** The screenshots `--screenshot` adds to a report's files. */
+function screenshotFiles(flags: ReportFlags): string[] {
+  return flags.screenshot ? [SCREENSHOT, FIRST_SCREEN] : [];
+}
+
+/** The files a machines or history page writes. */
+function pageFiles(flags: ReportFlags): string[] {
+  return ["report.md", "report.html", ...screenshotFiles(flags)];
 }
 
 async function isFolder(path: string): Promise<boolean> {
@@ -95,9 +109,10 @@ async function rerender(
   results: SourcedResults["results"],
   source: string,
   out: string,
-  lang: Lang,
+  flags: ReportFlags,
 ): Promise<string[]> {
-  await ensureWritableDir(out, "--out");
+  const lang = flags.lang;
+  await ensureWritableDir(out, "--out", [...Object.keys(RENDERERS), ...screenshotFiles(flags)]);
   const allreduce = await readAllreduce(dirname(source));
   return await writeReports(results, out, { lang, allreduce });
 }
@@ -106,8 +121,8 @@ async function rerender(
 async function screenshot(out: string): Promise<string[]> {
   // Loaded on first use: `report` without --screenshot should not pay for a browser driver.
   const { screenshotReport } = await import("../reports/screenshot_report.ts");
-  const png = join(out, "report.png");
-  const first = join(out, "report-first-screen.png");
+  const png = join(out, SCREENSHOT);
+  const first = join(out, FIRST_SCREEN);
   const check = await screenshotReport(join(out, "report.html"), png, {
     firstScreenPath: first,
   });
@@ -134,7 +149,7 @@ export function addReport(program: Command): void {
     .addOption(
       new Option(
         "--in <path>",
-        "a results.json written by bench, or a folder of them (*.json, */results.json); give it again for machines side by side",
+        "a results.json written by bench (a regular file, at most 256 MiB), or a folder of them (*.json, */results.json); give it again for machines side by side",
       ).argParser(collect).default([], "none"),
     )
     .option(

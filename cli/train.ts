@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { EQUIVALENCE_STEPS } from "../bench/run_bench.ts";
 import { writeTrace } from "../bench/trace_files.ts";
@@ -26,7 +26,14 @@ import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { announceBackend, arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
 import { type DdpFlags, nodeOptions, placeDdp, transportOption } from "./_ddp_options.ts";
 import { runDdpAsThisRank } from "../strategies/ddp_rank.ts";
-import { bucketMbList, ensureWritableDir, nameList, positiveInt, seconds } from "./_parsers.ts";
+import {
+  bucketMbList,
+  ensureWritableDir,
+  ensureWritableFile,
+  nameList,
+  positiveInt,
+  seconds,
+} from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
 interface TrainFlags extends DdpFlags {
@@ -94,10 +101,10 @@ async function train(flags: TrainFlags): Promise<void> {
     ...(flags.trace ? { trace: true } : {}),
     ...(flags.strategy === "ddp" ? ddp.spec : {}),
   };
-  checkRun(spec);
+  checkRun(ddp.asRank ? { ...spec, ranksHere: ddp.asRank.localWorldSize } : spec);
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
-  if (flags.checkpoint) await ensureWritableDir(dirname(resolve(flags.checkpoint)), "--checkpoint");
+  if (flags.checkpoint) await ensureWritableFile(resolve(flags.checkpoint), "--checkpoint");
   if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
   announceBackend(mode, { backend, why });
   const progress = createProgress(1, mode);
@@ -189,9 +196,12 @@ export function addTrain(program: Command): void {
       )
       .option(
         "--checkpoint <file>",
-        "after training, rank 0 / the main replica writes the parameters here",
+        "after training, rank 0 / the main replica writes the parameters here (checked before training: not a directory, its folder writable)",
       )
-      .option("--resume <file>", "start from a checkpoint's parameters (written by any strategy)")
+      .option(
+        "--resume <file>",
+        "start from a checkpoint's parameters (written by any strategy; a regular file of at most twice this model's checkpoint size + 1 MiB)",
+      )
       .option(
         "--collective-timeout <s>",
         "dp/ddp: seconds a collective (or a DP replica) may stay silent before the run fails (default 60)",

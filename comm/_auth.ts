@@ -8,10 +8,14 @@
  *   purpose (u32 each);
  * - hello, client → server: magic "paratrn2", client nonce (32), client rank, world size,
  *   purpose, then HMAC(key, "client" ‖ challenge ‖ hello-so-far);
- * - welcome, server → client: magic "paratrok", HMAC(key, "server" ‖ challenge ‖ hello).
+ * - welcome, server → client: magic "paratrok", HMAC(key, "server" ‖ challenge ‖ hello);
+ * - or refusal, server → client: magic "paratrno", then why in UTF-8 (at most
+ *   {@linkcode MAX_REASON_BYTES}): a wrong token, another job's world size, a rank already taken.
  *
  * MACs are compared in constant time. Anything else (a wrong MAC, wrong sizes, silence past the
- * deadline) ends the handshake with a reason and the caller closes the connection.
+ * deadline) ends the handshake with a reason; the server tells a client that sent a hello why
+ * it was refused (nothing secret: the reasons name ranks, world sizes and hosts), so a
+ * misconfigured host learns what is wrong at once; then the caller closes the connection.
  *
  * @module
  */
@@ -27,6 +31,11 @@ const encoder = new TextEncoder();
 const CHALLENGE_MAGIC = encoder.encode("paratrc2");
 const HELLO_MAGIC = encoder.encode("paratrn2");
 const WELCOME_MAGIC = encoder.encode("paratrok");
+const REFUSAL_MAGIC = encoder.encode("paratrno");
+/** Longest reason a refusal carries, bytes. */
+const MAX_REASON_BYTES = 512;
+/** How {@linkcode clientHandshake} words a refusal the server explained: `refused: <why>`. */
+const REFUSED = "refused: ";
 const CLIENT_LABEL = encoder.encode("client");
 const SERVER_LABEL = encoder.encode("server");
 const CHALLENGE_BYTES = CHALLENGE_MAGIC.length + NONCE_BYTES + 12;
@@ -112,17 +121,17 @@ export async function serverHandshake(
   const hello = await readFrame(conn, HELLO_BYTES);
   if (!hello) return "no valid hello";
   if (!bytesEqual(hello.subarray(0, HELLO_MAGIC.length), HELLO_MAGIC)) {
-    return "not a paratrain hello";
+    return await refuse(conn, "not a paratrain hello");
   }
   const body = hello.subarray(0, HELLO_BODY_BYTES);
   const expected = await mac(key, CLIENT_LABEL, challenge, body);
   if (!bytesEqual(hello.subarray(HELLO_BODY_BYTES), expected)) {
-    return "wrong token (its proof does not match this job's secret)";
+    return await refuse(conn, "wrong token (its proof does not match this job's secret)");
   }
   const client = readParty(hello, HELLO_MAGIC.length + NONCE_BYTES);
-  if (client === null) return "unknown purpose";
+  if (client === null) return await refuse(conn, "unknown purpose");
   const problem = check(client);
-  if (problem !== null) return problem;
+  if (problem !== null) return await refuse(conn, problem);
   const welcome = new Uint8Array(WELCOME_BYTES);
   welcome.set(WELCOME_MAGIC, 0);
   welcome.set(await mac(key, SERVER_LABEL, challenge, body), WELCOME_MAGIC.length);
@@ -159,15 +168,59 @@ export async function clientHandshake(
   const body = hello.subarray(0, HELLO_BODY_BYTES);
   hello.set(await mac(key, CLIENT_LABEL, challenge, body), HELLO_BODY_BYTES);
   await writeFrame(conn, hello);
-  const welcome = await readFrame(conn, WELCOME_BYTES);
-  if (!welcome || !bytesEqual(welcome.subarray(0, WELCOME_MAGIC.length), WELCOME_MAGIC)) {
-    return "refused: wrong token, rank or world size";
+  const welcome = await readFrame(conn, REFUSAL_MAGIC.length + MAX_REASON_BYTES, true);
+  if (welcome && bytesEqual(welcome.subarray(0, REFUSAL_MAGIC.length), REFUSAL_MAGIC)) {
+    const why = new TextDecoder().decode(welcome.subarray(REFUSAL_MAGIC.length));
+    // deno-lint-ignore no-control-regex
+    return `${REFUSED}${why.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")}`;
+  }
+  if (
+    !welcome || welcome.length !== WELCOME_BYTES ||
+    !bytesEqual(welcome.subarray(0, WELCOME_MAGIC.length), WELCOME_MAGIC)
+  ) {
+    return `${REFUSED}wrong token, rank or world size`;
   }
   const expected = await mac(key, SERVER_LABEL, challenge, body);
   if (!bytesEqual(welcome.subarray(WELCOME_MAGIC.length), expected)) {
     return "its proof does not match this job's secret";
   }
   return null;
+}
+
+/**
+ * Whether a {@linkcode clientHandshake} problem is the server's refusal (it answered, and
+ * said no), rather than a connection that dropped or never spoke paratrain.
+ *
+ * @param problem what `clientHandshake` returned
+ * @returns true for a refusal
+ * @example
+ * ```ts
+ * isRefusal("refused: rank 1 is already in the job"); // true
+ * ```
+ */
+export function isRefusal(problem: string): boolean {
+  return problem.startsWith(REFUSED);
+}
+
+/**
+ * The reason of a refusal, without the `refused: ` prefix.
+ *
+ * @param problem a refusal from `clientHandshake`
+ * @returns why the server said no
+ */
+export function refusalReason(problem: string): string {
+  return isRefusal(problem) ? problem.slice(REFUSED.length) : problem;
+}
+
+/** Tells the client why it is refused (best effort: it may be gone), and returns the reason. */
+async function refuse(conn: Deno.Conn, reason: string): Promise<string> {
+  let bytes = encoder.encode(reason);
+  if (bytes.length > MAX_REASON_BYTES) bytes = bytes.subarray(0, MAX_REASON_BYTES);
+  const frame = new Uint8Array(REFUSAL_MAGIC.length + bytes.length);
+  frame.set(REFUSAL_MAGIC, 0);
+  frame.set(bytes, REFUSAL_MAGIC.length);
+  await writeFrame(conn, frame).catch(() => {});
+  return reason;
 }
 
 async function mac(

@@ -14,6 +14,7 @@ import { ExpectedError } from "../core/errors.ts";
 import { initProcessGroup, initProcessGroupFromEnv } from "./init_process_group.ts";
 import type { InitProcessGroupOptions } from "./init_process_group.ts";
 import type { CollectiveStats, ProcessGroup } from "./process_group.ts";
+import type { JobRecord } from "./_tcp_rendezvous.ts";
 
 /** The collectives the main thread can post. */
 export type CollectiveName = "allReduce" | "reduceScatter" | "allGather" | "broadcast" | "barrier";
@@ -35,6 +36,8 @@ export type ToCommThread =
     init: InitProcessGroupOptions | null;
     /** Deadline for joining when reading the environment. */
     connectTimeoutMs?: number;
+    /** The job to compare at the TCP rendezvous, when reading the environment. */
+    job?: JobRecord;
   }
   | { kind: "share"; id: number; buffer: SharedArrayBuffer }
   | { kind: "call"; id: number; method: CollectiveName; buf: PostedBuffer; options: unknown };
@@ -111,9 +114,10 @@ scope.onmessage = ({ data }) => {
 
 async function join(message: Extract<ToCommThread, { kind: "init" }>): Promise<void> {
   try {
-    group = message.init
-      ? await initProcessGroup(message.init)
-      : await initProcessGroupFromEnv({ connectTimeoutMs: message.connectTimeoutMs });
+    group = message.init ? await initProcessGroup(message.init) : await initProcessGroupFromEnv({
+      connectTimeoutMs: message.connectTimeoutMs,
+      job: message.job,
+    });
     scope.postMessage({
       kind: "ready",
       rank: group.rank,

@@ -19,16 +19,20 @@
  */
 import { join } from "node:path";
 import { formatSeconds } from "../core/durations.ts";
-import { clientHandshake, importTokenKey, serverHandshake } from "./_auth.ts";
+import { clientHandshake, importTokenKey, refusalReason, serverHandshake } from "./_auth.ts";
 import { CommError, Ring } from "./_ring.ts";
 import {
   connectWithin,
+  type JobRecord,
   reachStore,
   register,
   type Registration,
   startStore,
+  type StoreServer,
 } from "./_tcp_rendezvous.ts";
 import { rankSocketPath } from "./rendezvous.ts";
+import { acceptLoop } from "./_accept_loop.ts";
+import { createSocketDir } from "./_socket_dir.ts";
 
 /** Pause between attempts to connect to a neighbour whose socket is not there yet. */
 const CONNECT_RETRY_MS = 20;
@@ -37,6 +41,8 @@ const CONNECT_RETRY_MS = 20;
  * its own deadline and handshakes run side by side, so silent clients delay nobody.
  */
 const HANDSHAKE_TIMEOUT_MS = 2_000;
+/** Handshakes in progress on a rank's ring listener at once; past it, the oldest is dropped. */
+const MAX_PENDING_HANDSHAKES = 64;
 
 /** Addresses that mean every interface. */
 const WILDCARDS = ["0.0.0.0", "::", "[::]"];
@@ -69,6 +75,8 @@ export interface ConnectRingOptions {
   connectTimeoutMs: number;
   /** Deadline for each collective on the resulting ring. */
   collectiveTimeoutMs: number;
+  /** This rank's job, compared at the TCP rendezvous with rank 0's (absent: not compared). */
+  job?: JobRecord;
 }
 
 type Address = { transport: "unix"; path: string } | {
@@ -103,7 +111,12 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
   let ownDir: string | null = null;
   let right: Address;
   let hosts: [string, string] | null = null;
+  /** This rank's advertised address across hosts, for messages that blame it. */
+  let self: string | null = null;
   let transport: Transport = "unix";
+  // Rank 0's rendezvous stays up while the job runs, to tell a late or duplicate rank why it
+  // cannot join; it closes with the ring.
+  let rendezvous: StoreServer | null = null;
   try {
     if (!options.tcp) {
       if (!rendezvousDir) throw new Error("A rendezvous directory is required without MASTER_ADDR");
@@ -120,46 +133,44 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
         deadline,
         connectTimeoutMs,
       };
-      const server = rank === 0 ? startStore(store) : null;
-      try {
-        const storeConn = server ? null : await reachStore(store);
-        // The address that reaches the master: where peers reach this rank by default.
-        const reach = server ? server.hostname : (storeConn!.localAddr as Deno.NetAddr).hostname;
-        const bind = tcp.bind || reach;
-        // Bound to every interface (asked for with --bind 0.0.0.0): advertise the one that
-        // reaches the master, which peers can dial.
-        const advertised = WILDCARDS.includes(bind) ? reach : bind;
-        const tcpListener = listenTcp(bind);
-        listeners.push(tcpListener);
-        let unix: string | null = null;
-        if (tcp.transport === "unix") {
-          const dir = rendezvousDir ??
-            (ownDir = await Deno.makeTempDir({ prefix: "paratrain-rank-" }));
-          unix = join(dir, `rank-${rank}.sock`);
-          listeners.push(listenUnix(unix));
-        }
-        const own: Registration = {
-          rank,
-          host: `${Deno.hostname()}/${advertised}`,
-          tcp: { hostname: advertised, port: (tcpListener.addr as Deno.NetAddr).port },
-          unix,
-        };
-        const table = server ? await server.serve(own) : await register(storeConn!, own, store);
-        const peer = table[sendTo];
-        const sameHost = peer.host === own.host;
-        right = sameHost && peer.unix !== null && tcp.transport === "unix"
-          ? { transport: "unix", path: peer.unix }
-          : { transport: "tcp", hostname: peer.tcp.hostname, port: peer.tcp.port };
-        transport = right.transport === "tcp" || table[recvFrom].host !== own.host ||
-            tcp.transport === "tcp"
-          ? "tcp"
-          : "unix";
-        hosts = [peer.tcp.hostname, table[recvFrom].tcp.hostname];
-      } finally {
-        server?.close();
+      const server = rendezvous = rank === 0 ? startStore(store) : null;
+      const storeConn = server ? null : await reachStore(store);
+      // The address that reaches the master: where peers reach this rank by default.
+      const reach = server ? server.hostname : (storeConn!.localAddr as Deno.NetAddr).hostname;
+      const bind = tcp.bind || reach;
+      // Bound to every interface (asked for with --bind 0.0.0.0): advertise the one that
+      // reaches the master, which peers can dial.
+      const advertised = WILDCARDS.includes(bind) ? reach : bind;
+      const tcpListener = listenTcp(bind);
+      listeners.push(tcpListener);
+      let unix: string | null = null;
+      if (tcp.transport === "unix") {
+        const dir = rendezvousDir ?? (ownDir = await createSocketDir());
+        unix = join(dir, `rank-${rank}.sock`);
+        listeners.push(listenUnix(unix));
       }
+      const own: Registration = {
+        rank,
+        host: `${Deno.hostname()}/${advertised}`,
+        tcp: { hostname: advertised, port: (tcpListener.addr as Deno.NetAddr).port },
+        unix,
+        ...(options.job ? { job: options.job } : {}),
+      };
+      const table = server ? await server.serve(own) : await register(storeConn!, own, store);
+      const peer = table[sendTo];
+      const sameHost = peer.host === own.host;
+      right = sameHost && peer.unix !== null && tcp.transport === "unix"
+        ? { transport: "unix", path: peer.unix }
+        : { transport: "tcp", hostname: peer.tcp.hostname, port: peer.tcp.port };
+      transport = right.transport === "tcp" || table[recvFrom].host !== own.host ||
+          tcp.transport === "tcp"
+        ? "tcp"
+        : "unix";
+      hosts = [peer.tcp.hostname, table[recvFrom].tcp.hostname];
+      self = advertised;
     }
   } catch (error) {
+    rendezvous?.close();
     for (const listener of listeners) closeQuietly(listener);
     if (ownDir) await Deno.remove(ownDir, { recursive: true }).catch(() => {});
     throw error;
@@ -178,11 +189,15 @@ export async function connectRing(options: ConnectRingOptions): Promise<Ring> {
   if (ownDir) await Deno.remove(ownDir, { recursive: true }).catch(() => {});
 
   if (rightConn.status === "fulfilled" && leftConn.status === "fulfilled") {
+    const server = rendezvous as StoreServer | null;
     return new Ring(rank, worldSize, rightConn.value, leftConn.value, options.collectiveTimeoutMs, {
       hosts,
       transport,
+      self,
+      ...(server ? { onClose: () => server.close() } : {}),
     });
   }
+  (rendezvous as StoreServer | null)?.close();
   for (const side of [rightConn, leftConn]) {
     if (side.status === "fulfilled") closeQuietly(side.value);
   }
@@ -275,7 +290,7 @@ async function dial(address: Address, peer: number, job: Job): Promise<Deno.Conn
   if (problem !== null) {
     closeQuietly(conn);
     throw new CommError(
-      `Rank ${peer} refused the connection from rank ${job.rank}: ${problem}`,
+      `Rank ${peer} refused the connection from rank ${job.rank}: ${refusalReason(problem)}`,
       peer,
     );
   }
@@ -336,27 +351,28 @@ function accept(listeners: Deno.Listener[], peer: number, job: Job): Promise<Den
       closeQuietly(conn);
     };
     for (const listener of listeners) {
-      (async () => {
-        while (!settled) {
-          let conn: Deno.Conn;
-          try {
-            conn = await listener.accept();
-          } catch (error) {
-            if (--open > 0) return;
-            return finish(
-              null,
-              new CommError(
-                `Rank ${peer} did not connect to rank ${job.rank} within ` +
-                  `${formatSeconds(job.connectTimeoutMs)}`,
-                peer,
-                { cause: error },
-              ),
-            );
-          }
-          if (settled) closeQuietly(conn);
-          else handshake(conn);
-        }
-      })();
+      acceptLoop(listener, {
+        maxPending: MAX_PENDING_HANDSHAKES,
+        handshake,
+        stopped: () => settled,
+        onError: (error) =>
+          console.warn(
+            `Rank ${job.rank} could not accept a connection on its rendezvous socket: ` +
+              `${(error as Error).message}; accepting again`,
+          ),
+      }).then((error) => {
+        // Closed at the deadline (or by the other listener's peer arriving first).
+        if (settled || --open > 0) return;
+        finish(
+          null,
+          new CommError(
+            `Rank ${peer} did not connect to rank ${job.rank} within ` +
+              `${formatSeconds(job.connectTimeoutMs)}`,
+            peer,
+            { cause: error },
+          ),
+        );
+      });
     }
   });
 }

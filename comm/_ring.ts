@@ -15,6 +15,7 @@ import type { Range } from "../core/even_split.ts";
 import { formatSeconds } from "../core/durations.ts";
 import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
 import type { WireCodec } from "./wire_codec.ts";
+import { StallWatch } from "./_stall_watch.ts";
 
 /** Bytes in a frame header (the payload length, u32 little-endian). */
 const FRAME_HEADER_BYTES = 4;
@@ -34,6 +35,13 @@ const DEADLINE_CASCADE = 0.9;
 
 /** Largest frame payload the 4-byte header can describe. */
 const MAX_FRAME_BYTES = 0xffff_ffff;
+
+/**
+ * A rank whose own thread did not run for this share of the collective timeout (paused by
+ * SIGSTOP, a suspended host, a blocked thread) since its previous collective is the cause when
+ * a collective fails: its peers waited about that long for it and gave up.
+ */
+const SELF_STALL_SHARE = 0.9;
 
 /** {@linkcode SUB_CHUNK_BYTES} in float32 elements. */
 const SUB_CHUNK_ELEMENTS = SUB_CHUNK_BYTES / Float32Array.BYTES_PER_ELEMENT;
@@ -66,6 +74,10 @@ export interface RingLinks {
   hosts?: [string, string] | null;
   /** `tcp` when either link is TCP, else `unix`. */
   transport?: "unix" | "tcp";
+  /** Called once when the ring is closed (rank 0 closes its rendezvous with it). */
+  onClose?: () => void;
+  /** This rank's own address across hosts, named when it is the one to blame; null on one host. */
+  self?: string | null;
 }
 
 /** One rank's place in a ring of `size` ranks, with its two live connections. */
@@ -85,6 +97,11 @@ export class Ring {
   readonly transport: "unix" | "tcp";
 
   #hosts: [string, string] | null;
+  #self: string | null;
+  #onClose: (() => void) | null;
+  #stalls = new StallWatch();
+  /** When the previous collective ended (or the ring formed): stalls since then count. */
+  #idleSince = performance.now();
   #right: Deno.Conn;
   #left: Deno.Conn;
   #timeoutMs: number;
@@ -120,6 +137,8 @@ export class Ring {
   ) {
     this.transport = links.transport ?? "unix";
     this.#hosts = links.hosts ?? null;
+    this.#onClose = links.onClose ?? null;
+    this.#self = links.self ?? null;
     this.rank = rank;
     this.size = size;
     this.sendTo = (rank + 1) % size;
@@ -162,6 +181,7 @@ export class Ring {
     } finally {
       clearTimeout(timer);
       this.waitingFor = null;
+      this.#idleSince = performance.now();
     }
   }
 
@@ -310,7 +330,11 @@ export class Ring {
   /** Closes both connections for good; collectives called afterwards reject. */
   close(): void {
     this.#closed = true;
+    this.#stalls.stop();
     this.#closeConnections();
+    const onClose = this.#onClose;
+    this.#onClose = null;
+    onClose?.();
   }
 
   /** Closes both connections; pending reads and writes reject. Safe to call twice. */
@@ -326,8 +350,26 @@ export class Ring {
 
   #expire(): void {
     const culprit = this.waitingFor ?? (this.#readsPending > 0 ? this.recvFrom : this.sendTo);
-    this.#timedOut = this.#stoppedAnswering(culprit);
+    this.#timedOut = this.#stalledItself() ?? this.#stoppedAnswering(culprit);
     this.#closeConnections();
+  }
+
+  /**
+   * This rank as the cause, when its own thread stopped running long enough since its previous
+   * collective for its peers to give up on it (a resumed SIGSTOP: its own timer fires late and
+   * its peers have closed); else null.
+   */
+  #stalledItself(): CommError | null {
+    const stalledMs = this.#stalls.longestSince(this.#idleSince);
+    if (stalledMs < SELF_STALL_SHARE * this.#timeoutMs) return null;
+    const where = this.#self ? ` on ${this.#self}` : "";
+    return new CommError(
+      `Rank ${this.rank}${where} (this rank) was stopped for ${formatSeconds(stalledMs)} ` +
+        `during ${this.#op}: its process was paused (SIGSTOP, a suspended host) or its thread ` +
+        `blocked, and the other ranks stopped waiting for it (timeout ` +
+        `${formatSeconds(this.#timeoutMs)})`,
+      this.rank,
+    );
   }
 
   #stoppedAnswering(culprit: number): CommError {
@@ -378,6 +420,8 @@ export class Ring {
   /** Turns a transport failure (or EOF, `error === null`) into an error naming `peer`. */
   #explain(error: unknown, peer: number): CommError {
     if (this.#timedOut) return this.#timedOut;
+    const stalled = this.#stalledItself();
+    if (stalled) return stalled;
     const closed = error === null || error instanceof Deno.errors.BrokenPipe ||
       error instanceof Deno.errors.ConnectionReset ||
       error instanceof Deno.errors.UnexpectedEof ||

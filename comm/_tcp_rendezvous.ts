@@ -10,8 +10,18 @@
  * @module
  */
 import { formatSeconds } from "../core/durations.ts";
-import { clientHandshake, readFrame, serverHandshake, writeFrame } from "./_auth.ts";
+import { UsageError } from "../core/errors.ts";
+import {
+  clientHandshake,
+  isRefusal,
+  readFrame,
+  refusalReason,
+  serverHandshake,
+  writeFrame,
+} from "./_auth.ts";
 import { CommError } from "./_ring.ts";
+import { acceptLoop } from "./_accept_loop.ts";
+import { ENV_NAMES } from "./rank_env.ts";
 
 /** Largest registration or table frame, in bytes per rank. */
 const MAX_ENTRY_BYTES = 4096;
@@ -19,6 +29,18 @@ const MAX_ENTRY_BYTES = 4096;
 const CONNECT_RETRY_MS = 50;
 /** A client must finish its handshake and registration within this. */
 const HANDSHAKE_TIMEOUT_MS = 5_000;
+/**
+ * Handshakes in progress beyond one per rank that the rendezvous holds at once; past that, the
+ * oldest is dropped (`_accept_loop.ts`), so a flood holds a bounded number of descriptors.
+ */
+const MAX_STRAY_HANDSHAKES = 64;
+
+/**
+ * What a rank says its job is: its run's settings by the flag that sets them (`--batch`,
+ * `--seed`, `--resume` as the checkpoint's hash, the code's version, …). Every host must say
+ * the same; the rendezvous compares each rank's with rank 0's.
+ */
+export type JobRecord = Record<string, string | number | boolean | null>;
 
 /** Where one rank listens. */
 export interface Registration {
@@ -30,6 +52,16 @@ export interface Registration {
   tcp: { hostname: string; port: number };
   /** Its Unix socket, when it listens on one. */
   unix: string | null;
+  /** Its job, compared with rank 0's (absent: not compared). */
+  job?: JobRecord;
+}
+
+/**
+ * A rank refused because it is not part of this job as rank 0 runs it: its settings, world
+ * size or rank differ, or its rank is taken. A usage error: exit 2, with every difference named.
+ */
+export class JobMismatchError extends UsageError {
+  override name = "JobMismatchError";
 }
 
 /** The rendezvous address and the job. */
@@ -48,10 +80,33 @@ export interface StoreOptions {
 export interface StoreServer {
   /** Where the server listens (the address ring listeners should use by default). */
   hostname: string;
-  /** Waits for every rank, then sends each the table; resolves with the table. */
+  /**
+   * Waits for every rank, then sends each the table; resolves with the table. Rejects with a
+   * {@linkcode JobMismatchError} as soon as one rank's job differs from rank 0's (every rank
+   * registered by then is told the same), or a CommError when ranks are missing at the
+   * deadline. Once the table is out, the server keeps answering: a rank that comes later (a
+   * second host with the same `--node-rank`) is told its rank is taken, until `close()`.
+   */
   serve(own: Registration): Promise<Registration[]>;
   /** Stops listening and drops every client. */
   close(): void;
+}
+
+/**
+ * The settings on which two jobs differ, with each side's value.
+ *
+ * @param a one rank's job
+ * @param b another's
+ * @returns `--flag (a's value vs b's value)` for each difference, in key order
+ * @example
+ * ```ts
+ * jobDifferences({ "--batch": 48 }, { "--batch": 96 }); // ["--batch (48 vs 96)"]
+ * ```
+ */
+export function jobDifferences(a: JobRecord, b: JobRecord): string[] {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  const shown = (v: JobRecord[string] | undefined) => v === undefined ? "unset" : String(v);
+  return keys.filter((k) => a[k] !== b[k]).map((k) => `${k} (${shown(a[k])} vs ${shown(b[k])})`);
 }
 
 /**
@@ -77,11 +132,18 @@ export function startStore(options: StoreOptions): StoreServer {
   const table: (Registration | undefined)[] = Array.from({ length: worldSize }, () => undefined);
   const pending = new Set<Deno.Conn>();
   let closed = false;
+  let complete = false;
   const close = () => {
     closed = true;
     closeQuietly(listener);
     for (const conn of [...pending, ...clients.values()]) closeQuietly(conn);
   };
+  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const where = (rank: number) => `rank ${rank} (${table[rank]?.host ?? "?"})`;
+  const taken = (rank: number) =>
+    `rank ${rank} is already in the job (registered from ` +
+    `${table[rank]?.host ?? "another host"}): are two hosts started with the same ` +
+    `--node-rank (or RANK)?`;
   return {
     hostname: (listener.addr as Deno.NetAddr).hostname,
     close,
@@ -101,46 +163,71 @@ export function startStore(options: StoreOptions): StoreServer {
             ),
           );
         }, Math.max(0, options.deadline - Date.now()));
-        const maybeDone = async () => {
-          if (!table.every((entry) => entry !== undefined)) return;
+        /** Fails the whole job at once: every rank registered so far is told why. */
+        const mismatch = async (why: string) => {
+          if (complete || closed) return;
           clearTimeout(stopAt);
-          const bytes = new TextEncoder().encode(JSON.stringify(table));
-          await Promise.allSettled([...clients.values()].map((conn) => writeFrame(conn, bytes)));
+          const refusal = encode({ refused: why });
+          await Promise.allSettled([...clients.values()].map((conn) => writeFrame(conn, refusal)));
           close();
+          reject(new JobMismatchError(why));
+        };
+        const maybeDone = async () => {
+          if (complete || !table.every((entry) => entry !== undefined)) return;
+          complete = true;
+          clearTimeout(stopAt);
+          // Each rank needs every address; the jobs stay here.
+          const bytes = encode(table.map((entry) => ({ ...entry, job: undefined })));
+          await Promise.allSettled([...clients.values()].map((conn) => writeFrame(conn, bytes)));
+          for (const conn of clients.values()) closeQuietly(conn);
+          clients.clear();
           resolve(table as Registration[]);
         };
         const handle = async (conn: Deno.Conn) => {
           pending.add(conn);
           const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
+          const from = remoteHost(conn);
           let problem: string;
+          let wrongJob: string | null = null;
           try {
             const client = await serverHandshake(
               conn,
               key,
               { rank: 0, worldSize, purpose: "store" },
-              (c) =>
-                c.purpose !== "store"
-                  ? "not a rendezvous client"
-                  : c.worldSize !== worldSize
-                  ? `world size ${c.worldSize}, expected ${worldSize}`
-                  : c.rank < 1 || c.rank >= worldSize
-                  ? `claims rank ${c.rank}, expected 1 to ${worldSize - 1}`
-                  : table[c.rank] || clients.has(c.rank)
-                  ? `rank ${c.rank} has registered already`
-                  : null,
+              (c) => {
+                if (c.purpose !== "store") return "not a rendezvous client";
+                if (c.worldSize !== worldSize || c.rank < 1 || c.rank >= worldSize) {
+                  wrongJob = `Hosts disagree on the job: a rank from ${from} joins as rank ` +
+                    `${c.rank} of world size ${c.worldSize}, but ${where(0)} runs world size ` +
+                    `${worldSize}; start every host with the same --nnodes and ` +
+                    `--nproc-per-node (or WORLD_SIZE)`;
+                  return wrongJob;
+                }
+                return table[c.rank] || clients.has(c.rank) ? taken(c.rank) : null;
+              },
             );
             if (typeof client === "string") problem = client;
             else {
               const frame = await readFrame(conn, MAX_ENTRY_BYTES, true);
               const entry = frame && parseRegistration(frame, client.rank);
-              if (entry && !table[entry.rank]) {
+              const differences = entry?.job && own.job ? jobDifferences(own.job, entry.job) : [];
+              if (entry && differences.length > 0) {
+                wrongJob = `Hosts disagree on the job: ${differences.join(", ")} between ` +
+                  `${where(0)} and rank ${entry.rank} (${entry.host}); start every host with ` +
+                  `the same settings`;
+                await writeFrame(conn, encode({ refused: wrongJob })).catch(() => {});
+                problem = wrongJob;
+              } else if (entry && table[entry.rank]) {
+                // Another connection claiming the same rank registered during this handshake.
+                problem = taken(entry.rank);
+                await writeFrame(conn, encode({ refused: problem })).catch(() => {});
+              } else if (entry) {
                 clearTimeout(timer);
                 pending.delete(conn);
                 clients.set(entry.rank, conn);
                 table[entry.rank] = entry;
                 return await maybeDone();
-              }
-              problem = "no valid registration";
+              } else problem = "no valid registration";
             }
           } catch {
             problem = "no valid hello";
@@ -148,33 +235,51 @@ export function startStore(options: StoreOptions): StoreServer {
           clearTimeout(timer);
           pending.delete(conn);
           closeQuietly(conn);
+          if (wrongJob) return await mismatch(wrongJob);
           if (!closed) {
             console.warn(`Rank 0 refused a connection on the rendezvous port: ${problem}`);
           }
         };
-        (async () => {
-          while (!closed) {
-            let conn: Deno.Conn;
-            try {
-              conn = await listener.accept();
-            } catch {
-              return;
-            }
-            if (closed) closeQuietly(conn);
-            else handle(conn);
-          }
-        })();
+        acceptLoop(listener, {
+          maxPending: worldSize + MAX_STRAY_HANDSHAKES,
+          handshake: handle,
+          stopped: () => closed,
+          onError: (error) =>
+            console.warn(
+              `Rank 0 could not accept a connection on the rendezvous port: ` +
+                `${(error as Error).message}; accepting again`,
+            ),
+        });
         maybeDone();
       }),
   };
 }
 
+/** The error for a rank the rendezvous refused, saying why (the whole job's when it disagrees). */
+function refusedError(rank: number, options: StoreOptions, why: string): JobMismatchError {
+  if (why.startsWith("Hosts disagree")) return new JobMismatchError(why);
+  const hint = why.startsWith("wrong token") ? ` (the same ${ENV_NAMES.token} on every host?)` : "";
+  return new JobMismatchError(
+    `Rank ${rank} could not join the rendezvous at ${options.masterAddr}:${options.masterPort} ` +
+      `(rank 0's host): ${why}${hint}`,
+  );
+}
+
+/** The address a connection came from, for messages. */
+function remoteHost(conn: Deno.Conn): string {
+  const addr = conn.remoteAddr as Deno.NetAddr;
+  return addr.hostname ?? "another host";
+}
+
 /**
  * A rank other than 0 reaches the rendezvous (retrying until it is up or the deadline passes)
  * and proves itself. The connection's local address is the interface that reaches the master.
+ * A connection dropped before the handshake ends (a server shedding a flood) is tried again; a
+ * refusal with a reason (another job's settings, a rank already taken, a wrong token) is not.
  *
  * @param options The address and the job.
  * @returns The authenticated connection.
+ * @throws {JobMismatchError} When the rendezvous refuses this rank, saying why.
  */
 export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
   const { masterAddr, masterPort, rank, worldSize, key } = options;
@@ -212,11 +317,11 @@ export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
     clearTimeout(timer);
     if (problem === null) return conn;
     closeQuietly(conn);
-    throw new CommError(
-      `Rank ${rank} could not join ${where}: ${problem} (same PARATRAIN_TOKEN and world size ` +
-        `on every host?)`,
-      0,
-    );
+    if (isRefusal(problem)) throw refusedError(rank, options, refusalReason(problem));
+    if (Date.now() >= options.deadline) {
+      throw new CommError(`Rank ${rank} could not join ${where}: ${problem}`, 0);
+    }
+    await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
   }
 }
 
@@ -224,9 +329,10 @@ export async function reachStore(options: StoreOptions): Promise<Deno.TcpConn> {
  * Registers on an authenticated rendezvous connection and waits for the table.
  *
  * @param conn From {@linkcode reachStore}.
- * @param own Where this rank listens.
+ * @param own Where this rank listens, and its job.
  * @param options The job, for the deadline and messages.
  * @returns Every rank's registration, by rank.
+ * @throws {JobMismatchError} When some rank's job differs from rank 0's: every host is told.
  */
 export async function register(
   conn: Deno.Conn,
@@ -234,10 +340,12 @@ export async function register(
   options: StoreOptions,
 ): Promise<Registration[]> {
   const timer = setTimeout(() => closeQuietly(conn), Math.max(0, options.deadline - Date.now()));
+  let refused: string | null = null;
   try {
     await writeFrame(conn, new TextEncoder().encode(JSON.stringify(own)));
     const frame = await readFrame(conn, MAX_ENTRY_BYTES * options.worldSize, true);
-    const table = frame && parseTable(frame, options.worldSize);
+    refused = frame && parseRefusal(frame);
+    const table = frame && !refused && parseTable(frame, options.worldSize);
     if (table) return table;
   } catch {
     // Reported below.
@@ -245,6 +353,7 @@ export async function register(
     clearTimeout(timer);
     closeQuietly(conn);
   }
+  if (refused) throw refusedError(own.rank, options, refused);
   throw new CommError(
     `Rank ${own.rank} got no table from the rendezvous at ${options.masterAddr}:` +
       `${options.masterPort} within ${formatSeconds(options.connectTimeoutMs)} ` +
@@ -287,10 +396,23 @@ export async function connectWithin(
 function parseRegistration(bytes: Uint8Array, rank: number): Registration | null {
   try {
     const entry = JSON.parse(new TextDecoder().decode(bytes)) as Registration;
+    const job = entry.job;
     const ok = entry.rank === rank && typeof entry.host === "string" &&
       typeof entry.tcp?.hostname === "string" && Number.isInteger(entry.tcp?.port) &&
-      (entry.unix === null || typeof entry.unix === "string");
+      (entry.unix === null || typeof entry.unix === "string") &&
+      (job === undefined || (typeof job === "object" && job !== null && !Array.isArray(job) &&
+        Object.values(job).every((v) => v === null || typeof v !== "object")));
     return ok ? entry : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The reason in a refusal sent in place of the table, or null when the frame is none. */
+function parseRefusal(bytes: Uint8Array): string | null {
+  try {
+    const reply = JSON.parse(new TextDecoder().decode(bytes)) as { refused?: unknown };
+    return typeof reply?.refused === "string" ? reply.refused : null;
   } catch {
     return null;
   }

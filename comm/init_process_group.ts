@@ -5,8 +5,11 @@
  */
 import { timerMs } from "../core/durations.ts";
 import { connectRing, type TcpRendezvousOptions } from "./_connect_ring.ts";
+import type { JobRecord } from "./_tcp_rendezvous.ts";
+export { JobMismatchError, type JobRecord } from "./_tcp_rendezvous.ts";
 import { ProcessGroup } from "./process_group.ts";
 import { ENV_NAMES, readRankEnv, type ReadRankEnvOptions } from "./rank_env.ts";
+import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 
 /** Default deadline for one collective: a peer silent this long is reported as stuck. */
 export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 60_000;
@@ -32,6 +35,12 @@ export interface InitProcessGroupOptions {
   timeoutMs?: number | null;
   /** Deadline for joining the ring (default {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}). */
   connectTimeoutMs?: number;
+  /**
+   * This rank's job (its run's settings by flag, `--resume`'s hash, the code's version): at
+   * the TCP rendezvous rank 0 compares every rank's with its own, and any difference fails
+   * every rank at once with a `JobMismatchError` naming the settings and the hosts.
+   */
+  job?: JobRecord;
 }
 
 /**
@@ -61,6 +70,7 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
     timeoutMs,
     tcp,
     connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+    job,
   } = options;
   if (!Number.isInteger(worldSize) || worldSize < 1) {
     throw new RangeError(`Invalid world size ${worldSize}: expected a positive integer`);
@@ -81,15 +91,22 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
         `launch())`,
     );
   }
-  const ring = await connectRing({
-    rank,
-    worldSize,
-    rendezvousDir: rendezvousDir ?? null,
-    token,
-    tcp,
-    connectTimeoutMs,
-    collectiveTimeoutMs,
-  });
+  const connect = () =>
+    connectRing({
+      rank,
+      worldSize,
+      rendezvousDir: rendezvousDir ?? null,
+      token,
+      tcp,
+      connectTimeoutMs,
+      collectiveTimeoutMs,
+      job,
+    });
+  // A socket directory of its own exists while the ring forms: a signal then must not leave
+  // it behind (in a communication thread, the main thread's own join watches for signals).
+  const ring = makesSocketDir({ rendezvousDir, tcp }) && onMainThread()
+    ? await whileJoining(connect)
+    : await connect();
   return new ProcessGroup(rank, worldSize, ring);
 }
 
@@ -97,6 +114,8 @@ export async function initProcessGroup(options: InitProcessGroupOptions): Promis
 export interface InitFromEnvOptions extends ReadRankEnvOptions {
   /** Deadline for joining the ring (default {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}). */
   connectTimeoutMs?: number;
+  /** This rank's job, compared at the TCP rendezvous (see {@linkcode InitProcessGroupOptions}). */
+  job?: JobRecord;
 }
 
 /**
@@ -129,5 +148,6 @@ export async function initProcessGroupFromEnv(
       }
       : null,
     connectTimeoutMs: options.connectTimeoutMs,
+    job: options.job,
   });
 }

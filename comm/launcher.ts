@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { ExpectedError, stripAnsi } from "../core/errors.ts";
+import { ExpectedError, STOP_SIGNALS, stripAnsi } from "../core/errors.ts";
 import { formatSeconds, timerMs } from "../core/durations.ts";
 import { createRendezvous } from "./rendezvous.ts";
 import { ENV_NAMES, type TransportName } from "./rank_env.ts";
@@ -30,8 +30,6 @@ import type { NodeSpec } from "../core/run_types.ts";
 const STDERR_TAIL_LINES = 20;
 /** Flags given to `deno run` before the module, unless `denoArgs` replaces them. */
 const DEFAULT_DENO_ARGS = ["--allow-all"];
-/** Signals that stop the job (and clean up) instead of killing the launcher outright. */
-const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 /**
  * After the first rank fails, how long to wait for the others' exits before stopping them:
  * a rank killed by a signal and its peer that saw the connection close fail within
@@ -105,6 +103,8 @@ export class LaunchError extends ExpectedError {
   readonly signal: string | null;
   /** Its last lines of stderr. */
   readonly stderrTail: string[];
+  /** The failed rank reported a usage error (the command then exits 2, not 1). */
+  readonly usage: boolean;
 
   /**
    * Creates the error.
@@ -121,6 +121,7 @@ export class LaunchError extends ExpectedError {
       code: number | null;
       signal: string | null;
       stderrTail: string[];
+      usage?: boolean;
     },
   ) {
     super(message);
@@ -130,6 +131,7 @@ export class LaunchError extends ExpectedError {
     this.code = details.code;
     this.signal = details.signal;
     this.stderrTail = details.stderrTail;
+    this.usage = details.usage ?? false;
   }
 }
 
@@ -155,8 +157,9 @@ type Outcome =
  * `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `PARATRAIN_RENDEZVOUS` and `PARATRAIN_TOKEN` set, in a
  * fresh private rendezvous directory. Resolves when every rank exits with code 0. If any rank
  * fails (non-zero exit, crash, signal), the job passes its optional deadline, or the launcher
- * gets SIGINT or SIGTERM, all remaining ranks are killed at once and the promise rejects with
- * a {@linkcode LaunchError}. The rendezvous directory is removed on every path.
+ * gets SIGINT, SIGTERM or another catchable stop signal (`STOP_SIGNALS`), all remaining ranks
+ * are killed at once and the promise rejects with a {@linkcode LaunchError}. The rendezvous
+ * directory is removed on every path.
  *
  * @param moduleUrl The rank module (path or URL), which typically runs its body with
  *   `runRank`, calling `initProcessGroupFromEnv()` and `reportResult()`.
@@ -228,6 +231,7 @@ export async function launch<T = unknown>(
         [ENV_NAMES.rank]: String(rank),
         [ENV_NAMES.worldSize]: String(worldSize),
         [ENV_NAMES.localRank]: String(rank - first),
+        [ENV_NAMES.localWorldSize]: String(local),
         [ENV_NAMES.rendezvousDir]: dir,
         [ENV_NAMES.token]: token,
         [ENV_NAMES.transport]: transport,
@@ -381,6 +385,7 @@ async function describeFailure(
       ...details,
       culprit: report.culprit,
       reported: report.message,
+      usage: report.usage === true,
     });
   }
   const tail = rank.stderrTail.length > 0

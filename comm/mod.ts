@@ -32,6 +32,8 @@ export {
   initProcessGroup,
   initProcessGroupFromEnv,
   type InitProcessGroupOptions,
+  JobMismatchError,
+  type JobRecord,
 } from "./init_process_group.ts";
 export {
   type AllReduceOptions,

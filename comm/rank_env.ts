@@ -8,26 +8,36 @@
  * - `paratrain`: our launcher (`RANK` and `PARATRAIN_RENDEZVOUS`; `MASTER_ADDR` too across
  *   hosts or over TCP);
  * - `torchrun`: torchrun, Kubernetes jobs and the like: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
- *   `MASTER_ADDR`, `MASTER_PORT`;
+ *   `LOCAL_WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`;
  * - `openmpi`: `mpirun`: `OMPI_COMM_WORLD_RANK`, `OMPI_COMM_WORLD_SIZE`,
- *   `OMPI_COMM_WORLD_LOCAL_RANK` (`MASTER_ADDR` defaults to 127.0.0.1 when every rank is on one
- *   host, `OMPI_COMM_WORLD_LOCAL_SIZE` = size);
- * - `slurm`: `srun`: `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`, and `MASTER_ADDR`
- *   defaulting to the first host of `SLURM_JOB_NODELIST` (`node[01-03],gpu7` → `node01`).
+ *   `OMPI_COMM_WORLD_LOCAL_RANK`, `OMPI_COMM_WORLD_LOCAL_SIZE` (`MASTER_ADDR` defaults to
+ *   127.0.0.1 when every rank is on one host: local size = size);
+ * - `slurm`: `srun`: `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`, the tasks per node
+ *   (`SLURM_NTASKS_PER_NODE`, else the most of `SLURM_STEP_TASKS_PER_NODE` or
+ *   `SLURM_TASKS_PER_NODE`, e.g. `2(x3),1` → 2), and `MASTER_ADDR` defaulting to the first host
+ *   of `SLURM_JOB_NODELIST` (`node[01-03],gpu7` → `node01`).
+ *
+ * `localWorldSize` is the job's ranks on this host (not the whole job's): what this machine
+ * must hold. Without a variable that says it (Kubernetes starts one rank per pod), it is 1.
+ * Every integer is read strictly (decimal digits only: `0x1`, `1e1`, ` 1`, `+1` are refused).
  *
  * `MASTER_PORT` defaults to {@linkcode DEFAULT_MASTER_PORT} (torchrun's) for the schedulers.
- * A rank named by a scheduler needs the job secret in `PARATRAIN_TOKEN`.
+ * A rank named by a scheduler needs the job secret in `PARATRAIN_TOKEN`, at least
+ * {@linkcode MIN_TOKEN_CHARS} characters.
  *
  * @module
  */
 import { MAX_TIMER_MS } from "../core/durations.ts";
+import { readEnvInteger } from "../core/env_integer.ts";
 import { quote, UsageError } from "../core/errors.ts";
+import { MIN_TOKEN_CHARS } from "./_auth.ts";
 
 /** Environment variable names, shared by the launcher (which sets them) and the ranks. */
 export const ENV_NAMES = {
   rank: "RANK",
   worldSize: "WORLD_SIZE",
   localRank: "LOCAL_RANK",
+  localWorldSize: "LOCAL_WORLD_SIZE",
   masterAddr: "MASTER_ADDR",
   masterPort: "MASTER_PORT",
   rendezvousDir: "PARATRAIN_RENDEZVOUS",
@@ -44,6 +54,9 @@ export const ENV_NAMES = {
   slurmRank: "SLURM_PROCID",
   slurmSize: "SLURM_NTASKS",
   slurmLocalRank: "SLURM_LOCALID",
+  slurmTasksPerNode: "SLURM_NTASKS_PER_NODE",
+  slurmStepTasks: "SLURM_STEP_TASKS_PER_NODE",
+  slurmJobTasks: "SLURM_TASKS_PER_NODE",
   slurmNodeList: "SLURM_JOB_NODELIST",
 } as const;
 
@@ -67,6 +80,8 @@ export interface RankEnv {
   worldSize: number;
   /** Rank on this machine. */
   localRank: number;
+  /** The job's ranks on this machine (1 for a single process). */
+  localWorldSize: number;
   /** Private rendezvous directory, or null (a single process, or a scheduler's rank). */
   rendezvousDir: string | null;
   /** Job token, or null for a single process. */
@@ -113,6 +128,7 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
       rank: 0,
       worldSize: 1,
       localRank: 0,
+      localWorldSize: 1,
       rendezvousDir: null,
       token: null,
       collectiveTimeoutMs: null,
@@ -130,18 +146,33 @@ export function readRankEnv(options: ReadRankEnvOptions = {}): RankEnv {
       `Invalid environment variable ${names.rank}: ${rank} is not below ${names.size}=${worldSize}`,
     );
   }
+  const localRank = readEnvInteger(env, names.local) ?? rank;
+  const local = readLocalWorldSize(env, source, worldSize);
+  if (local.value > worldSize) {
+    throw new UsageError(
+      `Invalid environment variable ${local.name}: ${local.value} ranks on this host, more ` +
+        `than ${names.size}=${worldSize} in the job`,
+    );
+  }
+  if (env[names.local] !== undefined && local.name !== null && localRank >= local.value) {
+    throw new UsageError(
+      `Invalid environment variable ${names.local}: ${localRank} is not below ` +
+        `${local.name}=${local.value}`,
+    );
+  }
   const timeout = env[ENV_NAMES.collectiveTimeoutMs];
   const result: RankEnv = {
     rank,
     worldSize,
-    localRank: env[names.local] === undefined ? rank : readInteger(env, names.local, 0, names.rank),
+    localRank,
+    localWorldSize: local.value,
     rendezvousDir: source === "paratrain" ? readString(env, ENV_NAMES.rendezvousDir) : null,
     token: source === "paratrain" ? readString(env, ENV_NAMES.token) : schedulerToken(env),
     collectiveTimeoutMs: timeout === undefined
       ? null
       : readInteger(env, ENV_NAMES.collectiveTimeoutMs, 1, names.rank, MAX_TIMER_MS),
   };
-  const masterAddr = readMasterAddr(env, source, worldSize);
+  const masterAddr = readMasterAddr(env, source, worldSize, local.value);
   const masterPort = masterAddr === null
     ? null
     : source === "paratrain" || env[ENV_NAMES.masterPort] !== undefined
@@ -212,7 +243,55 @@ export function firstSlurmHost(list: string): string {
   return host;
 }
 
-function readMasterAddr(env: Env, source: RankSource, worldSize: number): string | null {
+/**
+ * The job's ranks on this host, and the variable that said so (null: nobody did).
+ * `SLURM_TASKS_PER_NODE` lists every node's count in SLURM's compressed form (`2(x3),1`): the
+ * most any node runs bounds this one.
+ */
+function readLocalWorldSize(
+  env: Env,
+  source: RankSource,
+  worldSize: number,
+): { value: number; name: string | null } {
+  const named = (name: string) => {
+    const value = readEnvInteger(env, name, { min: 1 });
+    return value === undefined ? null : { value, name };
+  };
+  switch (source) {
+    case "paratrain":
+      return named(ENV_NAMES.localWorldSize) ?? { value: worldSize, name: null };
+    case "torchrun":
+      return named(ENV_NAMES.localWorldSize) ?? { value: 1, name: null };
+    case "openmpi":
+      return named(ENV_NAMES.ompiLocalSize) ?? { value: 1, name: null };
+    case "slurm": {
+      const given = named(ENV_NAMES.slurmTasksPerNode);
+      if (given) return given;
+      for (const name of [ENV_NAMES.slurmStepTasks, ENV_NAMES.slurmJobTasks]) {
+        const text = env[name];
+        if (text === undefined) continue;
+        const counts = /^\d+(\(x\d+\))?(,\d+(\(x\d+\))?)*$/.test(text)
+          ? text.split(",").map((part) => Number(part.split("(")[0]))
+          : [];
+        if (counts.length === 0 || counts.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+          throw new UsageError(
+            `Invalid environment variable ${name}: expected task counts such as 2(x3),1, got ` +
+              quote(text),
+          );
+        }
+        return { value: Math.max(...counts), name };
+      }
+      return { value: 1, name: null };
+    }
+  }
+}
+
+function readMasterAddr(
+  env: Env,
+  source: RankSource,
+  worldSize: number,
+  localWorldSize: number,
+): string | null {
   const given = env[ENV_NAMES.masterAddr];
   if (given !== undefined && given.trim() !== "") return given.trim();
   if (given !== undefined) {
@@ -222,8 +301,9 @@ function readMasterAddr(env: Env, source: RankSource, worldSize: number): string
     case "paratrain":
       return null;
     case "openmpi": {
-      const localSize = env[ENV_NAMES.ompiLocalSize];
-      if (localSize !== undefined && Number(localSize) === worldSize) return "127.0.0.1";
+      if (env[ENV_NAMES.ompiLocalSize] !== undefined && localWorldSize === worldSize) {
+        return "127.0.0.1";
+      }
       throw new UsageError(
         `Missing environment variable ${ENV_NAMES.masterAddr}: ranks on several hosts need ` +
           `rank 0's host, e.g. mpirun -x ${ENV_NAMES.masterAddr}=<host> -x ${ENV_NAMES.token} …`,
@@ -247,6 +327,12 @@ function readMasterAddr(env: Env, source: RankSource, worldSize: number): string
 
 function schedulerToken(env: Env): string {
   const token = env[ENV_NAMES.token];
+  if (token && token.length < MIN_TOKEN_CHARS) {
+    throw new UsageError(
+      `Invalid environment variable ${ENV_NAMES.token}: expected at least ${MIN_TOKEN_CHARS} ` +
+        `characters (e.g. openssl rand -hex 32), got ${token.length}`,
+    );
+  }
   if (token) return token;
   throw new UsageError(
     `Missing environment variable ${ENV_NAMES.token}: a job launched by a scheduler needs a ` +
@@ -272,17 +358,10 @@ function readInteger(
   because: string,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
-  const text = env[name];
-  if (text === undefined) {
+  const value = readEnvInteger(env, name, { min, max });
+  if (value === undefined) {
     throw new UsageError(
       `Missing environment variable ${name}: ${because} is set, so it is required`,
-    );
-  }
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
-    throw new UsageError(
-      `Invalid environment variable ${name}: expected an integer ${range}, got ${quote(text)}`,
     );
   }
   return value;

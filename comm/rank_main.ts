@@ -11,7 +11,8 @@
  * @module
  */
 import { join } from "node:path";
-import { ExpectedError } from "../core/errors.ts";
+import { readEnvInteger } from "../core/env_integer.ts";
+import { ExpectedError, UsageError } from "../core/errors.ts";
 import { writeAtomic } from "../core/write_atomic.ts";
 import { CommError } from "./_ring.ts";
 import { ENV_NAMES, readRankEnv } from "./rank_env.ts";
@@ -24,6 +25,11 @@ export interface RankFailure {
   message: string;
   /** The rank the failure points at (a peer that stopped answering), or this rank. */
   culprit: number;
+  /**
+   * A usage error (the job as asked cannot run: hosts that disagree on its settings, a rank
+   * taken twice): the launcher then exits 2, as for any bad input. Absent in older reports.
+   */
+  usage?: boolean;
 }
 
 /**
@@ -64,8 +70,8 @@ export async function runRank(body: () => Promise<void>): Promise<never> {
   });
   // The launcher's own pid where it gave one: a launcher that died while this rank was still
   // loading has already left it re-parented, and the watch must see that too.
-  const launcher = Number(Deno.env.get(ENV_NAMES.launcherPid));
-  const parentPid = Number.isInteger(launcher) && launcher > 0 ? launcher : Deno.ppid;
+  const launcher = readEnvInteger(Deno.env.toObject(), ENV_NAMES.launcherPid, { min: 1 });
+  const parentPid = launcher ?? Deno.ppid;
   watch.postMessage({ parentPid, cleanupDir: env.rendezvousDir });
   try {
     await body();
@@ -74,7 +80,12 @@ export async function runRank(body: () => Promise<void>): Promise<never> {
     const message = error instanceof Error ? error.message : String(error);
     const culprit = error instanceof CommError && error.peer !== null ? error.peer : env.rank;
     if (env.rendezvousDir) {
-      const failure: RankFailure = { rank: env.rank, message, culprit };
+      const failure: RankFailure = {
+        rank: env.rank,
+        message,
+        culprit,
+        usage: error instanceof UsageError,
+      };
       await writeAtomic(failurePath(env.rendezvousDir, env.rank), JSON.stringify(failure))
         .catch(() => {});
     }

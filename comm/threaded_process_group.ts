@@ -36,7 +36,10 @@ import type {
   SerializedError,
   ToCommThread,
 } from "./_comm_thread_worker.ts";
-import type { InitProcessGroupOptions } from "./init_process_group.ts";
+import type { InitProcessGroupOptions, JobRecord } from "./init_process_group.ts";
+import { JobMismatchError } from "./_tcp_rendezvous.ts";
+import { readRankEnv } from "./rank_env.ts";
+import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 import type {
   AllReduceOptions,
   BroadcastOptions,
@@ -64,6 +67,8 @@ export interface ThreadedProcessGroupOptions {
   init?: InitProcessGroupOptions;
   /** Deadline for joining when reading the environment (default that of initProcessGroup). */
   connectTimeoutMs?: number;
+  /** The job to compare at the TCP rendezvous when reading the environment. */
+  job?: JobRecord;
   /**
    * The module the communication thread runs (default `comm/_comm_thread_worker.ts`); for
    * tests that need a thread that fails.
@@ -96,7 +101,7 @@ export function startThreadedProcessGroup(
     options.workerModule ?? new URL("./_comm_thread_worker.ts", import.meta.url),
     { type: "module", name: `communication thread of ${who}` },
   );
-  return new Promise<ThreadedProcessGroup>((resolve, reject) => {
+  const joined = new Promise<ThreadedProcessGroup>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FromCommThread>) => {
       if (data.kind === "ready") {
         resolve(new ThreadedProcessGroup(worker, data.rank, data.worldSize, data.transport));
@@ -112,12 +117,36 @@ export function startThreadedProcessGroup(
     };
     post(worker, { kind: "init", init: options.init ?? null, ...pick(options) });
   });
+  // The thread may make a socket directory while it joins: a signal to the process meanwhile
+  // must not leave it behind, and only the main thread can end the process.
+  return makesSocketDir(joinOptions(options)) && onMainThread()
+    ? whileJoining(() => joined)
+    : joined;
 }
 
-function pick(options: ThreadedProcessGroupOptions): { connectTimeoutMs?: number } {
-  return options.connectTimeoutMs === undefined
-    ? {}
-    : { connectTimeoutMs: options.connectTimeoutMs };
+/** The rendezvous the thread will join: the options given, else the environment's. */
+function joinOptions(
+  options: ThreadedProcessGroupOptions,
+): Parameters<typeof makesSocketDir>[0] {
+  if (options.init) return options.init;
+  try {
+    const env = readRankEnv();
+    const tcp = env.masterAddr ? { transport: env.transport ?? "unix" } : null;
+    return { rendezvousDir: env.rendezvousDir, tcp };
+  } catch {
+    return {}; // The thread reports what is wrong with the environment.
+  }
+}
+
+function pick(
+  options: ThreadedProcessGroupOptions,
+): { connectTimeoutMs?: number; job?: JobRecord } {
+  return {
+    ...(options.connectTimeoutMs === undefined
+      ? {}
+      : { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.job === undefined ? {} : { job: options.job }),
+  };
 }
 
 /** A call posted to the thread and not yet answered. */
@@ -419,6 +448,7 @@ function reviveError(serialized: SerializedError): Error {
   if (name === "CallMismatchError") error = new CallMismatchError(message, peer);
   else if (name === "CommError") error = new CommError(message, peer, options);
   else if (name === "UsageError") error = new UsageError(message, options);
+  else if (name === "JobMismatchError") error = new JobMismatchError(message, options);
   else if (name === "RangeError") error = new RangeError(message, options);
   else if (name === "TypeError") error = new TypeError(message, options);
   else {

@@ -8,6 +8,7 @@
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 import type { FlatLayout } from "./flat_layout.ts";
 import { UsageError } from "./errors.ts";
+import { readInputText } from "./read_input.ts";
 import { writeAtomic } from "./write_atomic.ts";
 import { firstNonFinite } from "./trainer.ts";
 
@@ -50,8 +51,29 @@ export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Pro
   await writeAtomic(path, text);
 }
 
+/** Room beyond a checkpoint's own size that a readable one may take (formatting, a longer name). */
+const CHECKPOINT_SLACK_BYTES = 1 << 20;
+
 /**
- * Read a checkpoint and check it fits `workload` and `layout`.
+ * The most bytes a checkpoint of `layout` may have: twice what one written by
+ * {@linkcode writeCheckpoint} takes (its parameters in base64, its layout), plus 1 MiB.
+ *
+ * @param layout the model's layout
+ * @returns the limit in bytes
+ * @example
+ * ```ts
+ * import { createLayout } from "./flat_layout.ts";
+ * checkpointLimitBytes(createLayout([{ name: "w", shape: [2, 2] }])); // about 1 MiB
+ * ```
+ */
+export function checkpointLimitBytes(layout: FlatLayout): number {
+  const params = 4 * Math.ceil((layout.totalSize * Float32Array.BYTES_PER_ELEMENT) / 3);
+  return 2 * (params + JSON.stringify(layout).length) + CHECKPOINT_SLACK_BYTES;
+}
+
+/**
+ * Read a checkpoint and check it fits `workload` and `layout`. It is read as any input is
+ * (`read_input.ts`): a regular file of at most {@linkcode checkpointLimitBytes}.
  *
  * @param path the file
  * @param expected the workload name and layout it must match
@@ -68,14 +90,16 @@ export async function readCheckpoint(
   path: string,
   expected: { workload: string; layout: FlatLayout },
 ): Promise<Checkpoint> {
+  const text = await readInputText(path, {
+    what: "checkpoint",
+    limitBytes: checkpointLimitBytes(expected.layout),
+    limitName: "a checkpoint of this model",
+  });
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    const reason = error instanceof SyntaxError
-      ? "not valid JSON"
-      : (error as Error).message.split("\n")[0];
-    throw new UsageError(`Cannot read checkpoint ${path}: ${reason}`);
+    raw = JSON.parse(text);
+  } catch {
+    throw new UsageError(`Cannot read checkpoint ${path}: not valid JSON`);
   }
   if (raw.schema !== CHECKPOINT_SCHEMA || typeof raw.params !== "string") {
     throw new UsageError(`Cannot read checkpoint ${path}: not a ${CHECKPOINT_SCHEMA} file`);

@@ -36,8 +36,28 @@ export class InterruptedError extends ExpectedError {
 export const SIGNAL_EXIT_CODES: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 129,
   SIGINT: 130,
+  SIGQUIT: 131,
+  SIGUSR1: 138,
+  SIGUSR2: 140,
+  SIGALRM: 142,
   SIGTERM: 143,
 };
+
+/**
+ * The signals that end a process by default and that it can catch (SIGKILL and SIGSTOP
+ * cannot be): where paratrain holds something to clean up — ranks to stop, a rendezvous or
+ * socket directory, a set of reports half written — it catches every one of them, cleans up,
+ * and exits as the signal would have (128 + its number).
+ */
+export const STOP_SIGNALS: Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGTERM",
+];
 
 /** Longest sequence of characters of one user-supplied value quoted in a message. */
 const QUOTE_LIMIT = 80;

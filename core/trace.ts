@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { evenSample } from "./even_sample.ts";
 import type { StepPhases } from "./phases.ts";
 
 /** One trace event (a subset of the Chrome trace-event format). */
@@ -161,17 +162,7 @@ export function boundSteps(
   steps: number,
 ): { events: TraceEvent[]; kept: number[] } {
   const all = Array.from({ length: steps }, (_, i) => i + 1);
-  let kept = all;
-  if (steps > TRACE_MAX_STEPS) {
-    const middle = all.slice(TRACE_EDGE_STEPS, steps - TRACE_EDGE_STEPS);
-    const room = TRACE_MAX_STEPS - 2 * TRACE_EDGE_STEPS;
-    const stride = middle.length / room;
-    kept = [
-      ...all.slice(0, TRACE_EDGE_STEPS),
-      ...Array.from({ length: room }, (_, i) => middle[Math.floor(i * stride)]),
-      ...all.slice(steps - TRACE_EDGE_STEPS),
-    ];
-  }
+  const kept = evenSample(all, TRACE_MAX_STEPS, TRACE_EDGE_STEPS);
   const keep = new Set(kept);
   return { events: events.filter((e) => keep.has(e.args?.step as number)), kept };
 }

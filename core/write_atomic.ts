@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { InterruptedError } from "./errors.ts";
+import { InterruptedError, STOP_SIGNALS } from "./errors.ts";
 
 /**
  * Write `text` to `path` atomically.
@@ -28,14 +28,12 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   }
 }
 
-/** Signals that would stop a process halfway through writing a set of files. */
-const DEFERRED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
 /**
  * Write several files into `dir` so that they are always one run's: each is first written
  * in full to a staged file beside its destination, then all are renamed into place in one
- * go, in order. A SIGINT, SIGTERM or SIGHUP while staging abandons the new set and leaves the
- * old one intact; one during the renames (microseconds) is held until the set is complete.
+ * go, in order. A SIGINT, SIGTERM, SIGHUP or another of `STOP_SIGNALS` while staging
+ * abandons the new set and leaves the old one intact; one during the renames (microseconds)
+ * is held until the set is complete.
  * Either way the signal is then raised as an {@linkcode InterruptedError}.
  *
  * @param dir destination folder (must exist)
@@ -48,7 +46,7 @@ const DEFERRED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
  */
 export async function writeFileSet(dir: string, files: [string, string][]): Promise<string[]> {
   let received: Deno.Signal | null = null;
-  const listeners = Deno.build.os === "windows" ? [] : DEFERRED_SIGNALS.map((signal) => {
+  const listeners = Deno.build.os === "windows" ? [] : STOP_SIGNALS.map((signal) => {
     const handler = () => received ??= signal;
     Deno.addSignalListener(signal, handler);
     return { signal, handler };

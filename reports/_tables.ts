@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import { type AllreduceResult, rawGBps } from "../bench/allreduce.ts";
 import { EQUIVALENCE_BOUND, phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
@@ -22,6 +21,7 @@ import {
   WORTHWHILE_SPEEDUP,
 } from "../analysis/matrix.ts";
 import { INTERVAL_METHOD } from "../core/stats.ts";
+import { markdownTableText } from "./_markdown.ts";
 import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
 import { STRATEGY_NAMES } from "../core/run_types.ts";
 import {
@@ -47,10 +47,7 @@ export interface Table {
  * ```
  */
 export function toMarkdown(table: Table): string {
-  return markdownTable(
-    table.rows.map((row) => row.map((cell) => cell.replaceAll("|", "\\|"))),
-    { align: table.align },
-  );
+  return markdownTableText(table.rows, table.align);
 }
 
 /**

@@ -4,10 +4,13 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import { writeFileSet } from "../core/write_atomic.ts";
 import { allreduceLines, allreduceTable } from "./_tables.ts";
+import { markdownSafe, markdownTableText } from "./_markdown.ts";
+
+/** The files `allreduce` writes into its `--out`: the table as JSON, then as Markdown. */
+export const ALLREDUCE_FILES = ["allreduce.json", "allreduce.md"] as const;
 
 /**
  * Renders the result as Markdown: the raw ceiling, then one table row per world size and
@@ -22,14 +25,15 @@ import { allreduceLines, allreduceTable } from "./_tables.ts";
  * await Deno.writeTextFile("allreduce.md", renderAllreduceMarkdown(result));
  * ```
  */
-export function renderAllreduceMarkdown(result: AllreduceResult): string {
+export function renderAllreduceMarkdown(given: AllreduceResult): string {
+  const result = markdownSafe(given);
   const table = allreduceTable(result);
   const { env } = result;
   return [
     "# All-reduce (ring, in place, float32 sum)",
     "",
     ...allreduceLines(result).flatMap((line) => [line, ""]),
-    markdownTable(table.rows, { align: table.align }),
+    markdownTableText(table.rows, table.align),
     "",
     `Deno ${env.deno}, ${env.os}/${env.arch}, ${env.logicalCpus} logical CPUs` +
     `${env.quick ? ", quick preset" : ""}, started ${env.startedAt}.`,
@@ -55,8 +59,8 @@ export async function writeAllreduceReport(
 ): Promise<{ json: string; markdown: string }> {
   await Deno.mkdir(outDir, { recursive: true });
   const [json, markdown] = await writeFileSet(outDir, [
-    ["allreduce.json", JSON.stringify(result, null, 2) + "\n"],
-    ["allreduce.md", renderAllreduceMarkdown(result)],
+    [ALLREDUCE_FILES[0], JSON.stringify(result, null, 2) + "\n"],
+    [ALLREDUCE_FILES[1], renderAllreduceMarkdown(result)],
   ]);
   return { json, markdown };
 }

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { CompareRow } from "../analysis/compare.ts";
 import { fixed, percent } from "../analysis/format.ts";
 import { runLabel } from "../core/run_types.ts";
+import { escapeMarkdown, markdownSafe, markdownTableText } from "./_markdown.ts";
 
 /** Options for {@linkcode renderCompareMarkdown}. */
 export interface CompareMarkdownOptions {
@@ -29,13 +29,14 @@ export interface CompareMarkdownOptions {
  * ```
  */
 export function renderCompareMarkdown(
-  rows: CompareRow[],
+  given: CompareRow[],
   options: CompareMarkdownOptions = {},
 ): string {
-  const { labels: [A, B] = ["A", "B"] } = options;
+  const rows = markdownSafe(given);
+  const [A, B] = (options.labels ?? ["A", "B"]).map(escapeMarkdown);
   const ratio = (n: number | null) => n === null ? "n/a" : `${fixed(n, 2)}`;
   const speed = (n: number | null) => `${fixed(n, 2)}x`;
-  const table = markdownTable([
+  const table = markdownTableText([
     [
       "workload",
       "run",
@@ -68,7 +69,7 @@ export function renderCompareMarkdown(
       percent(r.b.efficiencyVsCeiling),
       ratio(r.ratio.efficiencyVsCeiling),
     ]),
-  ], { align: ["l", "l", ..."r".repeat(12)] });
+  ], ["l", "l", ...Array<"r">(12).fill("r")]);
   return [
     `${B}/${A} is the ratio of the second file's figure to the first's; speedup and efficiency are each file's own, against its own single run.`,
     "",

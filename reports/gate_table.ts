@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { GateCheck, GateMetric, GateResult } from "../analysis/gate.ts";
 import { fixed, percent, sci } from "../analysis/format.ts";
 import { runLabel } from "../core/run_types.ts";
+import { escapeMarkdownText, markdownSafe, markdownTableText } from "./_markdown.ts";
 
 function value(metric: GateMetric, n: number | null): string {
   if (metric === "run") return n === null ? "" : String(n);
@@ -78,7 +78,9 @@ export function regressionLine(
  * console.log(renderGateTable(gate(baseline, current)));
  * ```
  */
-export function renderGateTable(result: GateResult): string {
+export function renderGateTable(given: GateResult): string {
+  // The notes are the gate's own sentences (with code spans) around names from the files.
+  const result = { ...markdownSafe(given), notes: given.notes.map(escapeMarkdownText) };
   const { regressions, checked, checks, tolerance, notes } = result;
   const verdict = regressions.length === 0
     ? `Gate passed: ${checked} checks, no regression (tolerance ${percent(tolerance)}).`
@@ -86,7 +88,7 @@ export function renderGateTable(result: GateResult): string {
       percent(tolerance)
     }).`;
   const lines = regressions.map((c) => `- ${regressionLine(c, result)}`);
-  const table = markdownTable([
+  const table = markdownTableText([
     ["run", "workload", "metric", "baseline", "current", "change", "limit", "status"],
     ...checks.map((c) => [
       runLabel(c),
@@ -106,7 +108,7 @@ export function renderGateTable(result: GateResult): string {
         : `${c.metric === "paramMaxAbsDiffVsSingle" ? "≤" : "≥"} ${value(c.metric, c.limit)}`,
       c.regressed ? (c.missing ? "MISSING" : "REGRESSED") : c.missing ? "missing (allowed)" : "ok",
     ]),
-  ], { align: ["l", "l", "l", "r", "r", "r", "r", "l"] });
+  ], ["l", "l", "l", "r", "r", "r", "r", "l"]);
   return [
     verdict,
     ...(lines.length ? ["", ...lines] : []),

@@ -16,6 +16,7 @@ import { runLabel } from "../core/run_types.ts";
 import { CONFIG, PANEL } from "./_charts.ts";
 import { escapeHtml, figure, htmlTable, list, NOTE_STYLE, page } from "./_html.ts";
 import { type Table, toMarkdown } from "./_tables.ts";
+import { escapeMarkdownText, markdownSafe } from "./_markdown.ts";
 import { regressionLine } from "./gate_table.ts";
 
 /** The page's title. */
@@ -295,7 +296,9 @@ function aboutLines(history: History): string[] {
  * renderHistoryMarkdown(history);
  * ```
  */
-export function renderHistoryMarkdown(history: History): string {
+export function renderHistoryMarkdown(given: History): string {
+  // Every string from the files escaped once, here; the notes keep their code spans.
+  const history = { ...markdownSafe(given), notes: given.notes.map(escapeMarkdownText) };
   const out = [`# ${TITLE}`, "", "## Regressions", ""];
   out.push(...regressionLines(history).map((l) => `- ${l}`), "");
   out.push("## Points", "", toMarkdown(pointsTable(history)), "");

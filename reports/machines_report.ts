@@ -17,6 +17,7 @@ import { runLabel } from "../core/run_types.ts";
 import { CONFIG, PANEL, PANELS_PER_ROW } from "./_charts.ts";
 import { escapeHtml, figure, htmlTable, inline, list, NOTE_STYLE, page } from "./_html.ts";
 import { answerTable, type Table, toMarkdown } from "./_tables.ts";
+import { keepCodeSpans, markdownSafe } from "./_markdown.ts";
 
 /** The page's title. */
 const TITLE = "paratrain: machines side by side";
@@ -296,7 +297,12 @@ const INTRO =
  * renderMachinesMarkdown(comparison);
  * ```
  */
-export function renderMachinesMarkdown(comparison: MachineComparison): string {
+export function renderMachinesMarkdown(given: MachineComparison): string {
+  // Every string from the files (workload names, CPU models, paths) escaped once, here.
+  const comparison = markdownSafe(given);
+  comparison.machines.forEach((m, i) =>
+    m.results.env.nativeUnavailable = keepCodeSpans(given.machines[i].results.env.nativeUnavailable)
+  );
   const out = [`# ${TITLE}`, "", ...provisionalLines(comparison).flatMap((l) => [`> ${l}`, ""])];
   out.push(INTRO, "", "## Machines", "", toMarkdown(machinesTable(comparison)), "");
   out.push(...machineLines(comparison).map((l) => `- ${l}`), "");

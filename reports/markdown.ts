@@ -26,6 +26,7 @@ import {
   workloadTable,
 } from "./_tables.ts";
 import { renderMatrixMarkdown } from "./matrix_markdown.ts";
+import { keepCodeSpans, markdownSafe } from "./_markdown.ts";
 
 /** Options for {@linkcode renderMarkdown}. */
 export interface MarkdownOptions {
@@ -48,8 +49,14 @@ export interface MarkdownOptions {
  * const text = renderMarkdown(results, { lang: "zh" });
  * ```
  */
-export function renderMarkdown(results: Results, options: MarkdownOptions = {}): string {
-  const { lang = "en", allreduce = null } = options;
+export function renderMarkdown(given: Results, options: MarkdownOptions = {}): string {
+  const { lang = "en" } = options;
+  // Every string from the data (workload names, the machine's names, texts built from them)
+  // escaped once, here: headings, cells and bullets below interpolate only safe text.
+  const results = markdownSafe(given);
+  // Why native did not load is the program's own sentence, with its install command in a code span.
+  results.env.nativeUnavailable = keepCodeSpans(given.env.nativeUnavailable);
+  const allreduce = markdownSafe(options.allreduce ?? null);
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
     const provisional = provisionalLine(results);
@@ -65,7 +72,7 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
     );
   }
   out.push(...environmentLines(results).map((l) => `- ${l}`), "");
-  const matrix = renderMatrixMarkdown(results, lang);
+  const matrix = renderMatrixMarkdown(given, lang);
   if (matrix) out.push(matrix);
   for (const [workload, runs] of byWorkload(results)) {
     out.push(

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { Results } from "../analysis/results.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import { MATRIX_NOTES, matrixParts, matrixTable, RULE_LINES, sentence } from "./_tables.ts";
+import { markdownSafe, markdownTableText } from "./_markdown.ts";
 
 /**
  * Render `results.matrix` as Markdown; headers in `lang` (`zh`: the article's wording).
@@ -22,15 +22,15 @@ import { MATRIX_NOTES, matrixParts, matrixTable, RULE_LINES, sentence } from "./
  * console.log(renderMatrixMarkdown(results, "zh"));
  * ```
  */
-export function renderMatrixMarkdown(results: Results, lang: Lang = "en"): string {
-  const { aspects, recommendations } = matrixParts(results);
+export function renderMatrixMarkdown(given: Results, lang: Lang = "en"): string {
+  const { aspects, recommendations } = matrixParts(markdownSafe(given));
   if (aspects.length === 0) return "";
   const labels = MATRIX_LABELS[lang];
   const table = matrixTable(aspects, lang);
   return [
     `## ${labels.section}`,
     "",
-    markdownTable(table.rows, { align: table.align }),
+    markdownTableText(table.rows, table.align),
     "",
     ...MATRIX_NOTES.map((n) => `- ${n}`),
     "",

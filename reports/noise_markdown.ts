@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { markdownTable } from "markdown-table";
 import type { NoiseRow } from "../analysis/noise.ts";
+import { markdownSafe, markdownTableText } from "./_markdown.ts";
 
 /**
  * The noise table, worst first, and the largest worst drop.
@@ -19,14 +19,15 @@ import type { NoiseRow } from "../analysis/noise.ts";
  * console.log(renderNoiseMarkdown(measureNoise(files)));
  * ```
  */
-export function renderNoiseMarkdown(rows: NoiseRow[]): string {
+export function renderNoiseMarkdown(given: NoiseRow[]): string {
+  const rows = markdownSafe(given);
   const sorted = [...rows].sort((a, b) => b.worstDrop - a.worstDrop);
   const worst = sorted[0]?.worstDrop ?? 0;
   const withIntervals = rows.every((r) => r.worstIntervalDrop !== null);
   const worstInterval = Math.max(0, ...rows.map((r) => r.worstIntervalDrop ?? 0));
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   return [
-    markdownTable([
+    markdownTableText([
       ["run", "ratio", "min", "median", "max", "worst drop", "worst interval drop"],
       ...sorted.map((r) => [
         r.run,
@@ -37,7 +38,7 @@ export function renderNoiseMarkdown(rows: NoiseRow[]): string {
         pct(r.worstDrop),
         r.worstIntervalDrop === null ? "–" : pct(r.worstIntervalDrop),
       ]),
-    ], { align: ["l", "l", "r", "r", "r", "r", "r"] }),
+    ], ["l", "l", "r", "r", "r", "r", "r"]),
     "",
     `Largest worst drop: ${
       pct(worst)

@@ -14,14 +14,17 @@ import { runReplica } from "./_run_replica.ts";
 import type { RunSpec } from "../core/run_types.ts";
 import { distributedDataParallel } from "./ddp.ts";
 import { printProgress, toWire } from "./_wire.ts";
+import { jobRecord } from "./_job_record.ts";
 
 const spec = JSON.parse(Deno.args[0]) as RunSpec;
 await runRank(async () => {
   // With overlap (the default) the ring runs on a communication thread, so a bucket's
   // all-reduce progresses while this thread computes the rest of the backward.
+  // Across hosts, the rendezvous compares this job with rank 0's before anything trains.
+  const job = await jobRecord(spec);
   const pg = spec.overlap === false
-    ? await initProcessGroupFromEnv()
-    : await startThreadedProcessGroup();
+    ? await initProcessGroupFromEnv({ job })
+    : await startThreadedProcessGroup({ job });
   try {
     const progress = pg.rank === 0 ? printProgress : undefined;
     const m = await runReplica(spec, distributedDataParallel(pg, spec), progress);

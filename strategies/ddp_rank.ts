@@ -10,6 +10,7 @@ import { startThreadedProcessGroup } from "../comm/threaded_process_group.ts";
 import type { RunMeasurement, RunSpec } from "../core/run_types.ts";
 import type { StepProgress } from "../core/train_loop.ts";
 import { runReplica } from "./_run_replica.ts";
+import { jobRecord } from "./_job_record.ts";
 import { arrivalLags, DEFAULT_BUCKET_BYTES, distributedDataParallel } from "./ddp.ts";
 
 /**
@@ -32,9 +33,11 @@ export async function runDdpAsThisRank(
 ): Promise<RunMeasurement & { rank: number; transport: "unix" | "tcp" }> {
   // As a launched rank: the ring on a communication thread (overlap) unless --no-overlap; a
   // given environment (tests) is read on this thread.
+  // The rendezvous compares this job with rank 0's, so hosts that disagree fail before training.
+  const job = await jobRecord(spec);
   const pg = spec.overlap === false || env
-    ? await initProcessGroupFromEnv({ env })
-    : await startThreadedProcessGroup();
+    ? await initProcessGroupFromEnv({ env, job })
+    : await startThreadedProcessGroup({ job });
   try {
     // The spec's own bucket size wins where it has one.
     const rankSpec = { bucketBytes: DEFAULT_BUCKET_BYTES, ...spec, strategy: "ddp" as const };

@@ -31,10 +31,14 @@ export interface StrategyEntry {
   check?: (spec: RunShape) => void;
 }
 
-/** What the checks look at. */
+/**
+ * What the checks look at. `ranksHere`: the job's ranks on this host when a scheduler started
+ * this process as one of them (its `LOCAL_WORLD_SIZE`, …), where `nodes` is absent.
+ */
 export type RunShape =
   & Pick<RunSpec, "workload" | "strategy" | "worldSize" | "globalBatch">
-  & Partial<Pick<RunSpec, "nodes">>;
+  & Partial<Pick<RunSpec, "nodes">>
+  & { ranksHere?: number };
 
 /** Every strategy paratrain knows, in report order. */
 export const STRATEGIES: Record<StrategyName, StrategyEntry> = {
@@ -105,11 +109,14 @@ export function maxWorldSize(): number {
  */
 export function checkRun(spec: RunShape): void {
   const max = maxWorldSize();
-  // Across hosts, this machine starts only its own ranks.
-  const here = spec.nodes?.nprocPerNode ?? spec.worldSize;
+  // Across hosts, this machine holds only its own ranks: the job's world size counts them all.
+  const here = spec.ranksHere ?? spec.nodes?.nprocPerNode ?? spec.worldSize;
   if (spec.strategy !== "single" && here > max) {
+    const what = here === spec.worldSize
+      ? `World size ${here}`
+      : `${here} ranks on this host (of world size ${spec.worldSize})`;
     throw new UsageError(
-      `World size ${here} is more than this machine can start: at most ${max} (${WORKERS_PER_CPU} per logical CPU, ${
+      `${what} is more than this machine can start: at most ${max} (${WORKERS_PER_CPU} per logical CPU, ${
         WORKER_MEMORY_BYTES / 2 ** 20
       } MiB of available memory each)`,
     );

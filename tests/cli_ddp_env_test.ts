@@ -95,6 +95,47 @@ const BAD_ENV: [string, string[], Record<string, string>, RegExp][] = [
     { RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "h", MASTER_PORT: "0", PARATRAIN_TOKEN: SECRET },
     /Invalid environment variable MASTER_PORT: expected an integer from 1 to 65535, got "0"/,
   ],
+  [
+    "a scheduler's secret too short (before any backend or rank starts)",
+    DDP,
+    { RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", PARATRAIN_TOKEN: "short" },
+    /Invalid environment variable PARATRAIN_TOKEN: expected at least 16 characters .*got 5/,
+  ],
+  [
+    "a rank in hexadecimal",
+    DDP,
+    { RANK: "0x1", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", PARATRAIN_TOKEN: SECRET },
+    /Invalid environment variable RANK: expected an integer ≥ 0, got "0x1" \(decimal digits only/,
+  ],
+  [
+    "a world size with an exponent",
+    DDP,
+    { RANK: "0", WORLD_SIZE: "1e1", MASTER_ADDR: "127.0.0.1", PARATRAIN_TOKEN: SECRET },
+    /Invalid environment variable WORLD_SIZE: expected an integer ≥ 1, got "1e1" \(decimal digits only/,
+  ],
+  [
+    "Open MPI's local size with a sign",
+    DDP,
+    {
+      OMPI_COMM_WORLD_RANK: "0",
+      OMPI_COMM_WORLD_SIZE: "2",
+      OMPI_COMM_WORLD_LOCAL_SIZE: "+2",
+      PARATRAIN_TOKEN: SECRET,
+    },
+    /Invalid environment variable OMPI_COMM_WORLD_LOCAL_SIZE: expected an integer ≥ 1, got "\+2"/,
+  ],
+  [
+    "more ranks on this host than it can start",
+    DDP,
+    {
+      RANK: "0",
+      WORLD_SIZE: "4096",
+      LOCAL_WORLD_SIZE: "4096",
+      MASTER_ADDR: "127.0.0.1",
+      PARATRAIN_TOKEN: SECRET,
+    },
+    /4096 ranks on this host|World size 4096 is more than this machine can start: at most/,
+  ],
 ];
 
 for (const [name, args, env, message] of BAD_ENV) {
@@ -134,4 +175,33 @@ Deno.test("a --token-file others can read is refused; an owner-only one is taken
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a scheduler's job bigger than this host is one rank of it: only the ranks here are counted", async () => {
+  const env = {
+    RANK: "0",
+    WORLD_SIZE: "16",
+    LOCAL_RANK: "0",
+    LOCAL_WORLD_SIZE: "1",
+    MASTER_ADDR: "127.0.0.1",
+    MASTER_PORT: "29999",
+    PARATRAIN_TOKEN: SECRET,
+  };
+  // Accepted as one rank of 16: the next check (the checkpoint to resume) is the one that fails,
+  // before any rank joins the rendezvous.
+  const r = await cli([...DDP, "--resume", "/nonexistent/ckpt.json"], env);
+  assert.equal(r.code, 2, r.stderr);
+  assert.doesNotMatch(r.stderr, /more than this machine can start/);
+  assert.match(r.stderr, /Cannot read checkpoint \/nonexistent\/ckpt\.json/);
+  // The same with Open MPI's variables: 2 ranks here of a job of 16.
+  const ompi = await cli([...DDP, "--resume", "/nonexistent/ckpt.json"], {
+    OMPI_COMM_WORLD_RANK: "0",
+    OMPI_COMM_WORLD_SIZE: "16",
+    OMPI_COMM_WORLD_LOCAL_RANK: "0",
+    OMPI_COMM_WORLD_LOCAL_SIZE: "2",
+    MASTER_ADDR: "127.0.0.1",
+    PARATRAIN_TOKEN: SECRET,
+  });
+  assert.equal(ompi.code, 2, ompi.stderr);
+  assert.match(ompi.stderr, /Cannot read checkpoint/);
 });

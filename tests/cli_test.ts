@@ -32,6 +32,10 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Invalid --threads 2 on the wasm backend: it computes on one thread; use --backend native/,
   ],
   [["bench", "--threads", "0"], /Invalid --threads "0": expected a positive integer/],
+  [
+    ["train", "--threads", "999"],
+    /Invalid --threads 999: at most \d+ \(this machine's \d+ logical CPUs; OpenBLAS uses at most 64\)/,
+  ],
   [["bench", "--steps", "0"], /Invalid --steps "0": expected a positive integer/],
   [["bench", "--steps", "ten"], /Invalid --steps "ten"/],
   [["bench", "--repeats", "-1"], /Invalid --repeats "-1"/],
@@ -79,6 +83,14 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /Invalid -b\/-e: the smallest size .* is above the largest/,
   ],
   [["allreduce", "-f", "1"], /Invalid -f\/--step-factor 1: expected 2 or more/],
+  [
+    ["allreduce", "-b", "8G", "-e", "8G", "--world-sizes", "2"],
+    /Cannot time all-reduce of 8\.0 GiB at world size 2: it sends frames of 4\.0 GiB, above the ring's frame limit of 4294967295 bytes.*; the largest size that fits is \d+ bytes \(-e \d+M\)/,
+  ],
+  [
+    ["allreduce", "-b", "1024G", "--world-sizes", "4"],
+    /Cannot time all-reduce of 1\.0 TiB at world size 4: .*it needs about 8\.0 TiB on this host \(4 ranks × 2 buffers of 1\.0 TiB and 128\.0 MiB each\), more than the [\d.]+ [GT]iB available; the largest size that fits is \d+ bytes/,
+  ],
   [
     ["allreduce", "--collective", "all-to-all"],
     /Unknown collective "all-to-all".*all-reduce, all-gather/,

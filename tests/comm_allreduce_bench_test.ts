@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ALLREDUCE_SCHEMA, type AllreduceResult, busFactor } from "../bench/allreduce.ts";
+import {
+  ALLREDUCE_SCHEMA,
+  type AllreduceResult,
+  busFactor,
+  checkAllreduceFits,
+} from "../bench/allreduce.ts";
 import { renderAllreduceMarkdown, writeAllreduceReport } from "../reports/allreduce_markdown.ts";
 
 const RESULT: AllreduceResult = {
@@ -140,4 +145,32 @@ Deno.test("allreduce --transport unix,tcp: rows of both, each against its own ra
     l.startsWith("| tcp") && l.includes(tcpRow.usPerOp.toFixed(1))
   );
   assert.ok(line?.trimEnd().endsWith(`${share} |`), `${line} should end with ${share}`);
+});
+
+Deno.test("sizes above the frame limit or the memory a run needs are refused with the largest that fits", () => {
+  const GiB = 2 ** 30;
+  const plenty = { availableBytes: 1024 * GiB };
+  checkAllreduceFits(64 << 20, 2, plenty);
+  // All-reduce frames are chunks of bytes / n: 8 GiB at 2 ranks sends 4 GiB frames.
+  assert.throws(
+    () => checkAllreduceFits(8 * GiB, 2, plenty),
+    /frames of 4\.0 GiB, above the ring's frame limit of 4294967295 bytes; the largest size that fits is 8589934584 bytes \(-e 8191M\)/,
+  );
+  checkAllreduceFits(8 * GiB, 4, plenty);
+  // A broadcast sends the whole buffer as one frame.
+  assert.throws(
+    () => checkAllreduceFits(4 * GiB, 4, { ...plenty, collective: "broadcast" }),
+    /largest size that fits is 4294967292 bytes \(-e 4095M\)/,
+  );
+  // Memory: every rank holds two buffers and its own overhead, all on this host.
+  const small = { availableBytes: 4 * GiB };
+  assert.throws(
+    () => checkAllreduceFits(2 * GiB, 2, small),
+    /needs about 8\.3 GiB on this host \(2 ranks × 2 buffers of 2\.0 GiB and 128\.0 MiB each\), more than the 4\.0 GiB available; the largest size that fits is 1006632960 bytes \(-e 960M\)/,
+  );
+  checkAllreduceFits(960 << 20, 2, small);
+  assert.throws(
+    () => checkAllreduceFits(4096, 64, { availableBytes: 1 << 30 }),
+    /no size fits at this world size/,
+  );
 });

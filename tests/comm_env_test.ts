@@ -8,6 +8,7 @@ Deno.test("without RANK, a process is rank 0 of a world of one", async () => {
     rank: 0,
     worldSize: 1,
     localRank: 0,
+    localWorldSize: 1,
     rendezvousDir: null,
     token: null,
     collectiveTimeoutMs: null,
@@ -23,6 +24,7 @@ Deno.test("a launched rank reads every variable in one place", () => {
     RANK: "2",
     WORLD_SIZE: "4",
     LOCAL_RANK: "2",
+    LOCAL_WORLD_SIZE: "4",
     PARATRAIN_RENDEZVOUS: "/tmp/x",
     PARATRAIN_TOKEN: "ab".repeat(32),
     PARATRAIN_COLLECTIVE_TIMEOUT_MS: "5000",
@@ -31,6 +33,7 @@ Deno.test("a launched rank reads every variable in one place", () => {
     rank: 2,
     worldSize: 4,
     localRank: 2,
+    localWorldSize: 4,
     rendezvousDir: "/tmp/x",
     token: "ab".repeat(32),
     collectiveTimeoutMs: 5000,
@@ -46,7 +49,7 @@ Deno.test("invalid or missing variables are named in the error", () => {
   const base = { RANK: "0", WORLD_SIZE: "2", PARATRAIN_RENDEZVOUS: "/tmp/x", PARATRAIN_TOKEN: "t" };
   assert.throws(
     () => readRankEnv({ env: { ...base, WORLD_SIZE: "two" } }),
-    /Invalid environment variable WORLD_SIZE: expected an integer ≥ 1, got "two"/,
+    /Invalid environment variable WORLD_SIZE: expected an integer ≥ 1, got "two" \(decimal digits only/,
   );
   assert.throws(
     () => readRankEnv({ env: { ...base, RANK: "2" } }),
@@ -158,4 +161,141 @@ Deno.test("who names the rank: our launcher, then RANK, then Open MPI, then SLUR
   assert.equal(rankSource({ SLURM_PROCID: "0", SLURM_NTASKS: "1" }), "slurm");
   // A batch script's own environment (SLURM_PROCID without SLURM_NTASKS) is no rank.
   assert.equal(rankSource({ SLURM_PROCID: "0" }), null);
+});
+
+Deno.test("every integer variable is digits only: 0x1, 1e1, spaces and signs are refused", () => {
+  const torchrun = {
+    RANK: "0",
+    WORLD_SIZE: "2",
+    LOCAL_RANK: "0",
+    LOCAL_WORLD_SIZE: "2",
+    MASTER_ADDR: "h",
+    MASTER_PORT: "29500",
+    PARATRAIN_TOKEN: SECRET,
+    PARATRAIN_COLLECTIVE_TIMEOUT_MS: "1000",
+  };
+  const ompi = {
+    OMPI_COMM_WORLD_RANK: "0",
+    OMPI_COMM_WORLD_SIZE: "2",
+    OMPI_COMM_WORLD_LOCAL_RANK: "0",
+    OMPI_COMM_WORLD_LOCAL_SIZE: "2",
+    PARATRAIN_TOKEN: SECRET,
+  };
+  const slurm = {
+    SLURM_PROCID: "0",
+    SLURM_NTASKS: "2",
+    SLURM_LOCALID: "0",
+    SLURM_NTASKS_PER_NODE: "2",
+    SLURM_JOB_NODELIST: "n1",
+    PARATRAIN_TOKEN: SECRET,
+  };
+  const cases: [Record<string, string>, string][] = [
+    ...Object.keys(torchrun).filter((k) => k !== "MASTER_ADDR" && k !== "PARATRAIN_TOKEN")
+      .map((k) => [torchrun, k] as [Record<string, string>, string]),
+    ...Object.keys(ompi).filter((k) => k !== "PARATRAIN_TOKEN")
+      .map((k) => [ompi, k] as [Record<string, string>, string]),
+    ...["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"]
+      .map((k) => [slurm, k] as [Record<string, string>, string]),
+  ];
+  for (const [base, name] of cases) {
+    readRankEnv({ env: base }); // the base is fine
+    for (const bad of ["0x1", "1e1", " 1", "1 ", "+1", "-0", "1.0", "", "١"]) {
+      assert.throws(
+        () => readRankEnv({ env: { ...base, [name]: bad } }),
+        new RegExp(`Invalid environment variable ${name}: expected an integer .*got "`),
+        `${name}=${JSON.stringify(bad)}`,
+      );
+    }
+  }
+});
+
+Deno.test("the ranks on this host come from the scheduler's local size, not the job's", () => {
+  const torchrun = readRankEnv({
+    env: {
+      RANK: "0",
+      WORLD_SIZE: "16",
+      LOCAL_RANK: "0",
+      LOCAL_WORLD_SIZE: "1",
+      MASTER_ADDR: "h",
+      PARATRAIN_TOKEN: SECRET,
+    },
+  });
+  assert.deepEqual([torchrun.worldSize, torchrun.localWorldSize], [16, 1]);
+  // Kubernetes starts one rank per pod and says nothing of local sizes: this rank alone.
+  const pod = readRankEnv({
+    env: { RANK: "9", WORLD_SIZE: "16", MASTER_ADDR: "h", PARATRAIN_TOKEN: SECRET },
+  });
+  assert.equal(pod.localWorldSize, 1);
+  const ompi = readRankEnv({
+    env: {
+      OMPI_COMM_WORLD_RANK: "5",
+      OMPI_COMM_WORLD_SIZE: "16",
+      OMPI_COMM_WORLD_LOCAL_RANK: "1",
+      OMPI_COMM_WORLD_LOCAL_SIZE: "2",
+      MASTER_ADDR: "h",
+      PARATRAIN_TOKEN: SECRET,
+    },
+  });
+  assert.deepEqual([ompi.worldSize, ompi.localWorldSize], [16, 2]);
+  const slurm = (extra: Record<string, string>) =>
+    readRankEnv({
+      env: {
+        SLURM_PROCID: "3",
+        SLURM_NTASKS: "7",
+        SLURM_LOCALID: "1",
+        SLURM_JOB_NODELIST: "n[1-4]",
+        PARATRAIN_TOKEN: SECRET,
+        ...extra,
+      },
+    }).localWorldSize;
+  assert.equal(slurm({ SLURM_NTASKS_PER_NODE: "2" }), 2);
+  assert.equal(slurm({ SLURM_STEP_TASKS_PER_NODE: "2(x3),1" }), 2);
+  assert.equal(slurm({ SLURM_TASKS_PER_NODE: "1,3(x2)" }), 3);
+  assert.equal(slurm({}), 1);
+  assert.throws(
+    () => slurm({ SLURM_TASKS_PER_NODE: "2(x3" }),
+    /Invalid environment variable SLURM_TASKS_PER_NODE: expected task counts such as 2\(x3\),1/,
+  );
+  assert.throws(
+    () =>
+      readRankEnv({
+        env: {
+          RANK: "0",
+          WORLD_SIZE: "2",
+          LOCAL_RANK: "2",
+          LOCAL_WORLD_SIZE: "2",
+          MASTER_ADDR: "h",
+          PARATRAIN_TOKEN: SECRET,
+        },
+      }),
+    /Invalid environment variable LOCAL_RANK: 2 is not below LOCAL_WORLD_SIZE=2/,
+  );
+  assert.throws(
+    () =>
+      readRankEnv({
+        env: {
+          RANK: "0",
+          WORLD_SIZE: "2",
+          LOCAL_WORLD_SIZE: "4",
+          MASTER_ADDR: "h",
+          PARATRAIN_TOKEN: SECRET,
+        },
+      }),
+    /Invalid environment variable LOCAL_WORLD_SIZE: 4 ranks on this host, more than WORLD_SIZE=2/,
+  );
+});
+
+Deno.test("a scheduler's secret shorter than 16 characters is refused when the rank is read", () => {
+  for (
+    const env of [
+      { RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "h", PARATRAIN_TOKEN: "short" },
+      { OMPI_COMM_WORLD_RANK: "0", OMPI_COMM_WORLD_SIZE: "2", PARATRAIN_TOKEN: "x".repeat(15) },
+      { SLURM_PROCID: "0", SLURM_NTASKS: "2", SLURM_JOB_NODELIST: "n1", PARATRAIN_TOKEN: "x" },
+    ]
+  ) {
+    assert.throws(
+      () => readRankEnv({ env }),
+      /Invalid environment variable PARATRAIN_TOKEN: expected at least 16 characters/,
+    );
+  }
 });

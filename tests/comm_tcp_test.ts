@@ -137,7 +137,7 @@ Deno.test("the handshake proves the secret both ways, and a replayed hello is re
   fourth.server.close();
 });
 
-Deno.test("garbage, a wrong secret and another world size at the rendezvous port are refused; the job forms", async () => {
+Deno.test("garbage and a wrong secret at the rendezvous port are refused, and told why; the job forms", async () => {
   const refusals: string[] = [];
   const warn = console.warn;
   console.warn = (line: string) => refusals.push(line);
@@ -164,23 +164,43 @@ Deno.test("garbage, a wrong secret and another world size at the rendezvous port
         worldSize,
         purpose: "store" as const,
       });
-      for (
-        const [key, who] of [[await importTokenKey("y".repeat(40)), store(1)], [
-          await importTokenKey(TOKEN),
-          store(1, 3),
-        ]] as const
-      ) {
-        const conn = await connect();
-        assert.match(String(await clientHandshake(conn, key, who, () => null)), /refused/);
-        conn.close();
-      }
+      const conn = await connect();
+      const key = await importTokenKey("y".repeat(40));
+      assert.match(
+        String(await clientHandshake(conn, key, store(1), () => null)),
+        /^refused: wrong token \(its proof does not match this job's secret\)$/,
+      );
+      conn.close();
     });
   } finally {
     console.warn = warn;
   }
   assert.ok(refusals.some((line) => /wrong token/.test(line)), refusals.join("\n"));
-  assert.ok(refusals.some((line) => /world size 3, expected 2/.test(line)), refusals.join("\n"));
   assert.ok(refusals.some((line) => /no valid hello|not a paratrain hello/.test(line)));
+});
+
+Deno.test("a rank with the job's secret but another world size fails every rank at once, naming it", async () => {
+  const port = freePort();
+  const tcp = { masterAddr: "127.0.0.1", masterPort: port, transport: "tcp" as const };
+  const join = (rank: number, worldSize: number) =>
+    initProcessGroup({ rank, worldSize, token: TOKEN, tcp, connectTimeoutMs: 10_000 });
+  const started = Date.now();
+  const rank0 = join(0, 3);
+  const rank1 = join(1, 3);
+  // A host started with other --nnodes/--nproc-per-node: its rank joins a world of 2.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const stray = join(1, 2);
+  const outcomes = await Promise.allSettled([rank0, rank1, stray]);
+  for (const outcome of outcomes) {
+    assert.equal(outcome.status, "rejected");
+    const error = (outcome as PromiseRejectedResult).reason;
+    assert.equal(error.name, "JobMismatchError", String(error));
+    assert.match(
+      error.message,
+      /Hosts disagree on the job: a rank from 127\.0\.0\.1 joins as rank 1 of world size 2, but rank 0 \(.*\) runs world size 3/,
+    );
+  }
+  assert.ok(Date.now() - started < 5_000, "failed at once, not at the connect timeout");
 });
 
 Deno.test("a missing rank 0 is reported after the connect timeout, naming the rendezvous", async () => {

@@ -3,14 +3,17 @@
  * bridge (each its own address in 10.213.<net>.0/24), one launcher per host: 2 × 1 and 2 × 2
  * ranks end equal to single; a rank killed on the other host, or a host cut off, makes every
  * launcher exit 1 within the collective timeout naming the rank and its host, with nothing
- * left; a foreign client from a third namespace is refused and the job goes on.
+ * left; a foreign client from a third namespace is refused and the job goes on; hosts that
+ * disagree on the job (a setting, `--resume` on one only) both exit 2 before training naming
+ * it and both hosts; a third host with a taken `--node-rank` is named as a duplicate while the
+ * job goes on; a host paused past the timeout names itself once resumed.
  *
  * Needs root and iproute2; skipped with one line where `ip netns` is unavailable, unless
  * PARATRAIN_REQUIRE_NETNS=1 (as in CI).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readCheckpoint } from "../core/checkpoint.ts";
+import { CHECKPOINT_SCHEMA, readCheckpoint, writeCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { runSingle } from "../strategies/single.ts";
 import { getWorkload } from "../workloads/registry.ts";
@@ -251,6 +254,155 @@ test("a foreign client from a third namespace is refused and the job goes on", a
     } finally {
       job.forEach(killQuietly);
       await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+test("two hosts with different settings, or --resume on one only, both exit 2 before training, naming it and both hosts", async () => {
+  await withHosts(2, async (hosts) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const ckpt = join(dir, "ckpt.json");
+      await writeCheckpoint(ckpt, {
+        schema: CHECKPOINT_SCHEMA,
+        workload: "synthetic-mlp",
+        steps: 1,
+        layout,
+        params: new Float32Array(layout.totalSize).fill(0.01),
+      });
+      const job = startJob(
+        hosts,
+        2,
+        (node) => [...LONG, ...(node === 0 ? ["--resume", ckpt, "--batch", "96"] : [])],
+      );
+      try {
+        const ends = await Promise.all(job.map((l) => l.ended));
+        const [a0, a1] = hosts.addrs.map((a) => a.replaceAll(".", "\\."));
+        for (const end of ends) {
+          assert.equal(end.code, 2, end.stderr);
+          assert.match(
+            end.stderr,
+            new RegExp(
+              `Hosts disagree on the job: --batch \\(global\\) \\(96 vs 48\\), --resume \\(sha256:[0-9a-f]+ vs none\\) between rank 0 \\(.*/${a0}\\) and rank [23] \\(.*/${a1}\\)`,
+            ),
+          );
+          assert.ok(end.atMs < 30_000, `took ${end.atMs} ms`);
+          assert.doesNotMatch(end.stdout, /samples\/s/, "it trained");
+        }
+      } finally {
+        job.forEach(killQuietly);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+test("a third host with a --node-rank already taken is named as a duplicate at once; the job goes on", async () => {
+  await withHosts(3, async (hosts) => {
+    const job = startJob(hosts, 1, () => LONG, undefined, [0, 1]);
+    try {
+      // Host 2 says it is node 1 as well, once host 1 has registered and the job trains.
+      await ranksRunning(hosts, 1, 1);
+      const clock = { start: Date.now() };
+      const dup = startLauncher(
+        hosts.exec(2),
+        [
+          ...TRAIN_ARGS,
+          ...LONG,
+          "--nnodes",
+          "2",
+          "--node-rank",
+          "1",
+          "--nproc-per-node",
+          "1",
+          "--master-addr",
+          hosts.addrs[0],
+          "--master-port",
+          String(PORT),
+        ],
+        { PARATRAIN_TOKEN: SECRET },
+        clock,
+      );
+      job.push(dup);
+      const host2 = await dup.ended;
+      assert.equal(host2.code, 2, host2.stderr);
+      assert.match(
+        host2.stderr,
+        new RegExp(
+          `Rank 1 could not join the rendezvous at ${
+            hosts.addrs[0].replaceAll(".", "\\.")
+          }:${PORT} \\(rank 0's host\\): rank 1 is already in the job \\(registered from .*/${
+            hosts.addrs[1].replaceAll(".", "\\.")
+          }\\): are two hosts started with the same --node-rank`,
+        ),
+      );
+      assert.ok(host2.atMs < 15_000, `named after ${host2.atMs} ms`);
+      // The job itself goes on: both of its hosts still train.
+      assert.equal(hosts.pids(0, "_ddp_rank.ts").length, 1);
+      assert.equal(hosts.pids(1, "_ddp_rank.ts").length, 1);
+    } finally {
+      job.forEach(killQuietly);
+      // Their ranks follow their killed launchers within a tenth of a second.
+      await Promise.all(job.map((l) => l.ended));
+      for (let i = 0; i < 50 && [0, 1].some((h) => hosts.pids(h).length > 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  });
+});
+
+test("a scheduler's ranks on two hosts (torchrun's variables, one rank per host) train as one job, leaving nothing in TMPDIR", async () => {
+  await withHosts(2, async (hosts) => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const ranks = [0, 1].map((rank) =>
+        startLauncher(hosts.exec(rank), [...TRAIN_ARGS, "--steps", "20"], {
+          PARATRAIN_TOKEN: SECRET,
+          TMPDIR: tmp,
+          RANK: String(rank),
+          WORLD_SIZE: "2",
+          LOCAL_RANK: "0",
+          LOCAL_WORLD_SIZE: "1",
+          MASTER_ADDR: hosts.addrs[0],
+          MASTER_PORT: String(PORT),
+        })
+      );
+      try {
+        const ends = await Promise.all(ranks.map((l) => l.ended));
+        for (const end of ends) assert.equal(end.code, 0, end.stderr);
+        assert.match(ends[0].stdout, /ddp-2/);
+        assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+      } finally {
+        ranks.forEach(killQuietly);
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+});
+
+test("a host paused past the collective timeout, once resumed, names itself; the other host names it", async () => {
+  await withHosts(2, async (hosts) => {
+    const job = startJob(hosts, 1, () => LONG);
+    try {
+      await ranksRunning(hosts, 1, 1);
+      await ranksRunning(hosts, 0, 1);
+      const paused = hosts.pids(1);
+      for (const pid of paused) Deno.kill(pid, "SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 2 * COLLECTIVE_TIMEOUT_S * 1000));
+      for (const pid of paused) Deno.kill(pid, "SIGCONT");
+      const ends = await Promise.all(job.map((l) => l.ended));
+      for (const end of ends) assert.equal(end.code, 1, end.stderr);
+      const a1 = hosts.addrs[1].replaceAll(".", "\\.");
+      assert.match(ends[0].stderr, new RegExp(`Rank 1 on ${a1} stopped answering`));
+      assert.match(
+        ends[1].stderr,
+        new RegExp(`paratrain: Rank 1 failed: Rank 1 on ${a1} \\(this rank\\) was stopped for`),
+      );
+      assert.doesNotMatch(ends[1].stderr, /paratrain: .*Rank 0 .*(stopped answering|closed its)/);
+    } finally {
+      job.forEach(killQuietly);
     }
   });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { buildRunRecords } from "../analysis/results.ts";
+import { buildRunRecords, MAX_STEP_SAMPLES } from "../analysis/results.ts";
+import { validateResults } from "../analysis/validate_results.ts";
+import { FULL_SHAPES, makeResults } from "./_results_fixture.ts";
 import { medianInterval } from "../core/stats.ts";
 import type { RunMeasurement, RunSpec, StrategyName } from "../core/run_types.ts";
 
@@ -98,4 +100,35 @@ Deno.test("medianInterval: min–max for few repeats, the narrowest order statis
   // 1 − 2·P(Binomial(20, ½) ≤ 5) = 0.9586…; k = 6 would give 0.8847 < 0.9.
   assert.deepEqual([twenty.low, twenty.high], [5, 14]);
   assert.ok(Math.abs(twenty.level - 0.95861) < 1e-4, String(twenty.level));
+});
+
+Deno.test("--step-samples keeps at most 10000 per repeat: the ends whole, an even sample between", () => {
+  const long = measurement("single", 1, 100);
+  long.stepSamples = Array.from({ length: 25_000 }, (_, i) => i + 1);
+  const [record] = buildRunRecords([long], [], { stepSamples: true });
+  const kept = record.stepSamplesMs![0];
+  assert.equal(kept.length, MAX_STEP_SAMPLES);
+  assert.deepEqual(kept.slice(0, 10), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(kept.slice(-2), [24_999, 25_000]);
+  // Evenly spread: the middle sample sits near the middle of the run.
+  assert.ok(Math.abs(kept[MAX_STEP_SAMPLES / 2] - 12_500) < 10, String(kept[5000]));
+  // The percentiles still pool every step.
+  assert.equal(record.stepMs.p50, 12_500.5);
+  const short = measurement("single", 1, 100);
+  assert.deepEqual(buildRunRecords([short], [], { stepSamples: true })[0].stepSamplesMs, [[
+    1,
+    1,
+    1,
+  ]]);
+});
+
+Deno.test("the schema refuses more step samples per repeat than a bench keeps", () => {
+  const results = makeResults(FULL_SHAPES);
+  results.runs[0].stepSamplesMs = [Array.from({ length: MAX_STEP_SAMPLES }, () => 1)];
+  validateResults(JSON.parse(JSON.stringify(results)), "ok");
+  results.runs[0].stepSamplesMs = [Array.from({ length: MAX_STEP_SAMPLES + 1 }, () => 1)];
+  assert.throws(
+    () => validateResults(JSON.parse(JSON.stringify(results)), "big.json"),
+    /Invalid results in big\.json: \/runs\/0\/stepSamplesMs\/0 must NOT have more than 10000 items/,
+  );
 });
