@@ -16,6 +16,14 @@ function isRow(row: unknown): boolean {
     );
 }
 
+function isLinkModel(entry: unknown): boolean {
+  const e = entry as Record<string, unknown>;
+  return typeof e === "object" && e !== null && typeof e.transport === "string" &&
+    ["worldSize", "alphaUs", "betaGBps", "residual"].every((k) =>
+      typeof e[k] === "number" && (e[k] as number) >= 0
+    );
+}
+
 /**
  * Read `allreduce.json` from `dir` if there is one.
  *
@@ -29,11 +37,30 @@ function isRow(row: unknown): boolean {
  */
 export async function readAllreduce(dir: string): Promise<AllreduceResult | null> {
   const path = join(dir, "allreduce.json");
+  try {
+    await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+  }
+  return await readAllreduceFile(path);
+}
+
+/**
+ * Read and check an `allreduce.json`.
+ *
+ * @param path the file
+ * @returns the all-reduce results
+ * @throws UsageError when the file is missing, unreadable or not valid `paratrain/allreduce@1`
+ * @example
+ * ```ts
+ * const allreduce = await readAllreduceFile("results/latest/allreduce.json");
+ * ```
+ */
+export async function readAllreduceFile(path: string): Promise<AllreduceResult> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
     throw new UsageError(`Cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
   }
   let data: Record<string, unknown>;
@@ -50,6 +77,12 @@ export async function readAllreduce(dir: string): Promise<AllreduceResult | null
   }
   if (typeof raw?.GBps !== "number" || !Array.isArray(data.rows) || !data.rows.every(isRow)) {
     throw new UsageError(`Invalid all-reduce results in ${path}: raw.GBps or rows are malformed`);
+  }
+  if (
+    data.linkModel !== undefined &&
+    !(Array.isArray(data.linkModel) && data.linkModel.every(isLinkModel))
+  ) {
+    throw new UsageError(`Invalid all-reduce results in ${path}: linkModel is malformed`);
   }
   return data as unknown as AllreduceResult;
 }

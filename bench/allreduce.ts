@@ -12,6 +12,9 @@ import { median } from "../core/stats.ts";
 import { launch } from "../comm/launcher.ts";
 import type { Collective, RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
 import type { ReduceOp } from "../comm/process_group.ts";
+import { fitLinkModels, type LinkModel } from "./link_model.ts";
+
+export type { LinkModel };
 
 /** Schema tag of {@linkcode AllreduceResult}. */
 export const ALLREDUCE_SCHEMA = "paratrain/allreduce@1";
@@ -96,6 +99,11 @@ export interface AllreduceResult {
   raws?: RawThroughput[];
   /** One row per world size and buffer size. */
   rows: AllreduceRow[];
+  /**
+   * All-reduce only: the latency α and bandwidth β fitted to the in-place rows, per transport
+   * and world size (`bench/link_model.ts`); absent in older files and for other collectives.
+   */
+  linkModel?: LinkModel[];
   /** Where it ran. */
   env: {
     deno: string;
@@ -250,6 +258,9 @@ export async function runAllreduceBench(
     raw: raws[0],
     ...(raws.length > 1 ? { raws } : {}),
     rows,
+    ...(collective === "all-reduce"
+      ? { linkModel: fitLinkModels(rows.filter((r) => r.inPlace !== false)) }
+      : {}),
     env: {
       deno: Deno.version.deno,
       os: Deno.build.os,

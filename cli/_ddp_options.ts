@@ -16,7 +16,7 @@ import {
 } from "../comm/rank_env.ts";
 import { MIN_TOKEN_CHARS } from "../comm/_auth.ts";
 import { quote, UsageError } from "../core/errors.ts";
-import type { RunSpec } from "../core/run_types.ts";
+import type { NodeSpec, RunSpec } from "../core/run_types.ts";
 import { arg } from "./_options.ts";
 import { nameList, nonNegativeInt, positiveInt } from "./_parsers.ts";
 
@@ -57,7 +57,7 @@ export function transportOption(command: Command): Command {
 /**
  * Adds torchrun's multi-host flags, `--bind` and `--token-file`.
  *
- * @param command `train`
+ * @param command `train` or `bench`
  * @returns the command
  * @example
  * ```ts
@@ -66,26 +66,35 @@ export function transportOption(command: Command): Command {
  * ```
  */
 export function nodeOptions(command: Command): Command {
-  return command
+  const bench = command.name() === "bench";
+  command
     .option(
       "--nnodes <n>",
-      "ddp: hosts in the job, one launcher each (default 1)",
+      bench
+        ? "hosts, each running this same bench; DDP runs span them (default 1)"
+        : "ddp: hosts in the job, one launcher each (default 1)",
       arg("--nnodes", positiveInt),
     )
     .option(
       "--node-rank <k>",
-      "ddp: this host, 0 to nnodes-1; host 0 runs rank 0",
+      bench
+        ? "this host, 0 to nnodes-1; host 0 runs single and dp, and writes the results"
+        : "ddp: this host, 0 to nnodes-1; host 0 runs rank 0",
       arg("--node-rank", nonNegativeInt),
     )
     .option(
       "--nproc-per-node <n>",
-      "ddp: ranks on each host (default: --world-size / --nnodes)",
+      bench
+        ? "DDP ranks on each host (default 1): DDP runs have nnodes × this many ranks"
+        : "ddp: ranks on each host (default: --world-size / --nnodes)",
       arg("--nproc-per-node", positiveInt),
     )
     .option("--master-addr <host>", "ddp: host 0's address, where rank 0 serves the rendezvous")
     .option(
       "--master-port <port>",
-      `ddp: the rendezvous port on host 0 (default ${DEFAULT_MASTER_PORT})`,
+      bench
+        ? `host 0's control port (default ${DEFAULT_MASTER_PORT}); each DDP run's rendezvous takes the port above`
+        : `ddp: the rendezvous port on host 0 (default ${DEFAULT_MASTER_PORT})`,
       arg("--master-port", port),
     )
     .option(
@@ -94,18 +103,71 @@ export function nodeOptions(command: Command): Command {
     )
     .addHelpText(
       "after",
-      [
-        "",
-        "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
-        "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
-        "train --strategy ddp runs as the one rank the environment names; the job secret",
-        `comes from ${ENV_NAMES.token} or --token-file.`,
-      ].join("\n"),
+      bench
+        ? [
+          "",
+          "Across hosts, run the same bench on every host with its own --node-rank; the job",
+          `secret comes from ${ENV_NAMES.token} or --token-file. Host 0 writes --out.`,
+        ].join("\n")
+        : [
+          "",
+          "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
+          "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
+          "train --strategy ddp runs as the one rank the environment names; the job secret",
+          `comes from ${ENV_NAMES.token} or --token-file.`,
+        ].join("\n"),
     )
     .option(
       "--token-file <file>",
       `ddp: file holding the job secret shared by every host (mode 600), instead of ${ENV_NAMES.token}`,
     );
+  return command;
+}
+
+/**
+ * Checks `bench`'s multi-host flags: DDP runs then span `nnodes` hosts with
+ * `nproc-per-node` ranks each (default 1), and the job secret must be set.
+ *
+ * @param flags the parsed flags
+ * @param strategies `--strategies`
+ * @returns the node spec, or null on one host
+ * @throws {UsageError} One line naming the flag.
+ * @example
+ * ```ts
+ * await resolveBenchNodes({}, ["single", "ddp"]); // null
+ * ```
+ */
+export async function resolveBenchNodes(
+  flags: DdpFlags,
+  strategies: readonly string[],
+): Promise<NodeSpec | null> {
+  if (flags.tokenFile !== undefined) await readTokenFile(flags.tokenFile);
+  const given = (["nodeRank", "nprocPerNode", "masterAddr", "masterPort", "bind"] as const)
+    .filter((name) => flags[name] !== undefined);
+  if ((flags.nnodes ?? 1) === 1) {
+    if (given.length === 0) return null;
+    const flag = `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(
+      `${flag} needs --nnodes 2 or more: a bench on one host takes --world-sizes`,
+    );
+  }
+  if (!strategies.includes("ddp")) {
+    throw new UsageError(
+      `--nnodes ${flags.nnodes} needs ddp among --strategies: only DDP runs span hosts`,
+    );
+  }
+  const { nodes } = await resolveNodes(
+    flags,
+    "ddp",
+    flags.nnodes! * (flags.nprocPerNode ?? 1),
+  );
+  if (nodes!.masterPort > 65534) {
+    throw new UsageError(
+      `Invalid --master-port ${nodes!.masterPort}: a bench across hosts also takes the port ` +
+        `above it, so expected 1 to 65534`,
+    );
+  }
+  return nodes!;
 }
 
 function port(flag: string, value: string): number {

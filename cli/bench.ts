@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { transportOption } from "./_ddp_options.ts";
+import { type DdpFlags, nodeOptions, resolveBenchNodes, transportOption } from "./_ddp_options.ts";
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
-import { checkBench, runBench } from "../bench/run_bench.ts";
+import { checkBench, countSpanningRuns, followBench, runBench } from "../bench/run_bench.ts";
 import {
   backendAvailability,
   type BackendName,
@@ -29,7 +29,7 @@ import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from ".
 import { bucketMbList, ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
-interface BenchFlags {
+interface BenchFlags extends DdpFlags {
   list?: boolean;
   workloads?: string[];
   strategies?: StrategyName[];
@@ -52,7 +52,6 @@ interface BenchFlags {
   bucketMb?: number[];
   overlap: boolean;
   scaling: Scaling;
-  transport?: "unix" | "tcp";
 }
 
 function printList(): void {
@@ -96,7 +95,9 @@ async function bench(flags: BenchFlags): Promise<void> {
     overlap: flags.overlap,
     scaling: flags.scaling,
     transport: flags.transport,
+    nodes: await resolveBenchNodes(flags, flags.strategies ?? STRATEGY_NAMES) ?? undefined,
   };
+  if (options.nodes && options.nodes.nodeRank > 0) return await follow(options, flags, mode);
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
   if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
@@ -117,6 +118,28 @@ async function bench(flags: BenchFlags): Promise<void> {
   console.log(`Wrote ${written.join(", ")}`);
 }
 
+/** A host other than node 0: its ranks of every DDP run, then one line; node 0 writes. */
+async function follow(
+  options: Parameters<typeof followBench>[0],
+  flags: BenchFlags,
+  mode: ReturnType<typeof progressMode>,
+): Promise<void> {
+  await checkBench(options);
+  announceBackend(mode, chooseBackend(flags.backend, flags.threads));
+  const progress = createProgress(await countSpanningRuns(options), mode);
+  let done;
+  try {
+    done = await followBench(options, progress);
+  } finally {
+    progress.stop();
+  }
+  const zero = done.hosts[0];
+  console.log(
+    `Node ${options.nodes!.nodeRank} of ${options.nodes!.nnodes}: ran its ranks of ${done.runs} ` +
+      `DDP runs; node 0 (${zero?.host ?? options.nodes!.masterAddr}) wrote the results`,
+  );
+}
+
 /**
  * Adds `bench` to the program.
  *
@@ -128,7 +151,7 @@ async function bench(flags: BenchFlags): Promise<void> {
  * ```
  */
 export function addBench(program: Command): void {
-  transportOption(runOptions(
+  nodeOptions(transportOption(runOptions(
     program.command("bench")
       .description("run workloads × strategies × world sizes; write results.json and the reports")
       .option("--list", "print workloads, strategies and backends, then exit")
@@ -173,5 +196,5 @@ export function addBench(program: Command): void {
         "keep every timed step's wall time in results.json (stepSamplesMs); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
-  )).action(bench);
+  ))).action(bench);
 }

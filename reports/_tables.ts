@@ -417,6 +417,17 @@ export function allreduceLines(result: AllreduceResult): string[] {
       } MiB): **${fixed(raw.GBps, 3)} GB/s** per direction${samples}.`;
     }),
     "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput. Time is the median over iterations of the slowest rank.",
+    ...(result.linkModel?.length
+      ? [
+        `Link model (time = 2(n−1)·α + 2(n−1)/n · bytes / β, least squares on relative error over the in-place rows; \`predict --allreduce\` reads it): ${
+          result.linkModel.map((m) =>
+            `${m.transport} ${m.worldSize} ranks: α ${fixed(m.alphaUs, 1)} µs per message, β ${
+              fixed(m.betaGBps, 3)
+            } GB/s per link, residual ${fixed(m.residual * 100, 1)}%`
+          ).join("; ")
+        }.`,
+      ]
+      : []),
   ];
 }
 
