@@ -66,26 +66,27 @@ export function transportOption(command: Command): Command {
  * ```
  */
 export function nodeOptions(command: Command): Command {
-  const bench = command.name() === "bench";
+  // bench and allreduce: every host runs the same command, node 0 leads and writes.
+  const bench = command.name() !== "train";
   command
     .option(
       "--nnodes <n>",
       bench
-        ? "hosts, each running this same bench; DDP runs span them (default 1)"
+        ? "hosts, each running this same command; bench's DDP runs span them (default 1)"
         : "ddp: hosts in the job, one launcher each (default 1)",
       arg("--nnodes", positiveInt),
     )
     .option(
       "--node-rank <k>",
       bench
-        ? "this host, 0 to nnodes-1; host 0 runs single and dp, and writes the results"
+        ? "this host, 0 to nnodes-1; host 0 leads (bench: runs single and dp too) and writes the results"
         : "ddp: this host, 0 to nnodes-1; host 0 runs rank 0",
       arg("--node-rank", nonNegativeInt),
     )
     .option(
       "--nproc-per-node <n>",
       bench
-        ? "DDP ranks on each host (default 1): DDP runs have nnodes × this many ranks"
+        ? "ranks on each host (default 1): bench's DDP runs have nnodes × this many; allreduce's world size n uses n / this many hosts"
         : "ddp: ranks on each host (default: --world-size / --nnodes)",
       arg("--nproc-per-node", positiveInt),
     )
@@ -93,7 +94,7 @@ export function nodeOptions(command: Command): Command {
     .option(
       "--master-port <port>",
       bench
-        ? `host 0's control port (default ${DEFAULT_MASTER_PORT}); each DDP run's rendezvous takes the port above`
+        ? `host 0's control port (default ${DEFAULT_MASTER_PORT}); each job's rendezvous takes the port above`
         : `ddp: the rendezvous port on host 0 (default ${DEFAULT_MASTER_PORT})`,
       arg("--master-port", port),
     )
@@ -106,7 +107,7 @@ export function nodeOptions(command: Command): Command {
       bench
         ? [
           "",
-          "Across hosts, run the same bench on every host with its own --node-rank; the job",
+          "Across hosts, run the same command on every host with its own --node-rank; the job",
           `secret comes from ${ENV_NAMES.token} or --token-file. Host 0 writes --out.`,
         ].join("\n")
         : [
@@ -148,7 +149,7 @@ export async function resolveBenchNodes(
     if (given.length === 0) return null;
     const flag = `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     throw new UsageError(
-      `${flag} needs --nnodes 2 or more: a bench on one host takes --world-sizes`,
+      `${flag} needs --nnodes 2 or more: on one host, --world-sizes says the ranks`,
     );
   }
   if (!strategies.includes("ddp")) {

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { type Command, Option } from "commander";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { readResults } from "../analysis/validate_results.ts";
+import { readPrediction } from "../analysis/validate_prediction.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { ensureWritableDir } from "./_parsers.ts";
@@ -24,7 +25,8 @@ async function report(flags: ReportFlags): Promise<void> {
   const out = flags.out ?? dirname(flags.in);
   await ensureWritableDir(out, "--out");
   const allreduce = await readAllreduce(dirname(flags.in));
-  const written = await writeReports(results, out, { lang: flags.lang, allreduce });
+  const prediction = await readPrediction(dirname(flags.in));
+  const written = await writeReports(results, out, { lang: flags.lang, allreduce, prediction });
   if (flags.screenshot) {
     // Loaded on first use: `report` without --screenshot should not pay for a browser driver.
     const { screenshotReport } = await import("../reports/screenshot_report.ts");
