@@ -17,6 +17,7 @@ import { addCompare } from "./compare.ts";
 import { addGate } from "./gate.ts";
 import { addNoise } from "./noise.ts";
 import { addPredict } from "./predict.ts";
+import { addPredictionCheck } from "./prediction_check.ts";
 import { addReport } from "./report.ts";
 import { addTrain } from "./train.ts";
 
@@ -30,6 +31,7 @@ const COMMANDS = [
   addGate,
   addNoise,
   addCompare,
+  addPredictionCheck,
 ];
 
 function buildProgram(): Command {

@@ -5,6 +5,7 @@
  * are not a multiple of the vector width or of the codec's block; and their speed.
  */
 import assert from "node:assert/strict";
+import { simdCodec } from "../comm/_wire_simd.ts";
 import { fastWireCodec, type WireCodec, wireCodec } from "../comm/wire_codec.ts";
 
 const NAMES = ["fp16", "bf16"] as const;
@@ -155,5 +156,34 @@ Deno.test("SIMD casts are faster than the JavaScript casts", async () => {
       simd < js,
       `${name}: SIMD ${simd.toFixed(2)} ns per value, JavaScript ${js.toFixed(2)}`,
     );
+  }
+});
+
+Deno.test("a ring's wire buffers cast in WebAssembly memory exactly as the JavaScript casts", async () => {
+  for (const name of NAMES) {
+    const reference = wireCodec(name)!;
+    const buffers = (await simdCodec(name))!.buffers(50_000);
+    for (const length of [1, 9, 8 * 1024 + 3, 50_000]) {
+      const values = Float32Array.from({ length }, (_, i) => Math.cos(i) * 3 + 1e-6 * i);
+      const wire = new Uint16Array(length);
+      reference.encode(values, wire);
+      assert.deepEqual(buffers.encode(values), wire, `${name} encode, ${length}`);
+      const decoded = new Float32Array(length);
+      reference.decode(wire, decoded);
+      // What arrives is in `received`, from an offset on.
+      const from = 5;
+      buffers.received.set(wire.subarray(0, Math.min(length, 50_000 - from)), from);
+      const n = Math.min(length, 50_000 - from);
+      const out = new Float32Array(n);
+      buffers.decode(out, from);
+      assert.deepEqual(out, decoded.subarray(0, n), `${name} decode, ${length}`);
+      const sum = values.slice(0, n);
+      buffers.decodeAdd(sum, from);
+      const expected = values.slice(0, n).map((v, i) => Math.fround(v + decoded[i]));
+      assert.deepEqual(sum, expected, `${name} decode and add, ${length}`);
+      const rounded = values.slice();
+      buffers.round(rounded);
+      assert.deepEqual(rounded, decoded, `${name} round, ${length}`);
+    }
   }
 });
