@@ -8,20 +8,26 @@
  * of the batch:
  *
  * ```
- * step = compute(b) + update + rest + exposed communication
+ * step = the step without communication + exposed communication
+ * without      where the results hold this very layout's ceiling (a DDP run of N ranks on H
+ *  comm        hosts, with a barrier for the all-reduce): its measured step; otherwise
+ *              compute(b) + update + rest + waiting for the slowest rank:
  * compute(b)   the measured compute phase (forward + backward), scaled to this rank's batch b
  *              (strong scaling: b = B / N; weak: b = B): from single when P = 1 (a host of its
  *              own per rank), from the DDP run of P ranks on one host when P > 1 (they share
  *              its cores), from the DDP run of N ranks with `sharedMachine` (hosts that share
- *              one machine's cores, as network namespaces do)
- * update, rest the optimizer step and the loop's own time, as measured in that run
+ *              one machine's cores, as network namespaces do); a `calibration` bench may give
+ *              those DDP runs, their times scaled by the two benches' single processes
+ * update, rest the optimizer step, the loop's own time and the waiting, as measured there
  * bucket k      2(N−1)·α + 2(N−1)/N · bytes_k / β  (+ the casts of compression: 4(N−1)+2 casts
  *               of bytes_k / N values, at the measured cost per value); the links between hosts
  *               set α and β when H > 1
  * exposed       with overlap, bucket k starts when the backward has produced its gradients
- *               (the forward a third of compute, then the buckets in reverse layer order) and
- *               the previous bucket is done; the step waits for whatever ends after compute;
- *               without overlap, every bucket after compute
+ *               (the forward a third of compute, then the buckets in reverse layer order; the
+ *               compute phase goes on after the last one for the share a measured DDP run of
+ *               the same buckets hid behind it) and the previous bucket is done; the step
+ *               waits for whatever ends after compute; without overlap, every bucket after
+ *               compute
  * ```
  *
  * Intervals carry the measured spread: the compute side moves as the source run's repeats did
@@ -52,6 +58,9 @@ export const FORWARD_SHARE = 1 / 3;
  * rounds it (twice).
  */
 const castsPerChunkValue = (n: number) => 4 * (n - 1) + 2;
+
+/** The largest share of compute taken to follow the last bucket's start (a bound on noise). */
+const MAX_TAIL_SHARE = 0.5;
 
 /** Where a prediction's link came from. */
 export interface PredictedLink {
@@ -137,6 +146,13 @@ export interface PredictOptions {
   castNsPerValue?: Partial<Record<Exclude<GradCompression, "none">, number>>;
   /** Only these DDP configurations: keys `compression/bucketBytes/overlap` (default: all). */
   configs?: string[];
+  /**
+   * A bench on one host whose DDP runs say how much slower P ranks computing at once are than
+   * its own single process (default: the results themselves). Its DDP times are scaled to the
+   * results' single, so the compute follows the results' machine state, and only the
+   * slowdown of sharing the cores comes from here.
+   */
+  calibration?: Results;
 }
 
 /** A DDP configuration the results measured (or the default one). */
@@ -195,28 +211,44 @@ export async function predict(
           if (scaling === "strong" && n > single.globalBatch) continue;
           const hosts = n / nprocPerNode;
           const processes = options.sharedMachine ? n : nprocPerNode;
-          const source = computeSource(runs, processes, config, single);
+          const scaled = computeSource(
+            runs,
+            processes,
+            config,
+            single,
+            options.calibration?.runs.filter((r) => r.workload === workload),
+          );
           const b = scaling === "strong" ? perRank / n : perRank;
+          // The step without communication: this very layout's measured ceiling where the
+          // results hold one (the same ranks on the same hosts, a barrier for the all-reduce),
+          // else the scaled compute, update, loop time and waiting for the slowest rank.
+          const ceiling = measuredCeiling(runs, n, hosts, scaling, config, single);
+          const scaledCompute = scaled.computeMsPerSample * b * accumulate;
+          const scaledRest = scaled.updateMs + scaled.restMs + scaled.waitMs;
+          const withoutCommMs = ceiling?.stepMs ?? scaledCompute + scaledRest;
+          const computeMs = ceiling
+            ? ceiling.stepMs * scaledCompute / (scaledCompute + scaledRest)
+            : scaledCompute;
+          const source = ceiling ? { ...scaled, label: ceiling.label } : scaled;
           const link = pickLink(links, n, hosts);
           const commMs = exposedCommMs({
             buckets,
             n,
             link,
-            computeMs: source.computeMsPerSample * b * accumulate,
+            computeMs,
+            tailShare: source.tailShare,
             overlap: config.overlap,
             bytesPerValue: config.gradCompression === "none" ? 4 : 2,
             castNs: config.gradCompression === "none"
               ? 0
               : options.castNsPerValue?.[config.gradCompression] ?? 0,
           });
-          const computeMs = source.computeMsPerSample * b * accumulate;
-          const fixedMs = source.updateMs + source.restMs + source.waitMs;
-          const stepMs = computeMs + fixedMs + commMs;
+          const stepMs = withoutCommMs + commMs;
           const globalBatch = (scaling === "strong" ? perRank : perRank * n) * accumulate;
           const samplesPerSec = globalBatch / (stepMs / 1000);
           const [lowStep, highStep] = [
-            (computeMs + fixedMs) * source.spread.fast + commMs * (1 - link.residual),
-            (computeMs + fixedMs) * source.spread.slow + commMs * (1 + link.residual),
+            withoutCommMs * source.spread.fast + commMs * (1 - link.residual),
+            withoutCommMs * source.spread.slow + commMs * (1 + link.residual),
           ];
           const measured = runs.find((r) =>
             r.strategy === "ddp" && r.worldSize === n && (r.hosts ?? 1) === hosts &&
@@ -262,6 +294,30 @@ export async function predict(
   return predictions;
 }
 
+/**
+ * The step time of a measured DDP run's ceiling at this very layout (world size, hosts,
+ * scaling, configuration): its samples/s is `ceiling.speedup` × single's.
+ */
+function measuredCeiling(
+  runs: RunRecord[],
+  n: number,
+  hosts: number,
+  scaling: Scaling,
+  config: Config,
+  single: RunRecord,
+): { stepMs: number; label: string } | null {
+  const run = runs.find((r) =>
+    r.strategy === "ddp" && r.worldSize === n && (r.hosts ?? 1) === hosts &&
+    (r.scaling ?? "strong") === scaling && sameConfig(r, config) && r.ceiling
+  );
+  if (!run?.ceiling) return null;
+  const samples = run.globalBatch * (run.accumulate ?? 1);
+  return {
+    stepMs: (samples / (run.ceiling.speedup * single.samplesPerSec)) * 1000,
+    label: `ceiling of ddp-${n}${hosts > 1 ? ` on ${hosts} hosts` : ""}`,
+  };
+}
+
 /** The single run with the bench's own threads per worker (the scaling reference). */
 function referenceSingle(runs: RunRecord[]): RunRecord | undefined {
   const singles = runs.filter((r) => r.strategy === "single");
@@ -304,16 +360,29 @@ interface ComputeSource {
   restMs: number;
   /** Waiting for the slowest rank at the collectives (DDP sources), ms. */
   waitMs: number;
+  /**
+   * The compute phase's share that runs after the last bucket is sent (a DDP run of the same
+   * buckets: its hidden communication against its compute, where it overlapped); 0 without one.
+   */
+  tailShare: number;
   /** Step-time factors of the fastest and slowest repeats against the median. */
   spread: { fast: number; slow: number };
 }
 
 function computeSource(
-  runs: RunRecord[],
+  results: RunRecord[],
   processes: number,
   config: Config,
   single: RunRecord,
+  calibration: RunRecord[] = results,
 ): ComputeSource {
+  const runs = processes === 1 ? results : calibration;
+  // Times from the calibration bench follow the results' machine state: scaled by the ratio
+  // of the two single processes' compute per sample.
+  const calibrationSingle = processes === 1 ? single : referenceSingle(runs) ?? single;
+  const perSample = (r: RunRecord) =>
+    phasesOf(r).compute / ((r.globalBatch / r.worldSize) * (r.accumulate ?? 1));
+  const scale = perSample(single) / perSample(calibrationSingle);
   const run = processes === 1 ? single : (() => {
     const ddp = runs.filter((r) => r.strategy === "ddp" && r.worldSize === processes);
     const found = ddp.find((r) => sameConfig(r, config)) ?? ddp[0];
@@ -333,12 +402,27 @@ function computeSource(
   );
   const repeats = run.samplesPerSecRepeats ?? [run.samplesPerSec];
   const mid = median(repeats);
+  // How much of compute follows the last bucket's start: what a DDP run of these buckets hid
+  // behind its compute, where its communication outlasted that (it then hid all of the tail).
+  const overlapped = [run, ...runs].find((r) =>
+    r.strategy === "ddp" && sameConfig(r, config) && r.comm.exposedMsPerStep !== undefined
+  );
+  const tailShare = overlapped
+    ? Math.min(
+      MAX_TAIL_SHARE,
+      Math.max(0, overlapped.comm.msPerStep - overlapped.comm.exposedMsPerStep!) /
+        phasesOf(overlapped).compute,
+    )
+    : 0;
   return {
-    label: run.strategy === "single" ? "single" : `ddp-${run.worldSize}`,
-    computeMsPerSample: phases.compute / perRankBatch,
-    updateMs: phases.update,
-    restMs,
-    waitMs: run.strategy === "ddp" ? run.comm.waitMsPerStep : 0,
+    label: run.strategy === "single"
+      ? "single"
+      : `ddp-${run.worldSize}${calibration === results ? "" : " (calibration)"}`,
+    computeMsPerSample: (phases.compute / perRankBatch) * scale,
+    updateMs: phases.update * scale,
+    restMs: restMs * scale,
+    waitMs: (run.strategy === "ddp" ? run.comm.waitMsPerStep : 0) * scale,
+    tailShare,
     spread: { fast: mid / Math.max(...repeats), slow: mid / Math.min(...repeats) },
   };
 }
@@ -375,6 +459,8 @@ export function exposedCommMs(step: {
   link: LinkModel;
   /** The step's compute phase, ms. */
   computeMs: number;
+  /** The share of compute after the last bucket can start (0: the backward ends compute). */
+  tailShare?: number;
   overlap: boolean;
   bytesPerValue: number;
   /** ns per value cast (0 without compression). */
@@ -382,6 +468,7 @@ export function exposedCommMs(step: {
 }): number {
   const { buckets, n, link, computeMs, overlap, bytesPerValue, castNs } = step;
   if (n < 2) return 0;
+  const backwardEnd = computeMs * (1 - (overlap ? step.tailShare ?? 0 : 0));
   const total = buckets.reduce((a, b) => a + b, 0);
   let done = 0;
   let end = 0;
@@ -391,7 +478,7 @@ export function exposedCommMs(step: {
       castsPerChunkValue(n) * (floats / n) * castNs / 1e6;
     produced += floats;
     const ready = overlap
-      ? computeMs * (FORWARD_SHARE + (1 - FORWARD_SHARE) * produced / total)
+      ? backwardEnd * (FORWARD_SHARE + (1 - FORWARD_SHARE) * produced / total)
       : computeMs;
     end = Math.max(ready, done) + ms;
     done = end;

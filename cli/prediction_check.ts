@@ -53,6 +53,7 @@ interface CheckFlags {
   compressionAt: string;
   out: string;
   keep?: string;
+  from?: string;
 }
 
 /** Runs `args` of the CLI (under `prefix`, e.g. a namespace), output to `log`. */
@@ -103,7 +104,33 @@ function loadAverage(): string {
   }
 }
 
+/** What a measurement left besides its results files (`check.json` in the work folder). */
+interface Conditions {
+  command: string;
+  startedAt: string;
+  minutes: number;
+  loadBefore: string;
+  loadAfter: string;
+  castNsPerValue: number;
+  workloads: string[];
+  rates: string[];
+  worldSizes: number[];
+  compressionAt: string;
+  steps: number;
+  repeats: number;
+}
+
 async function check(flags: CheckFlags): Promise<void> {
+  const work = flags.from ?? await measure(flags);
+  const report = await analyse(work);
+  await Deno.writeTextFile(flags.out, renderPredictionCheck(report));
+  if (!flags.keep && !flags.from) await Deno.remove(work, { recursive: true });
+  console.log(renderPredictionCheck(report));
+  console.log(`Wrote ${flags.out}${flags.keep ? `; measurements kept in ${work}` : ""}`);
+}
+
+/** Measures everything into a work folder (`--keep`, else a temporary one); returns it. */
+async function measure(flags: CheckFlags): Promise<string> {
   const why = netnsUnavailable();
   if (why) throw new UsageError(`prediction-check needs root and iproute2: ${why}`);
   if (flags.worldSizes.some((n) => n < 2 || n > MAX_WORLD_SIZE)) {
@@ -129,12 +156,10 @@ async function check(flags: CheckFlags): Promise<void> {
     "weak",
     "--quiet",
   ];
-  // One host: each workload's compute with 1…4 ranks sharing this machine's cores (and
+  // One host: each workload's compute with 2…4 ranks sharing this machine's cores (and
   // compression's cost over Unix sockets).
-  const local: Record<string, Results> = {};
   for (const workload of flags.workloads) {
     say(`one host: bench ${workload}, world sizes ${flags.worldSizes.join(",")}`);
-    const out = join(work, "local", workload);
     const status = await cli(
       [],
       [
@@ -145,17 +170,14 @@ async function check(flags: CheckFlags): Promise<void> {
         "--grad-compression",
         "fp16",
         "--out",
-        out,
+        join(work, "local", workload),
       ],
       join(work, `local-${workload}.log`),
     );
     if (!status.success) throw new Error(`The one-host bench of ${workload} failed (see ${work})`);
-    local[workload] = await readResults(join(out, "results.json"));
   }
-  const castNsPerValue = { fp16: await measureCastNs("fp16") };
+  const castNsPerValue = await measureCastNs("fp16");
   const hosts = makeNetnsHosts(Math.max(...flags.worldSizes));
-  const cases: CheckCase[] = [];
-  const links: { rate: string; models: LinkModel[] }[] = [];
   try {
     for (const rate of flags.rates) {
       hosts.shape(rate);
@@ -192,9 +214,6 @@ async function check(flags: CheckFlags): Promise<void> {
         (node) => join(dir, `allreduce-${node}.log`),
         `allreduce at ${rate}`,
       );
-      const allreduce = await readAllreduceFile(join(dir, "allreduce.json"));
-      const models = allreduce.linkModel ?? [];
-      links.push({ rate, models });
       for (const workload of flags.workloads) {
         for (const n of flags.worldSizes) {
           const compressed = rate === flags.compressionAt && workload === flags.workloads[0];
@@ -203,7 +222,6 @@ async function check(flags: CheckFlags): Promise<void> {
               compressed ? " (and fp16)" : ""
             }`,
           );
-          const out = join(dir, `${workload}-${n}`);
           await onHosts(
             n,
             hosts.exec,
@@ -212,22 +230,11 @@ async function check(flags: CheckFlags): Promise<void> {
               ...common(workload),
               ...(compressed ? ["--grad-compression", "fp16"] : []),
               ...nodeArgs(n, node),
-              ...(node === 0 ? ["--out", out] : []),
+              ...(node === 0 ? ["--out", join(dir, `${workload}-${n}`)] : []),
             ],
             (node) => join(dir, `bench-${workload}-${n}-${node}.log`),
             `bench ${workload} DDP-${n} at ${rate}`,
           );
-          const measured = await readResults(join(out, "results.json"));
-          const predicted = await predict(local[workload], { models }, {
-            worldSizes: [n],
-            scaling: "weak",
-            sharedMachine: true,
-            castNsPerValue,
-          });
-          for (const run of measured.runs.filter((r) => r.strategy === "ddp")) {
-            const p = predicted.find((x) => sameConfig(x, run));
-            if (p) cases.push(caseOf(rate, run, p, measured));
-          }
         }
       }
     }
@@ -235,27 +242,82 @@ async function check(flags: CheckFlags): Promise<void> {
     const left = hosts.cleanup();
     if (left.length) console.error(`Stopped ${left.length} processes left in the namespaces`);
   }
-  const report: CheckReport = {
+  const conditions: Conditions = {
     command: `deno task prediction-check ${Deno.args.slice(1).join(" ")}`.trim(),
     startedAt: started.toISOString(),
     minutes: (Date.now() - +started) / 60_000,
     loadBefore,
     loadAfter: loadAverage(),
-    cpus: navigator.hardwareConcurrency,
-    cpuModel: local[flags.workloads[0]].env.cpuModel,
-    backend: local[flags.workloads[0]].env.backend,
-    burst: SHAPE_BURST,
+    castNsPerValue,
+    workloads: flags.workloads,
+    rates: flags.rates,
+    worldSizes: flags.worldSizes,
+    compressionAt: flags.compressionAt,
     steps: flags.steps,
     repeats: flags.repeats,
-    castNsPerValue: castNsPerValue.fp16,
+  };
+  await Deno.writeTextFile(join(work, "check.json"), JSON.stringify(conditions, null, 2) + "\n");
+  return work;
+}
+
+/** Predicts every measured case from the one-host benches and each link's fit. */
+async function analyse(work: string): Promise<CheckReport> {
+  let conditions: Conditions;
+  try {
+    conditions = JSON.parse(await Deno.readTextFile(join(work, "check.json")));
+  } catch (error) {
+    throw new UsageError(
+      `Cannot read ${join(work, "check.json")}: ${(error as Error).message.split("\n")[0]} ` +
+        `(--from takes a folder a finished prediction-check --keep wrote)`,
+    );
+  }
+  const local: Record<string, Results> = {};
+  for (const workload of conditions.workloads) {
+    local[workload] = await readResults(join(work, "local", workload, "results.json"));
+  }
+  const cases: CheckCase[] = [];
+  const links: { rate: string; models: LinkModel[] }[] = [];
+  for (const rate of conditions.rates) {
+    const models = (await readAllreduceFile(join(work, rate, "allreduce.json"))).linkModel ?? [];
+    links.push({ rate, models });
+    for (const workload of conditions.workloads) {
+      for (const n of conditions.worldSizes) {
+        const measured = await readResults(join(work, rate, `${workload}-${n}`, "results.json"));
+        // From the bench being predicted — its single process, measured in the same machine
+        // state — with the one-host bench's slowdown of N ranks sharing the cores; never from
+        // the DDP runs it is compared with.
+        const predicted = await predict(measured, { models }, {
+          worldSizes: [n],
+          scaling: "weak",
+          sharedMachine: true,
+          castNsPerValue: { fp16: conditions.castNsPerValue },
+          calibration: local[workload],
+        });
+        for (const run of measured.runs.filter((r) => r.strategy === "ddp")) {
+          const p = predicted.find((x) => sameConfig(x, run));
+          if (p) cases.push(caseOf(rate, run, p, measured));
+        }
+      }
+    }
+  }
+  const first = local[conditions.workloads[0]];
+  return {
+    command: conditions.command,
+    startedAt: conditions.startedAt,
+    minutes: conditions.minutes,
+    loadBefore: conditions.loadBefore,
+    loadAfter: conditions.loadAfter,
+    cpus: first.env.logicalCpus,
+    cpuModel: first.env.cpuModel,
+    backend: first.env.backend,
+    burst: SHAPE_BURST,
+    steps: conditions.steps,
+    repeats: conditions.repeats,
+    castNsPerValue: conditions.castNsPerValue,
     links,
     cases,
-    unix: unixCompression(local[flags.workloads[0]]),
+    unix: unixCompression(first),
   };
-  await Deno.writeTextFile(flags.out, renderPredictionCheck(report));
-  if (!flags.keep) await Deno.remove(work, { recursive: true });
-  console.log(renderPredictionCheck(report));
-  console.log(`Wrote ${flags.out}${flags.keep ? `; measurements kept in ${work}` : ""}`);
 }
 
 function sameConfig(p: Prediction, run: RunRecord): boolean {
@@ -336,5 +398,9 @@ export function addPredictionCheck(program: Command): void {
       "docs/prediction.md",
     )
     .option("--keep <dir>", "keep every measurement (results, logs) in this folder")
+    .option(
+      "--from <dir>",
+      "measure nothing: predict and compare again from what --keep kept in this folder",
+    )
     .action(check);
 }

@@ -131,6 +131,8 @@ class Follower {
   readonly conn: Deno.Conn;
   #queue: Message[] = [];
   #waiter: (() => void) | null = null;
+  /** Frames go out one after the other (heartbeats meet commands). */
+  #writing: Promise<unknown> = Promise.resolve();
   /** Why it is gone, once it is. */
   gone: string | null = null;
 
@@ -154,6 +156,13 @@ class Follower {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.();
+  }
+
+  /** Sends a frame after any frame still being written. */
+  send(message: Message): Promise<void> {
+    const sent = this.#writing.then(() => send(this.conn, message));
+    this.#writing = sent.catch(() => {});
+    return sent;
   }
 
   /** The next message, or null once the follower is gone. */
@@ -274,16 +283,16 @@ export async function leadNodes(options: NodeGroupOptions): Promise<NodeLeader> 
   } catch (error) {
     closeQuietly(listener);
     await Promise.allSettled(
-      followers.map((f) => f && send(f.conn, { end: (error as Error).message })),
+      followers.map((f) => f?.send({ end: (error as Error).message })),
     );
     for (const f of followers) if (f) closeQuietly(f.conn);
     throw error;
   }
   closeQuietly(listener);
   const members = followers.slice(1) as Follower[];
-  await Promise.all(members.map((f) => send(f.conn, { welcome: { hosts } })));
+  await Promise.all(members.map((f) => f.send({ welcome: { hosts } })));
   const heartbeat = setInterval(() => {
-    for (const f of members) if (!f.gone) send(f.conn, { ping: true }).catch(() => {});
+    for (const f of members) if (!f.gone) f.send({ ping: true }).catch(() => {});
   }, HEARTBEAT_MS);
   let closed = false;
   const close = async (failure?: string) => {
@@ -291,7 +300,7 @@ export async function leadNodes(options: NodeGroupOptions): Promise<NodeLeader> 
     closed = true;
     clearInterval(heartbeat);
     await Promise.allSettled(
-      members.map((f) => f.gone ? null : send(f.conn, { end: failure ?? null })),
+      members.map((f) => f.gone ? null : f.send({ end: failure ?? null })),
     );
     for (const f of members) closeQuietly(f.conn);
   };
@@ -300,7 +309,7 @@ export async function leadNodes(options: NodeGroupOptions): Promise<NodeLeader> 
     async run<T>(index: number, local: () => Promise<T>) {
       const gone = members.find((f) => f.gone);
       if (gone) throw new ExpectedError(`Cannot run across hosts: ${gone.gone}`);
-      await Promise.all(members.map((f) => send(f.conn, { run: index })));
+      await Promise.all(members.map((f) => f.send({ run: index })));
       const answers = members.map(async (f) => {
         const message = await f.next();
         if (message && "done" in message && message.done === index) return message.report;

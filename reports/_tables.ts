@@ -154,6 +154,13 @@ export function environmentLines(results: Results): string[] {
       ]
       : []),
     `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}`,
+    ...(config.nodes
+      ? [
+        `Across hosts: DDP ran on ${config.nodes.nnodes} hosts × ${config.nodes.nprocPerNode} rank(s), ${
+          config.nodes.hosts.map((h) => `node ${h.nodeRank} ${h.host} (${h.address})`).join(", ")
+        }; links between hosts over TCP (each run's \`transport\`), single and DP on node 0 only`,
+      ]
+      : []),
     `Per run: ${
       config.steps ?? "workload default"
     } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${

@@ -15,9 +15,12 @@ import {
   efficiencyChart,
   memoryChart,
   phaseChart,
+  predictionChart,
   stepTimeChart,
   throughputChart,
 } from "./_charts.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { predictionLines, predictionTable, reportGroups } from "./prediction_markdown.ts";
 import { renderSvg } from "./_svg.ts";
 import {
   allreduceLines,
@@ -45,6 +48,8 @@ export interface HtmlOptions {
   lang?: Lang;
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
+  /** Predictions to include (`prediction.json`; default: none). */
+  prediction?: PredictionFile | null;
 }
 
 /** The page's whole style sheet, inline. */
@@ -127,7 +132,7 @@ function matrixSection(results: Results, lang: Lang): string[] {
  * ```
  */
 export async function renderHtml(results: Results, options: HtmlOptions = {}): Promise<string> {
-  const { lang = "en", allreduce = null } = options;
+  const { lang = "en", allreduce = null, prediction = null } = options;
   const out = [
     "<!doctype html>",
     `<html lang="${lang}">`,
@@ -179,6 +184,18 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
       ...allreduceLines(allreduce).map((l) => `<p>${inline(l)}</p>`),
       htmlTable(allreduceTable(allreduce)),
       await figure(allreduceChart(allreduce), "chart-allreduce"),
+    );
+  }
+  if (prediction) {
+    const chart = predictionChart(prediction, results);
+    out.push(
+      "<h2>Predicted scaling (prediction.json)</h2>",
+      ...predictionLines(prediction).map((l) => `<p>${inline(l)}</p>`),
+      ...(chart ? [await figure(chart, "chart-prediction")] : []),
+      ...reportGroups(prediction).flatMap(([title, group]) => [
+        `<h3>${escapeHtml(title)}</h3>`,
+        htmlTable(predictionTable(group)),
+      ]),
     );
   }
   out.push("</body>", "</html>", "");

@@ -26,6 +26,8 @@ import {
   workloadTable,
 } from "./_tables.ts";
 import { renderMatrixMarkdown } from "./matrix_markdown.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { predictionLines, predictionTable, reportGroups } from "./prediction_markdown.ts";
 
 /** Options for {@linkcode renderMarkdown}. */
 export interface MarkdownOptions {
@@ -33,6 +35,8 @@ export interface MarkdownOptions {
   lang?: Lang;
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
+  /** Predictions to include (`prediction.json`; default: none). */
+  prediction?: PredictionFile | null;
 }
 
 /** A table in Markdown; a `|` inside a cell is escaped so it cannot split the cell. */
@@ -55,7 +59,7 @@ const md = (table: Table) =>
  * ```
  */
 export function renderMarkdown(results: Results, options: MarkdownOptions = {}): string {
-  const { lang = "en", allreduce = null } = options;
+  const { lang = "en", allreduce = null, prediction = null } = options;
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
     out.push(
@@ -94,6 +98,16 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
       md(allreduceTable(allreduce)),
       "",
     );
+  }
+  if (prediction) {
+    out.push(
+      "## Predicted scaling (prediction.json)",
+      "",
+      ...predictionLines(prediction).flatMap((l) => [l, ""]),
+    );
+    for (const [title, group] of reportGroups(prediction)) {
+      out.push(`### ${title}`, "", md(predictionTable(group)), "");
+    }
   }
   return out.join("\n");
 }

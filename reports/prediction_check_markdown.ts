@@ -181,10 +181,12 @@ export function renderPredictionCheck(report: CheckReport): string {
     "(`analysis/predict.ts`). Here it is checked against links it did not see: hosts made of " +
     "network namespaces on one machine, joined by veth pairs shaped with `tc qdisc … tbf` (both " +
     `directions, burst ${report.burst}), DDP with one rank per host. At each rate, \`allreduce\` ` +
-    "across the hosts fits the link (α per message, β per link); the prediction takes that fit " +
-    "and the compute of a bench of the same workloads on one host (the namespace hosts share this " +
-    "machine's CPUs, so N ranks compute as N ranks on one host do: `predict --shared-machine`). " +
-    "Weak scaling (each rank trains on the workload's whole batch), so that 3 ranks divide it.",
+    "across the hosts fits the link (α per message, β per link); each DDP run is then predicted " +
+    "from that fit and what the same bench measured without communication — its ceiling run, the " +
+    "same ranks on the same hosts with a barrier for the all-reduce — with the share of compute " +
+    "and its tail after the last bucket from a bench of the same workloads on one host (the " +
+    "namespace hosts share this machine's CPUs). The DDP run itself is never an input. Weak " +
+    "scaling (each rank trains on the workload's whole batch), so that 3 ranks divide it.",
     "",
     "## Conditions",
     "",

@@ -10,6 +10,23 @@ import type { Prediction, PredictionFile } from "../analysis/predict.ts";
 import { fixed } from "../analysis/format.ts";
 import type { Table } from "./_tables.ts";
 
+/**
+ * What the report shows of the predictions: per workload its first configuration (the
+ * default bucket cap and no compression, where the bench ran those), both scalings.
+ *
+ * @param file the predictions
+ * @returns the groups the report shows
+ */
+export function reportGroups(file: PredictionFile): [string, Prediction[]][] {
+  const seen = new Set<string>();
+  return predictionGroups(file).filter(([, group]) => {
+    const workload = group[0].workload;
+    if (seen.has(workload)) return false;
+    seen.add(workload);
+    return true;
+  });
+}
+
 /** The predictions grouped by workload and DDP configuration, in file order. */
 export function predictionGroups(file: PredictionFile): [string, Prediction[]][] {
   const groups = new Map<string, Prediction[]>();

@@ -36,7 +36,7 @@ Deno.test("without ip netns the namespace tests are skipped with one line; requi
   const lines = skipped.text.split("\n").filter((l) => l.startsWith("skipped "));
   assert.equal(lines.length, 1, skipped.text);
   assert.match(lines[0], /network-namespace DDP tests .*need root and iproute2/);
-  assert.match(skipped.text, /6 ignored/);
+  assert.match(skipped.text, /7 ignored/);
   const required = await runWithout(NETNS_TEST, { PARATRAIN_REQUIRE_NETNS: "1" });
   assert.notEqual(required.code, 0, required.text);
   assert.match(required.text, /network namespaces are unavailable \(PARATRAIN_REQUIRE_NETNS=1\)/);
