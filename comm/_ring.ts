@@ -152,6 +152,7 @@ export class Ring {
     }
     this.#op = op;
     this.#timedOut = null;
+    for (const buffers of this.#wireBuffers.values()) buffers.forget();
     this.#startedAt = performance.now();
     const timer = setTimeout(() => this.#expire(), this.#timeoutMs);
     try {
@@ -237,7 +238,8 @@ export class Ring {
     const values = buf.subarray(range.offset, range.offset + range.length);
     const buffers = this.#buffersOf(codec);
     if (buffers) {
-      const wire = buffers.encode(values);
+      // The all-gather's first piece is the one this rank just rounded: cast once, not twice.
+      const wire = buffers.takeRounded(values) ?? buffers.encode(values);
       return await this.#writeAll(new Uint8Array(wire.buffer, wire.byteOffset, wire.byteLength));
     }
     const wire = this.#sendWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
@@ -332,17 +334,20 @@ export class Ring {
   }
 
   /**
-   * Rounds `buf[range]` to what the codec carries, in place, so that this rank keeps exactly
-   * what its peers will decode.
+   * Divides `buf[range]` by `divisor` (an average's N) and rounds it to what the codec carries,
+   * in place, so that this rank keeps exactly what its peers will decode; with a SIMD codec the
+   * 16-bit values are kept for sending these values on.
    *
    * @param buf The flat buffer.
    * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements.
    * @param codec The wire's codec.
+   * @param divisor 1 for none.
    */
-  round(buf: Float32Array, range: Range, codec: WireCodec): void {
+  round(buf: Float32Array, range: Range, codec: WireCodec, divisor = 1): void {
     const values = buf.subarray(range.offset, range.offset + range.length);
     const buffers = this.#buffersOf(codec);
-    if (buffers) return buffers.round(values);
+    if (buffers) return buffers.round(values, divisor);
+    if (divisor !== 1) { for (let i = 0; i < values.length; i++) values[i] /= divisor; }
     const scratch = this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
     roundThrough(codec, values, scratch);
   }

@@ -57,8 +57,9 @@ export async function runRingSchedule(
       for (const [index, piece] of [...subChunks(recv)].entries()) {
         if (reduce) await ring.recvElementsAndReduce(buf, piece, reduce, codec);
         else await ring.recvElements(buf, piece, codec);
-        if (divideBy !== 1) divide(buf, piece, divideBy);
-        if (round && codec) ring.round(buf, piece, codec);
+        // With a codec, the owner's average is divided and rounded in one pass.
+        if (round && codec) ring.round(buf, piece, codec, divideBy);
+        else if (divideBy !== 1) divide(buf, piece, divideBy);
         arrived.mark(step, index);
       }
     }

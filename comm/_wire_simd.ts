@@ -133,13 +133,15 @@ const SET_CONSTANTS = Object.entries(CONSTANTS)
   .join("\n    ");
 
 /**
- * A function `(src, dst, n)` of byte addresses, eight values per iteration until the 16-bit
- * side (`wire`: `$src` or `$dst`) has passed `n` values.
+ * A function `(src, dst, n, divisor)` of byte addresses, eight values per iteration until the
+ * 16-bit side (`wire`: `$src` or `$dst`) has passed `n` values (`divisor`: the rounder's).
  */
 const loop = (name: string, wire: string, body: string, srcStep: number, dstStep: number) => `
-  (func (export "${name}") (param $src i32) (param $dst i32) (param $n i32)
+  (func (export "${name}") (param $src i32) (param $dst i32) (param $n i32) (param $divisor f32)
     ${LOCALS}
+    (local $d v128)
     ${SET_CONSTANTS}
+    (local.set $d (f32x4.splat (local.get $divisor)))
     (local.set $end (i32.add (local.get ${wire}) (i32.shl (local.get $n) (i32.const 1))))
     (block $done (loop $next
       (br_if $done (i32.ge_u (local.get ${wire}) (local.get $end)))
@@ -189,20 +191,23 @@ const decoder = (name: string, cast: string, add: boolean) => {
 };
 
 /**
- * float32 at `$src` → 16 bits at `$dst`, and `$src` replaced by what the 16 bits decode to (a
- * rank's own copy of a chunk, equal to what its peers will decode).
+ * float32 at `$src` divided by `divisor` (the average's N, or 1), cast to 16 bits at `$dst`,
+ * and `$src` replaced by what the 16 bits decode to: a rank's own copy of a chunk, equal to
+ * what its peers will decode. A float32 division is correctly rounded, as JavaScript's
+ * `Math.fround(a / b)` is; dividing by 1 changes nothing (a NaN only gains its quiet bit,
+ * which both casts set anyway).
  */
 const rounder = (name: string, to: string, from: string) =>
   loop(
     name,
     "$dst",
-    `(local.set $x (v128.load (local.get $src)))
+    `(local.set $x (f32x4.div (v128.load (local.get $src)) (local.get $d)))
       ${to}
       (local.set $lo (local.get $y))
       (local.set $x (local.get $y))
       ${from}
       (v128.store (local.get $src) (local.get $y))
-      (local.set $x (v128.load offset=16 (local.get $src)))
+      (local.set $x (f32x4.div (v128.load offset=16 (local.get $src)) (local.get $d)))
       ${to}
       (v128.store (local.get $dst) (i16x8.narrow_i32x4_u (local.get $lo) (local.get $y)))
       (local.set $x (local.get $y))
@@ -230,7 +235,7 @@ const WAT = `
   ${rounder("roundBf16", CAST.toBf16, CAST.fromBf16)}
 )`;
 
-type Cast = (src: number, dst: number, n: number) => void;
+type Cast = (src: number, dst: number, n: number, divisor?: number) => void;
 
 /** One format's casts in one instance. */
 interface Casts {
@@ -296,8 +301,20 @@ export interface WireBuffers {
   decode(dst: Float32Array, from: number): void;
   /** `dst[i] += float32(received[from + i])` for every element of `dst`. */
   decodeAdd(dst: Float32Array, from: number): void;
-  /** Rounds `values` to what the wire carries, in place. */
-  round(values: Float32Array): void;
+  /**
+   * Divides `values` by `divisor` and rounds them to what the wire carries, in place; their
+   * 16-bit values are kept, and the next {@linkcode WireBuffers.encode} of these very values
+   * sends them instead of casting again.
+   */
+  round(values: Float32Array, divisor?: number): void;
+  /**
+   * The kept 16-bit values of the last {@linkcode WireBuffers.round}, if `values` is what was
+   * rounded (the same memory, which the caller has not changed since), in the send buffer as
+   * {@linkcode WireBuffers.encode} leaves them; handed out once.
+   */
+  takeRounded(values: Float32Array): Uint16Array | null;
+  /** Drops the kept values (a new collective begins). */
+  forget(): void;
 }
 
 /** A {@linkcode WireCodec} that can also give a ring {@linkcode WireBuffers}. */
@@ -362,15 +379,20 @@ function wireBuffers(
   name: Exclude<GradCompression, "none">,
   capacity: number,
 ): WireBuffers {
-  // Layout: [ floats | sent ][ received ]: one float32 staging area, the 16-bit piece being
-  // sent, the 16-bit piece being received. Sending and receiving interleave (each cast runs
-  // whole between two awaits), so each has its own 16-bit piece; `round` runs on the
-  // receiving side, once the received piece has been used, and casts into it.
-  const { memory, casts, offsets: [floatsAt, sentAt, , receivedAt] } = instantiate(
+  // Layout: [ floats | sent ][ received ][ rounded ]: one float32 staging area, the 16-bit
+  // piece being sent, the one being received, and the last rounded piece (sent on by the
+  // all-gather). Sending and receiving interleave (each cast runs whole between two awaits),
+  // so each has its own 16-bit piece.
+  const { memory, casts, offsets: [floatsAt, sentAt, , receivedAt, , roundedAt] } = instantiate(
     module,
     name,
-    [{ floats: CACHE_BLOCK_ELEMENTS, halves: capacity }, { floats: 0, halves: capacity }],
+    [
+      { floats: CACHE_BLOCK_ELEMENTS, halves: capacity },
+      { floats: 0, halves: capacity },
+      { floats: 0, halves: capacity },
+    ],
   );
+  let kept: { values: Float32Array; wire: Uint16Array } | null = null;
   const floats = new Float32Array(memory.buffer, floatsAt, CACHE_BLOCK_ELEMENTS);
   const sent = new Uint16Array(memory.buffer, sentAt, capacity);
   const halfBytes = Uint16Array.BYTES_PER_ELEMENT;
@@ -404,13 +426,26 @@ function wireBuffers(
         part.set(floats.subarray(0, n));
       });
     },
-    round(values) {
+    round(values, divisor = 1) {
       blocks(values.length, (at, n) => {
         const part = values.subarray(at, at + n);
         floats.set(part);
-        casts.round(floatsAt, receivedAt + at * halfBytes, n);
+        casts.round(floatsAt, roundedAt + at * halfBytes, n, divisor);
         part.set(floats.subarray(0, n));
       });
+      kept = { values, wire: new Uint16Array(memory.buffer, roundedAt, values.length) };
+    },
+    takeRounded(values) {
+      const match = kept !== null && kept.values.buffer === values.buffer &&
+        kept.values.byteOffset === values.byteOffset && kept.values.length === values.length;
+      if (!match) return null;
+      // Into the send buffer, which only the sender uses: the next round may reuse its own.
+      sent.set(kept!.wire);
+      kept = null;
+      return sent.subarray(0, values.length);
+    },
+    forget() {
+      kept = null;
     },
   };
 }

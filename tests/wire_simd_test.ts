@@ -184,6 +184,21 @@ Deno.test("a ring's wire buffers cast in WebAssembly memory exactly as the JavaS
       const rounded = values.slice();
       buffers.round(rounded);
       assert.deepEqual(rounded, decoded, `${name} round, ${length}`);
+      // Divided (an average) and rounded in one pass, its 16 bits kept for sending on, once.
+      const halved = values.map((v) => Math.fround(v / 3));
+      const halvedWire = new Uint16Array(length);
+      reference.encode(halved, halvedWire);
+      const averaged = values.slice();
+      buffers.round(averaged, 3);
+      const expectedAverage = new Float32Array(length);
+      reference.decode(halvedWire, expectedAverage);
+      assert.deepEqual(averaged, expectedAverage, `${name} divide and round, ${length}`);
+      assert.equal(buffers.takeRounded(averaged.subarray(1)), null, "other values: not kept");
+      assert.deepEqual(buffers.takeRounded(averaged), halvedWire, `${name} kept, ${length}`);
+      assert.equal(buffers.takeRounded(averaged), null, "handed out once");
+      buffers.round(averaged);
+      buffers.forget();
+      assert.equal(buffers.takeRounded(averaged), null, "forgotten");
     }
   }
 });
