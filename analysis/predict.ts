@@ -325,8 +325,8 @@ function referenceSingle(runs: RunRecord[]): RunRecord | undefined {
   return singles.find((r) => (r.threads ?? 1) === ddpThreads) ?? singles[0];
 }
 
-/** A configuration's key, as `--configs` names it. */
-export function configKey(c: Config): string {
+/** A configuration's key, as `configs` names it. */
+function configKey(c: Config): string {
   return `${c.gradCompression}/${c.bucketBytes}/${c.overlap ? "overlap" : "no-overlap"}`;
 }
 
@@ -451,7 +451,17 @@ function pickLink(links: LinkSource, n: number, hosts: number): LinkModel {
   );
 }
 
-/** The communication one step waits for, ms (module doc). */
+/**
+ * The communication one step waits for, ms (module doc).
+ *
+ * @param step the buckets, ranks, link, compute phase, overlap, bytes and cast cost per value
+ * @returns the exposed ms
+ * @example
+ * ```ts
+ * const link = { transport: "tcp", worldSize: 2, alphaUs: 0, betaGBps: 0.001, residual: 0 };
+ * exposedCommMs({ buckets: [1000], n: 2, link, computeMs: 30, overlap: false, bytesPerValue: 4, castNs: 0 }); // 4
+ * ```
+ */
 export function exposedCommMs(step: {
   /** Floats per bucket, in the order they are all-reduced. */
   buckets: number[];

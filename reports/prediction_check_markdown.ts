@@ -203,6 +203,11 @@ export function renderPredictionCheck(report: CheckReport): string {
     "",
     linkTable,
     "",
+    "α 0.0: the fit's intercept came out below zero and is clamped (small all-reduces cost no more " +
+    "per byte than the line through the large ones). β well below the shaped rate: the hosts' " +
+    "CPUs, not the link, limited the ring (the namespace hosts share this machine's cores); the fit " +
+    "then carries that, as a cluster's own `allreduce` would carry its hosts'.",
+    "",
     "## Predicted against measured",
     "",
     caseTable,
