@@ -420,14 +420,24 @@ function complexityCell(strategy: StrategyName, runs: RunRecord[], root?: string
   };
 }
 
+/** `1 host`, or `2 hosts (a 10.0.0.1, b 10.0.0.2)` for a bench across hosts. */
+function hostsText(runs: RunRecord[], results: Results): string {
+  const hosts = Math.max(...runs.map((r) => r.hosts ?? 1));
+  if (hosts === 1) return "1 host";
+  const names = results.config.nodes?.hosts.map((h) => `${h.host} ${h.address}`);
+  return `${hosts} hosts${names ? ` (${names.join(", ")})` : ""}`;
+}
+
 function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
   if (runs.length === 0) return notMeasured(strategy, `${SUPPORT[strategy]}; `);
   const sizes = worldSizesOf(runs);
   const parts = [SUPPORT[strategy]];
   if (strategy !== "single") parts.push(`N run: ${sizes.join(", ")}`);
-  // What was actually run: bench runs every DDP job on this one host.
+  // What was actually run: the links, and the hosts (one, unless bench ran across hosts).
   const transports = [...new Set(runs.flatMap((r) => r.transport ? [r.transport] : []))];
-  if (strategy === "ddp") parts.push(`${transports.join("+") || "unix"}, 1 host`);
+  if (strategy === "ddp") {
+    parts.push(`${transports.join("+") || "unix"}, ${hostsText(runs, results)}`);
+  }
   let growth: number | null = null;
   if (sizes.length >= 2) {
     const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];

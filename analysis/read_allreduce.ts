@@ -1,6 +1,6 @@
 /**
  * Reading the `allreduce.json` the `allreduce` task leaves beside the reports, so `report.md`
- * and `report.html` can include it.
+ * and `report.html` can include it (and `predict` can take its link models).
  *
  * @module
  */
@@ -14,6 +14,14 @@ function isRow(row: unknown): boolean {
   return typeof r === "object" && r !== null &&
     ["worldSize", "bytes", "usPerOp", "algbwGBps", "busbwGBps"].every((k) =>
       typeof r[k] === "number"
+    );
+}
+
+function isLinkModel(entry: unknown): boolean {
+  const e = entry as Record<string, unknown>;
+  return typeof e === "object" && e !== null && typeof e.transport === "string" &&
+    ["worldSize", "alphaUs", "betaGBps", "residual"].every((k) =>
+      typeof e[k] === "number" && (e[k] as number) >= 0
     );
 }
 
@@ -33,11 +41,31 @@ export const MAX_ALLREDUCE_BYTES = 64 << 20;
  * ```
  */
 export async function readAllreduce(dir: string): Promise<AllreduceResult | null> {
-  const path = join(dir, "allreduce.json");
+  return await readAllreduceAt(join(dir, "allreduce.json"), true);
+}
+
+/**
+ * Read and check an `allreduce.json`: a regular file of at most
+ * {@linkcode MAX_ALLREDUCE_BYTES}.
+ *
+ * @param path the file
+ * @returns the all-reduce results
+ * @throws UsageError when the file is missing, unreadable, too big or not valid
+ * `paratrain/allreduce@1`
+ * @example
+ * ```ts
+ * const allreduce = await readAllreduceFile("results/latest/allreduce.json");
+ * ```
+ */
+export async function readAllreduceFile(path: string): Promise<AllreduceResult> {
+  return (await readAllreduceAt(path, false))!;
+}
+
+async function readAllreduceAt(path: string, missingOk: boolean): Promise<AllreduceResult | null> {
   const text = await readInputText(path, {
     limitBytes: MAX_ALLREDUCE_BYTES,
     limitName: "an all-reduce table",
-    missingOk: true,
+    missingOk,
   });
   if (text === null) return null;
   let data: Record<string, unknown>;
@@ -54,6 +82,12 @@ export async function readAllreduce(dir: string): Promise<AllreduceResult | null
   }
   if (typeof raw?.GBps !== "number" || !Array.isArray(data.rows) || !data.rows.every(isRow)) {
     throw new UsageError(`Invalid all-reduce results in ${path}: raw.GBps or rows are malformed`);
+  }
+  if (
+    data.linkModel !== undefined &&
+    !(Array.isArray(data.linkModel) && data.linkModel.every(isLinkModel))
+  ) {
+    throw new UsageError(`Invalid all-reduce results in ${path}: linkModel is malformed`);
   }
   return data as unknown as AllreduceResult;
 }

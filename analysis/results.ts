@@ -76,8 +76,13 @@ export interface RunRecord {
   fastKernels: boolean;
   /** Compute threads per worker (absent in files written before `--threads`: 1). */
   threads?: number;
-  /** DDP runs: the ring's links, `unix` or `tcp` (absent in older files and for other strategies). */
+  /**
+   * DDP runs: the ring's links as rank 0 saw them, `tcp` when either of its links was TCP (so
+   * always across hosts), else `unix` (absent in older files and for other strategies).
+   */
   transport?: "unix" | "tcp";
+  /** DDP runs: the hosts the ranks ran on (`bench --nnodes`; absent in older files: 1). */
+  hosts?: number;
   /** Global batch of one micro-step (an optimizer step covers `accumulate` of them). */
   globalBatch: number;
   /** Micro-batches per optimizer step (`--accumulate`; absent in older files: 1). */
@@ -330,7 +335,12 @@ export function buildRunRecords(
       backend: spec.backend,
       fastKernels: spec.fastKernels,
       threads: spec.threads ?? 1,
-      ...(spec.strategy === "ddp" ? { transport: spec.transport ?? "unix" } : {}),
+      ...(spec.strategy === "ddp"
+        ? {
+          transport: repeats[0].transport ?? spec.transport ?? "unix",
+          hosts: spec.nodes?.nnodes ?? 1,
+        }
+        : {}),
       globalBatch: spec.globalBatch,
       ...settings,
       steps: spec.steps,

@@ -42,7 +42,13 @@ export const COLLECTIVES = ["all-reduce", "all-gather", "reduce-scatter", "broad
 /** One of {@linkcode COLLECTIVES}. */
 export type Collective = typeof COLLECTIVES[number];
 
-export type RankPlan = { mode: "raw"; size: SizePlan; transport?: "unix" | "tcp" } | {
+export type RankPlan = {
+  mode: "raw";
+  size: SizePlan;
+  transport?: "unix" | "tcp";
+  /** The two ranks are on different hosts: they find each other through the TCP rendezvous. */
+  acrossHosts?: boolean;
+} | {
   mode: "ring";
   sizes: SizePlan[];
   collective?: Collective;
@@ -62,7 +68,7 @@ if (import.meta.main) {
   const plan = JSON.parse(Deno.args[0]) as RankPlan;
   await runRank(async () => {
     const timings = plan.mode === "raw"
-      ? await measureRaw(plan.size, plan.transport ?? "unix")
+      ? await measureRaw(plan.size, plan.acrossHosts ? "hosts" : plan.transport ?? "unix")
       : await measureRing(plan);
     await reportResult(timings);
   });
@@ -157,14 +163,16 @@ function countWrong(
 
 async function measureRaw(
   { bytes, warmup, iterations }: SizePlan,
-  transport: "unix" | "tcp",
+  transport: "unix" | "tcp" | "hosts",
 ): Promise<RankTimings> {
   const { rank, worldSize, rendezvousDir } = readRankEnv();
   if (worldSize !== 2 || rendezvousDir === null) {
     throw new Error(`Raw throughput needs exactly 2 launched ranks, got ${worldSize}`);
   }
   const path = join(rendezvousDir, "raw.sock");
-  const conn = transport === "tcp"
+  const conn = transport === "hosts"
+    ? await tcpPairAcrossHosts()
+    : transport === "tcp"
     ? await tcpPair(rank, join(rendezvousDir, "raw.port"))
     : rank === 0
     ? await acceptOne(path)
@@ -209,6 +217,37 @@ async function tcpPair(rank: number, portFile: string): Promise<Deno.Conn> {
       }
       await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
     }
+  }
+}
+
+/**
+ * A TCP connection between two ranks on different hosts: they join a process group through the
+ * job's TCP rendezvous, rank 0 listens where it serves the rendezvous (or its bind address) and
+ * broadcasts the port, rank 1 connects to it.
+ */
+async function tcpPairAcrossHosts(): Promise<Deno.Conn> {
+  const env = readRankEnv();
+  const pg = await initProcessGroupFromEnv();
+  try {
+    const port = new Float32Array(1);
+    if (pg.rank === 0) {
+      const listener = Deno.listen({ hostname: env.bind ?? env.masterAddr!, port: 0 });
+      try {
+        port[0] = (listener.addr as Deno.NetAddr).port;
+        await pg.broadcast(port);
+        const conn = await listener.accept();
+        conn.setNoDelay(true);
+        return conn;
+      } finally {
+        listener.close();
+      }
+    }
+    await pg.broadcast(port);
+    const conn = await Deno.connect({ hostname: env.masterAddr!, port: port[0] });
+    conn.setNoDelay(true);
+    return conn;
+  } finally {
+    pg.close();
   }
 }
 

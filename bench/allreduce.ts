@@ -12,8 +12,14 @@ import { median } from "../core/stats.ts";
 import { UsageError } from "../core/errors.ts";
 import { formatBytes } from "../core/format_bytes.ts";
 import { launch } from "../comm/launcher.ts";
+import { followNodes, leadNodes, type NodeHost } from "../comm/node_group.ts";
+import { ENV_NAMES } from "../comm/rank_env.ts";
+import type { NodeSpec } from "../core/run_types.ts";
 import type { Collective, RankPlan, RankTimings, SizePlan } from "./_allreduce_rank.ts";
 import type { ReduceOp } from "../comm/process_group.ts";
+import { fitLinkModels, type LinkModel } from "./link_model.ts";
+
+export type { LinkModel };
 
 /** Schema tag of {@linkcode AllreduceResult}. */
 export const ALLREDUCE_SCHEMA = "paratrain/allreduce@1";
@@ -107,6 +113,11 @@ export interface AllreduceResult {
   raws?: RawThroughput[];
   /** One row per world size and buffer size. */
   rows: AllreduceRow[];
+  /**
+   * All-reduce only: the latency α and bandwidth β fitted to the in-place rows, per transport
+   * and world size (`bench/link_model.ts`); absent in older files and for other collectives.
+   */
+  linkModel?: LinkModel[];
   /** Where it ran. */
   env: {
     deno: string;
@@ -115,6 +126,8 @@ export interface AllreduceResult {
     logicalCpus: number;
     quick: boolean;
     startedAt: string;
+    /** Across hosts: the hosts (absent on one host). */
+    nodes?: { nnodes: number; nprocPerNode: number; hosts: NodeHost[] };
   };
 }
 
@@ -153,8 +166,16 @@ export interface AllreduceBenchOptions {
   warmupIterations?: number;
   /** Check each size on known values and count wrong elements (-c 1). */
   check?: boolean;
-  /** Transports to measure, each with its own raw ceiling (default `["unix"]`). */
+  /**
+   * Transports to measure, each with its own raw ceiling (default `["unix"]`). Across hosts:
+   * the links between hosts are TCP; the first transport says how ranks on one host link.
+   */
   transports?: AllreduceTransport[];
+  /**
+   * Across hosts (torchrun's flags): every host runs the same benchmark; node 0 leads and
+   * writes. A world size of n uses the first n / `nprocPerNode` hosts.
+   */
+  nodes?: NodeSpec;
 }
 
 /**
@@ -172,89 +193,70 @@ export interface AllreduceBenchOptions {
 export async function runAllreduceBench(
   options: AllreduceBenchOptions = {},
 ): Promise<AllreduceResult> {
-  const {
-    worldSizes = [2, 4],
-    quick = false,
-    timeoutMs,
-    onProgress = () => {},
-    collective = "all-reduce",
-    op = "sum",
-    check = false,
-    transports = ["unix"],
-  } = options;
-  for (const n of worldSizes) {
-    if (!Number.isInteger(n) || n < 2) {
-      throw new RangeError(
-        `Invalid world size ${n} for the all-reduce benchmark: expected an integer ≥ 2`,
-      );
+  const { quick = false, onProgress = () => {}, collective = "all-reduce", op = "sum" } = options;
+  const { check = false } = options;
+  const jobs = planJobs(options);
+  const nodes = acrossHosts(options);
+  if (nodes && nodes.nodeRank !== 0) {
+    throw new Error("runAllreduceBench runs on node 0; the other hosts follow it");
+  }
+  const startedAt = new Date().toISOString();
+  const group = nodes ? await leadNodes(await groupOptions(nodes, jobs)) : null;
+  const timings: RankTimings[][] = [];
+  try {
+    for (const [index, job] of jobs.entries()) {
+      onProgress(job.progress);
+      const here = () => hostPart(job, options);
+      if (!group) timings.push(await here());
+      else {
+        const { local, remote } = await group.run(index, here);
+        timings.push([...local, ...(remote as RankTimings[][]).flat()]);
+      }
     }
+    await group?.close();
+  } catch (error) {
+    await group?.close((error as Error).message);
+    throw error;
   }
   const sizes = planSizes(quick, options);
-  for (const n of worldSizes) checkAllreduceFits(sizes.at(-1)?.bytes ?? 0, n, { collective });
-  const startedAt = new Date().toISOString();
-
-  const rawPlan: RankPlan = {
-    mode: "raw",
-    size: {
-      bytes: RAW_BYTES,
-      warmup: 1,
-      iterations: quick ? QUICK_RAW_ITERATIONS : RAW_ITERATIONS,
-    },
-  };
-  /** One raw measurement: GB/s per direction. */
-  const measureRaw = async (transport: AllreduceTransport, when: string) => {
-    onProgress({
-      phase: "raw",
-      worldSize: 2,
-      message: `raw ${transport} socket, ${RAW_BYTES / 2 ** 20} MiB each way (${when})`,
-    });
-    const [rawUs] = slowestMedians(
-      await runRanks({ ...rawPlan, transport }, 2, timeoutMs, transport),
-    );
-    return RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB;
-  };
   const rows: AllreduceRow[] = [];
   const raws: RawThroughput[] = [];
   const reduces = collective === "all-reduce" || collective === "reduce-scatter";
-  for (const transport of transports) {
-    // Raw is measured before and after the all-reduce runs (this machine's speed drifts);
-    // the better of the two is the ceiling the ring is compared with.
-    const rawBefore = await measureRaw(transport, "before");
-    for (const worldSize of worldSizes) {
-      onProgress({
-        phase: "all-reduce",
-        worldSize,
-        message: `${collective} over ${transport}, ${worldSize} ranks, ${sizes.length} sizes`,
-      });
-      const ranks = await runRanks(
-        { mode: "ring", sizes, collective, op, check },
-        worldSize,
-        timeoutMs,
-        transport,
-      );
-      const inPlace = slowestMedians(ranks, "us");
-      const outOfPlace = slowestMedians(ranks, "usOutOfPlace");
-      sizes.forEach(({ bytes }, i) => {
-        const wrong = check ? ranks.reduce((sum, r) => sum + (r.sizes[i].wrong ?? 0), 0) : null;
-        for (const [place, us] of [[false, outOfPlace[i]], [true, inPlace[i]]] as const) {
-          const algbwGBps = bytes / (us * 1e-6) / BYTES_PER_GB;
-          rows.push({
-            transport,
-            worldSize,
-            bytes,
-            usPerOp: us,
-            algbwGBps,
-            busbwGBps: algbwGBps * busFactor(collective, worldSize),
-            collective,
-            ...(reduces ? { op } : {}),
-            count: bytes / Float32Array.BYTES_PER_ELEMENT,
-            inPlace: place,
-            wrong,
-          });
-        }
-      });
+  const rawSamples = new Map<AllreduceTransport, number[]>();
+  jobs.forEach((job, j) => {
+    const ranks = timings[j].sort((a, b) => a.rank - b.rank);
+    if (job.plan.mode === "raw") {
+      const [rawUs] = slowestMedians(ranks);
+      rawSamples.set(job.transport, [
+        ...rawSamples.get(job.transport) ?? [],
+        RAW_BYTES / (rawUs * 1e-6) / BYTES_PER_GB,
+      ]);
+      return;
     }
-    const samplesGBps = [rawBefore, await measureRaw(transport, "after")];
+    const { transport, worldSize } = job;
+    const inPlace = slowestMedians(ranks, "us");
+    const outOfPlace = slowestMedians(ranks, "usOutOfPlace");
+    sizes.forEach(({ bytes }, i) => {
+      const wrong = check ? ranks.reduce((sum, r) => sum + (r.sizes[i].wrong ?? 0), 0) : null;
+      for (const [place, us] of [[false, outOfPlace[i]], [true, inPlace[i]]] as const) {
+        const algbwGBps = bytes / (us * 1e-6) / BYTES_PER_GB;
+        rows.push({
+          transport,
+          worldSize,
+          bytes,
+          usPerOp: us,
+          algbwGBps,
+          busbwGBps: algbwGBps * busFactor(collective, worldSize),
+          collective,
+          ...(reduces ? { op } : {}),
+          count: bytes / Float32Array.BYTES_PER_ELEMENT,
+          inPlace: place,
+          wrong,
+        });
+      }
+    });
+  });
+  for (const [transport, samplesGBps] of rawSamples) {
     raws.push({ transport, GBps: Math.max(...samplesGBps), bytes: RAW_BYTES, samplesGBps });
   }
   const result: AllreduceResult = {
@@ -262,6 +264,9 @@ export async function runAllreduceBench(
     raw: raws[0],
     ...(raws.length > 1 ? { raws } : {}),
     rows,
+    ...(collective === "all-reduce"
+      ? { linkModel: fitLinkModels(rows.filter((r) => r.inPlace !== false)) }
+      : {}),
     env: {
       deno: Deno.version.deno,
       os: Deno.build.os,
@@ -269,9 +274,161 @@ export async function runAllreduceBench(
       logicalCpus: navigator.hardwareConcurrency,
       quick,
       startedAt,
+      ...(group && nodes
+        ? { nodes: { nnodes: nodes.nnodes, nprocPerNode: nodes.nprocPerNode, hosts: group.hosts } }
+        : {}),
     },
   };
   return result;
+}
+
+/**
+ * The all-reduce benchmark on a host other than node 0 (`--node-rank` ≥ 1): joins node 0 and
+ * runs this host's ranks of every job node 0 starts.
+ *
+ * @param options the same options as node 0's, with this host's `nodes.nodeRank`
+ * @returns how many jobs this host took part in
+ * @example
+ * ```ts
+ * await followAllreduceBench({
+ *   worldSizes: [2], quick: true,
+ *   nodes: { nnodes: 2, nodeRank: 1, nprocPerNode: 1, masterAddr: "10.0.0.1", masterPort: 29500 },
+ * });
+ * ```
+ */
+export async function followAllreduceBench(options: AllreduceBenchOptions): Promise<number> {
+  const nodes = acrossHosts(options);
+  if (!nodes || nodes.nodeRank === 0) {
+    throw new Error("followAllreduceBench runs on the hosts other than node 0");
+  }
+  const jobs = planJobs(options);
+  let ran = 0;
+  await followNodes(await groupOptions(nodes, jobs), async (index) => {
+    const job = jobs[index];
+    if (!job) throw new Error(`Node 0 asked for job ${index}, which this host did not plan`);
+    options.onProgress?.(job.progress);
+    const timings = await hostPart(job, options);
+    if (timings.length > 0) ran++;
+    return timings;
+  });
+  return ran;
+}
+
+/** One launch of the benchmark: a raw measurement or a ring over some sizes. */
+interface Job {
+  plan: RankPlan;
+  transport: AllreduceTransport;
+  worldSize: number;
+  progress: AllreduceProgress;
+}
+
+/** The options' node spec when the benchmark spans hosts, else null. */
+function acrossHosts(options: AllreduceBenchOptions): NodeSpec | null {
+  return options.nodes && options.nodes.nnodes > 1 ? options.nodes : null;
+}
+
+/**
+ * Every launch, in order: per transport, raw before, the ring at each world size, raw after
+ * (this machine's speed drifts; the better raw figure is the ceiling). Across hosts the links
+ * between hosts are TCP, and rows say so.
+ */
+function planJobs(options: AllreduceBenchOptions): Job[] {
+  const { worldSizes = [2, 4], quick = false, collective = "all-reduce", op = "sum" } = options;
+  const { check = false } = options;
+  const nodes = acrossHosts(options);
+  for (const n of worldSizes) {
+    if (!Number.isInteger(n) || n < 2) {
+      throw new RangeError(
+        `Invalid world size ${n} for the all-reduce benchmark: expected an integer ≥ 2`,
+      );
+    }
+  }
+  const transports = nodes ? ["tcp" as const] : options.transports ?? ["unix"];
+  const sizes = planSizes(quick, options);
+  for (const n of worldSizes) checkAllreduceFits(sizes.at(-1)?.bytes ?? 0, n, { collective });
+  const raw = (transport: AllreduceTransport, when: string): Job => ({
+    plan: {
+      mode: "raw",
+      size: {
+        bytes: RAW_BYTES,
+        warmup: 1,
+        iterations: quick ? QUICK_RAW_ITERATIONS : RAW_ITERATIONS,
+      },
+      transport,
+      ...(nodes ? { acrossHosts: true } : {}),
+    },
+    transport,
+    worldSize: 2,
+    progress: {
+      phase: "raw",
+      worldSize: 2,
+      message: `raw ${transport} socket${nodes ? " between hosts 0 and 1" : ""}, ${
+        RAW_BYTES / 2 ** 20
+      } MiB each way (${when})`,
+    },
+  });
+  return transports.flatMap((transport) => [
+    raw(transport, "before"),
+    ...worldSizes.map((worldSize): Job => ({
+      plan: { mode: "ring", sizes, collective, op, check },
+      transport,
+      worldSize,
+      progress: {
+        phase: "all-reduce",
+        worldSize,
+        message: `${collective} over ${transport}, ${worldSize} ranks${
+          nodes ? ` on ${worldSize / nodes.nprocPerNode} hosts` : ""
+        }, ${sizes.length} sizes`,
+      },
+    })),
+    raw(transport, "after"),
+  ]);
+}
+
+/**
+ * This host's ranks of a job: all of them on one host; across hosts, ranks `nproc-per-node`
+ * to a host on the first `worldSize / nproc-per-node` hosts (the raw pair: hosts 0 and 1, one
+ * rank each), each job's rendezvous one port above node 0's control port. None where this host
+ * is not among them.
+ */
+async function hostPart(job: Job, options: AllreduceBenchOptions): Promise<RankTimings[]> {
+  const nodes = acrossHosts(options);
+  const launchNodes = nodes
+    ? (() => {
+      const perHost = job.plan.mode === "raw" ? 1 : nodes.nprocPerNode;
+      return {
+        ...nodes,
+        nnodes: job.worldSize / perHost,
+        nprocPerNode: perHost,
+        masterPort: nodes.masterPort + 1,
+      };
+    })()
+    : undefined;
+  if (launchNodes && launchNodes.nodeRank >= launchNodes.nnodes) return [];
+  const { results } = await launch<RankTimings>(RANK_MODULE, {
+    worldSize: job.worldSize,
+    args: [JSON.stringify(job.plan)],
+    timeoutMs: options.timeoutMs,
+    // Across hosts: Unix sockets between ranks on a host, TCP between hosts.
+    transport: nodes ? options.transports?.[0] ?? "unix" : job.transport,
+    nodes: launchNodes,
+  });
+  return results.map((timings, k) => {
+    if (timings === null) {
+      throw new Error(`A rank of the all-reduce benchmark reported no timings (local rank ${k})`);
+    }
+    return timings;
+  });
+}
+
+/** The node group's settings: the control port, the secret, the digest of the jobs. */
+async function groupOptions(nodes: NodeSpec, jobs: Job[]) {
+  const token = Deno.env.get(ENV_NAMES.token);
+  if (!token) throw new Error(`An all-reduce benchmark across hosts needs ${ENV_NAMES.token}`);
+  const bytes = new TextEncoder().encode(JSON.stringify([nodes.nnodes, nodes.nprocPerNode, jobs]));
+  const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { ...nodes, token, digest };
 }
 
 /**
@@ -377,26 +534,6 @@ function planSizes(quick: boolean, options: AllreduceBenchOptions): SizePlan[] {
     });
   }
   return sizes;
-}
-
-async function runRanks(
-  plan: RankPlan,
-  worldSize: number,
-  timeoutMs: number | undefined,
-  transport: AllreduceTransport,
-): Promise<RankTimings[]> {
-  const { results } = await launch<RankTimings>(RANK_MODULE, {
-    worldSize,
-    args: [JSON.stringify(plan)],
-    timeoutMs,
-    transport,
-  });
-  return results.map((timings, rank) => {
-    if (timings === null) {
-      throw new Error(`Rank ${rank} of the all-reduce benchmark reported no timings`);
-    }
-    return timings;
-  });
 }
 
 /**

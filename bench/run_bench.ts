@@ -6,9 +6,12 @@
  * @module
  */
 import { type BackendName, maxThreads } from "../backends/backend.ts";
+import { followNodes, leadNodes, type NodeHost, type NodeLeader } from "../comm/node_group.ts";
+import { ENV_NAMES } from "../comm/rank_env.ts";
 import {
   DEFAULT_BUCKET_BYTES,
   type GradCompression,
+  type NodeSpec,
   runLabel,
   type RunMeasurement,
   type RunSpec,
@@ -62,13 +65,22 @@ export interface BenchOptions {
   overlap?: boolean;
   /** Strong (default) or weak scaling. */
   scaling?: Scaling;
+  /**
+   * Across hosts (torchrun's flags): every host runs the same bench; DDP runs span the hosts
+   * with `nnodes · nprocPerNode` ranks, node 0 runs everything else and writes the results.
+   * Node 0's control connection takes `masterPort`, each DDP run's rendezvous the port above.
+   */
+  nodes?: NodeSpec;
 }
 
 /**
  * {@linkcode BenchOptions} with every default filled in; `steps` 0 means per workload;
  * `bestSingleThreads` is the threads of the extra `single` run, or null for none.
  */
-type BenchConfig = Required<BenchOptions> & { bestSingleThreads: number | null };
+type BenchConfig = Required<Omit<BenchOptions, "nodes">> & {
+  bestSingleThreads: number | null;
+  nodes: NodeSpec | null;
+};
 
 /**
  * The threads of the best single process: every logical CPU (at most OpenBLAS's cap), on a
@@ -98,6 +110,7 @@ function resolveConfig(options: BenchOptions): BenchConfig {
     bucketBytes: options.bucketBytes ?? [DEFAULT_BUCKET_BYTES],
     overlap: options.overlap ?? true,
     scaling: options.scaling ?? "strong",
+    nodes: options.nodes && options.nodes.nnodes > 1 ? options.nodes : null,
     steps: options.steps ?? (quick ? QUICK.steps : 0),
     warmup: options.warmup ?? (quick ? QUICK.warmup : DEFAULT_WARMUP),
     repeats: options.repeats ?? (quick ? QUICK.repeats : DEFAULT_REPEATS),
@@ -134,7 +147,12 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         specs.push({ ...base, threads: config.bestSingleThreads });
       }
       for (const strategy of config.strategies.filter((s) => s !== "single")) {
-        for (const worldSize of config.worldSizes) {
+        // Across hosts, DDP runs span them all: nnodes × nproc-per-node ranks.
+        const acrossHosts = strategy === "ddp" ? config.nodes : null;
+        const worldSizes = acrossHosts
+          ? [acrossHosts.nnodes * acrossHosts.nprocPerNode]
+          : config.worldSizes;
+        for (const worldSize of worldSizes) {
           // Weak scaling keeps each worker's batch: N workers train on N × the batch.
           const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
           const spec: RunSpec = {
@@ -143,6 +161,9 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
             worldSize,
             globalBatch,
             ...(strategy === "ddp" ? { transport: config.transport } : {}),
+            ...(acrossHosts
+              ? { nodes: { ...acrossHosts, masterPort: acrossHosts.masterPort + 1 } }
+              : {}),
           };
           checkRun(spec);
           // Compressed runs go beside uncompressed ones, so the report can show what the
@@ -183,6 +204,16 @@ export async function checkBench(options: BenchOptions): Promise<number> {
   return (await planRuns(resolveConfig(options))).length;
 }
 
+/**
+ * How many runs span the hosts (those a host other than node 0 takes part in).
+ *
+ * @param options see {@linkcode BenchOptions}
+ * @returns the count (0 on one host)
+ */
+export async function countSpanningRuns(options: BenchOptions): Promise<number> {
+  return (await planRuns(resolveConfig(options))).filter((spec) => spec.nodes).length;
+}
+
 /** Reports a bench's progress, run by run (the command line draws it). */
 export interface BenchProgress {
   /** A run starts: `label` names it, `total` counts its steps (warm-up included). */
@@ -218,6 +249,18 @@ export interface BenchConfigRecord {
   overlap?: boolean;
   /** Strong or weak scaling (absent in older files: strong). */
   scaling?: Scaling;
+  /** Across hosts: the hosts DDP's runs spanned (absent on one host). */
+  nodes?: BenchNodes;
+}
+
+/** The hosts of a bench across hosts, as `results.json` records them. */
+export interface BenchNodes {
+  /** Hosts. */
+  nnodes: number;
+  /** DDP ranks on each. */
+  nprocPerNode: number;
+  /** Every host, by node rank: its name and the address node 0 saw. */
+  hosts: NodeHost[];
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -249,15 +292,67 @@ export async function runBench(
   progress?: BenchProgress,
 ): Promise<BenchMeasurement> {
   const config = resolveConfig(options);
+  if (config.nodes && config.nodes.nodeRank !== 0) {
+    throw new Error("runBench runs on node 0; the other hosts follow it (followBench)");
+  }
   const env = await describeEnvironment(config.backend, config.fastKernels, config.threads);
   const plan = await planRuns(config);
+  const group = config.nodes ? await leadNodes(await groupOptions(config.nodes, plan)) : null;
+  try {
+    const measured = await runPlan(config, plan, group, progress);
+    await group?.close();
+    return {
+      env,
+      config: {
+        ...configRecord(config),
+        ...(group && config.nodes
+          ? {
+            nodes: {
+              nnodes: config.nodes.nnodes,
+              nprocPerNode: config.nodes.nprocPerNode,
+              hosts: group.hosts,
+            },
+          }
+          : {}),
+      },
+      ...measured,
+    };
+  } catch (error) {
+    await group?.close((error as Error).message);
+    throw error;
+  }
+}
+
+/** What a host other than node 0 sends back after a run: its ranks' memory rows. */
+interface NodeReport {
+  workers: RunMeasurement["workers"];
+}
+
+/** Every run of the plan, in order; DDP runs across hosts through node 0's group. */
+async function runPlan(
+  config: BenchConfig,
+  plan: RunSpec[],
+  group: NodeLeader | null,
+  progress?: BenchProgress,
+): Promise<{ runs: RunMeasurement[]; ceilings: RunMeasurement[] }> {
   const runs: RunMeasurement[] = [];
   const ceilings: RunMeasurement[] = [];
   const repeatOf = new Map<string, number>();
+  let spanning = 0;
   for (const spec of plan) {
-    const name = `${spec.workload} ${runLabel(spec)}${spec.ceiling ? " ceiling" : ""}`;
+    const name = runName(spec);
     progress?.startRun(name, spec.warmup + spec.steps);
-    const m = await runIsolated(spec, (done) => progress?.step(done));
+    const here = () => runIsolated(spec, (done) => progress?.step(done));
+    let m: RunMeasurement;
+    if (group && spec.nodes) {
+      const { local, remote } = await group.run(spanning++, here);
+      // Every host's ranks' memory rows; arrival lags stay those of node 0's ranks (other
+      // hosts' clocks are not this one's).
+      m = {
+        ...local,
+        workers: [...local.workers, ...remote.flatMap((r) => (r as NodeReport).workers)],
+      };
+    } else m = await here();
     if (config.traceDir) {
       const repeat = repeatOf.get(name) ?? 0;
       repeatOf.set(name, repeat + 1);
@@ -276,26 +371,91 @@ export async function runBench(
       } ms, loss ${m.finalLoss.toFixed(3)}, accuracy ${m.accuracy.toFixed(3)}`,
     );
   }
+  return { runs, ceilings };
+}
+
+/** How progress names a run: workload, label, hosts spanned, ceiling. */
+function runName(spec: RunSpec): string {
+  const hosts = spec.nodes ? ` across ${spec.nodes.nnodes} hosts` : "";
+  return `${spec.workload} ${runLabel(spec)}${hosts}${spec.ceiling ? " ceiling" : ""}`;
+}
+
+/** The node group's settings: the control port, the secret, the digest of the plan. */
+async function groupOptions(nodes: NodeSpec, plan: RunSpec[]) {
+  const token = Deno.env.get(ENV_NAMES.token);
+  if (!token) throw new Error(`A bench across hosts needs ${ENV_NAMES.token}`);
+  // The runs that span the hosts, as every host plans them (its own node rank left out).
+  const spanning = plan.filter((spec) => spec.nodes).map((spec) => ({
+    ...spec,
+    nodes: { ...spec.nodes, nodeRank: 0, bind: undefined },
+  }));
+  const bytes = new TextEncoder().encode(JSON.stringify(spanning));
+  const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { ...nodes, token, digest };
+}
+
+/**
+ * A bench on a host other than node 0 (`--node-rank` ≥ 1): joins node 0, runs this host's ranks
+ * of each DDP run that node 0 starts, and returns when node 0 has finished; node 0 writes the
+ * results.
+ *
+ * @param options the same options as node 0's, with this host's `nodes.nodeRank`
+ * @param progress where progress goes (default: nowhere)
+ * @returns the hosts of the bench and how many runs this host took part in
+ * @example
+ * ```ts
+ * await followBench({
+ *   workloads: ["mnist-mlp"], strategies: ["single", "ddp"], worldSizes: [2],
+ *   nodes: { nnodes: 2, nodeRank: 1, nprocPerNode: 1, masterAddr: "10.0.0.1", masterPort: 29500 },
+ * });
+ * ```
+ */
+export async function followBench(
+  options: BenchOptions,
+  progress?: BenchProgress,
+): Promise<{ hosts: NodeHost[]; runs: number }> {
+  const config = resolveConfig(options);
+  if (!config.nodes || config.nodes.nodeRank === 0) {
+    throw new Error("followBench runs on the hosts other than node 0");
+  }
+  const plan = await planRuns(config);
+  const spanning = plan.filter((spec) => spec.nodes);
+  let hosts: NodeHost[] = [];
+  let runs = 0;
+  await followNodes(await groupOptions(config.nodes, plan), async (index) => {
+    const spec = spanning[index];
+    if (!spec) throw new Error(`Node 0 asked for run ${index}, which this host did not plan`);
+    const name = runName(spec);
+    progress?.startRun(name, spec.warmup + spec.steps);
+    const m = await runIsolated(spec, (done) => progress?.step(done));
+    runs++;
+    progress?.endRun(`${name}: done on this host`);
+    const report: NodeReport = {
+      workers: m.workers.map(({ arrivals: _, arrivalLagMs: __, ...w }) => w),
+    };
+    return report;
+  }, (all) => hosts = all);
+  return { hosts, runs };
+}
+
+/** The settings as `results.json` records them. */
+function configRecord(config: BenchConfig): BenchConfigRecord {
   return {
-    env,
-    config: {
-      workloads: config.workloads,
-      strategies: config.strategies,
-      worldSizes: config.worldSizes,
-      steps: config.steps || null,
-      warmup: config.warmup,
-      repeats: config.repeats,
-      seed: config.seed,
-      quick: config.quick,
-      bestSingleThreads: config.bestSingleThreads,
-      ...(config.stepSamples ? { stepSamples: true } : {}),
-      accumulate: config.accumulate,
-      gradCompression: config.gradCompression,
-      bucketBytes: config.bucketBytes,
-      overlap: config.overlap,
-      scaling: config.scaling,
-    },
-    runs,
-    ceilings,
+    workloads: config.workloads,
+    strategies: config.strategies,
+    worldSizes: config.worldSizes,
+    steps: config.steps || null,
+    warmup: config.warmup,
+    repeats: config.repeats,
+    seed: config.seed,
+    quick: config.quick,
+    bestSingleThreads: config.bestSingleThreads,
+    ...(config.stepSamples ? { stepSamples: true } : {}),
+    accumulate: config.accumulate,
+    gradCompression: config.gradCompression,
+    bucketBytes: config.bucketBytes,
+    overlap: config.overlap,
+    scaling: config.scaling,
   };
 }

@@ -17,7 +17,7 @@ import {
 import { MIN_TOKEN_CHARS } from "../comm/_auth.ts";
 import { quote, UsageError } from "../core/errors.ts";
 import { readInputText } from "../core/read_input.ts";
-import type { RunSpec } from "../core/run_types.ts";
+import type { NodeSpec, RunSpec } from "../core/run_types.ts";
 import { arg } from "./_options.ts";
 import { nameList, nonNegativeInt, positiveInt } from "./_parsers.ts";
 
@@ -58,7 +58,7 @@ export function transportOption(command: Command): Command {
 /**
  * Adds torchrun's multi-host flags, `--bind` and `--token-file`.
  *
- * @param command `train`
+ * @param command `train` or `bench`
  * @returns the command
  * @example
  * ```ts
@@ -67,26 +67,36 @@ export function transportOption(command: Command): Command {
  * ```
  */
 export function nodeOptions(command: Command): Command {
-  return command
+  // bench and allreduce: every host runs the same command, node 0 leads and writes.
+  const bench = command.name() !== "train";
+  command
     .option(
       "--nnodes <n>",
-      "ddp: hosts in the job, one launcher each (default 1)",
+      bench
+        ? "hosts, each running this same command; bench's DDP runs span them (default 1)"
+        : "ddp: hosts in the job, one launcher each (default 1)",
       arg("--nnodes", positiveInt),
     )
     .option(
       "--node-rank <k>",
-      "ddp: this host, 0 to nnodes-1; host 0 runs rank 0",
+      bench
+        ? "this host, 0 to nnodes-1; host 0 leads (bench: runs single and dp too) and writes the results"
+        : "ddp: this host, 0 to nnodes-1; host 0 runs rank 0",
       arg("--node-rank", nonNegativeInt),
     )
     .option(
       "--nproc-per-node <n>",
-      "ddp: ranks on each host (default: --world-size / --nnodes)",
+      bench
+        ? "ranks on each host (default 1): bench's DDP runs have nnodes × this many; allreduce's world size n uses n / this many hosts"
+        : "ddp: ranks on each host (default: --world-size / --nnodes)",
       arg("--nproc-per-node", positiveInt),
     )
     .option("--master-addr <host>", "ddp: host 0's address, where rank 0 serves the rendezvous")
     .option(
       "--master-port <port>",
-      `ddp: the rendezvous port on host 0 (default ${DEFAULT_MASTER_PORT})`,
+      bench
+        ? `host 0's control port (default ${DEFAULT_MASTER_PORT}); each job's rendezvous takes the port above`
+        : `ddp: the rendezvous port on host 0 (default ${DEFAULT_MASTER_PORT})`,
       arg("--master-port", port),
     )
     .option(
@@ -95,21 +105,75 @@ export function nodeOptions(command: Command): Command {
     )
     .addHelpText(
       "after",
-      [
-        "",
-        "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
-        "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
-        "train --strategy ddp runs as the one rank the environment names; this host holds",
-        "its own ranks (LOCAL_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE),",
-        "integers are digits only, and the job secret (16 characters or more) comes from",
-        `${ENV_NAMES.token} or --token-file. Every host must run the same settings: the`,
-        "rendezvous compares them (and --resume's checkpoint) and fails all hosts on a difference.",
-      ].join("\n"),
+      bench
+        ? [
+          "",
+          "Across hosts, run the same command on every host with its own --node-rank; the job",
+          `secret (16 characters or more) comes from ${ENV_NAMES.token} or --token-file. Host 0`,
+          "writes --out; a host whose flags differ is refused.",
+        ].join("\n")
+        : [
+          "",
+          "Under torchrun or Kubernetes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), mpirun",
+          "(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE) or srun (SLURM_PROCID, SLURM_NTASKS),",
+          "train --strategy ddp runs as the one rank the environment names; this host holds",
+          "its own ranks (LOCAL_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE),",
+          "integers are digits only, and the job secret (16 characters or more) comes from",
+          `${ENV_NAMES.token} or --token-file. Every host must run the same settings: the`,
+          "rendezvous compares them (and --resume's checkpoint) and fails all hosts on a difference.",
+        ].join("\n"),
     )
     .option(
       "--token-file <file>",
       `ddp: file holding the job secret shared by every host (mode 600), instead of ${ENV_NAMES.token}`,
     );
+  return command;
+}
+
+/**
+ * Checks `bench`'s multi-host flags: DDP runs then span `nnodes` hosts with
+ * `nproc-per-node` ranks each (default 1), and the job secret must be set.
+ *
+ * @param flags the parsed flags
+ * @param strategies `--strategies`
+ * @returns the node spec, or null on one host
+ * @throws {UsageError} One line naming the flag.
+ * @example
+ * ```ts
+ * await resolveBenchNodes({}, ["single", "ddp"]); // null
+ * ```
+ */
+export async function resolveBenchNodes(
+  flags: DdpFlags,
+  strategies: readonly string[],
+): Promise<NodeSpec | null> {
+  if (flags.tokenFile !== undefined) await readTokenFile(flags.tokenFile);
+  const given = (["nodeRank", "nprocPerNode", "masterAddr", "masterPort", "bind"] as const)
+    .filter((name) => flags[name] !== undefined);
+  if ((flags.nnodes ?? 1) === 1) {
+    if (given.length === 0) return null;
+    const flag = `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(
+      `${flag} needs --nnodes 2 or more: on one host, --world-sizes says the ranks`,
+    );
+  }
+  if (!strategies.includes("ddp")) {
+    throw new UsageError(
+      `--nnodes ${flags.nnodes} needs ddp among --strategies: only DDP runs span hosts`,
+    );
+  }
+  const { nodes } = await resolveNodes(
+    flags,
+    "ddp",
+    flags.nnodes! * (flags.nprocPerNode ?? 1),
+  );
+  if (nodes!.masterPort > 65534) {
+    throw new UsageError(
+      `Invalid --master-port ${nodes!.masterPort}: a bench across hosts also takes the port ` +
+        `above it, so expected 1 to 65534`,
+    );
+  }
+  return nodes!;
 }
 
 function port(flag: string, value: string): number {

@@ -5,7 +5,12 @@
  * @module
  */
 import type { Command } from "commander";
-import { checkAllreduceFits, runAllreduceBench } from "../bench/allreduce.ts";
+import {
+  type AllreduceBenchOptions,
+  checkAllreduceFits,
+  followAllreduceBench,
+  runAllreduceBench,
+} from "../bench/allreduce.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   ALLREDUCE_FILES,
@@ -24,8 +29,9 @@ import {
 import { type Collective, COLLECTIVES } from "../bench/_allreduce_rank.ts";
 import { REDUCE_OPS, type ReduceOp } from "../comm/process_group.ts";
 import { TRANSPORTS } from "../comm/rank_env.ts";
+import { type DdpFlags, nodeOptions, resolveBenchNodes } from "./_ddp_options.ts";
 
-interface AllreduceFlags {
+interface AllreduceFlags extends Omit<DdpFlags, "transport"> {
   worldSizes: number[];
   quick?: boolean;
   out: string;
@@ -62,11 +68,29 @@ async function allreduce(flags: AllreduceFlags) {
   for (const n of flags.worldSizes) {
     checkAllreduceFits(largest, n, { collective: flags.collective });
   }
-  await ensureWritableDir(flags.out, "--out", [...ALLREDUCE_FILES]);
-  const result = await runAllreduceBench({
+  const nodes = await resolveBenchNodes({ ...flags, transport: undefined }, ["ddp"]);
+  if (nodes) {
+    const bad = flags.worldSizes.find((n) =>
+      n % nodes.nprocPerNode !== 0 || n / nodes.nprocPerNode > nodes.nnodes
+    );
+    if (bad !== undefined) {
+      throw new UsageError(
+        `Invalid --world-sizes ${bad}: across ${nodes.nnodes} hosts with --nproc-per-node ` +
+          `${nodes.nprocPerNode}, a world size must be a multiple of ${nodes.nprocPerNode} up to ` +
+          `${nodes.nnodes * nodes.nprocPerNode}`,
+      );
+    }
+    if (flags.transport?.includes("tcp") && flags.transport.length > 1) {
+      throw new UsageError(
+        `Invalid --transport ${flags.transport.join(",")}: across hosts the links between hosts ` +
+          `are TCP; give one transport for the links within a host`,
+      );
+    }
+  }
+  const options: AllreduceBenchOptions = {
     worldSizes: flags.worldSizes,
     quick: flags.quick,
-    onProgress: (p) => console.error(p.message),
+    onProgress: (p: { message: string }) => console.error(p.message),
     minBytes: flags.minBytes,
     maxBytes: flags.maxBytes,
     stepFactor: flags.stepFactor,
@@ -76,7 +100,17 @@ async function allreduce(flags: AllreduceFlags) {
     op: flags.op,
     collective: flags.collective,
     transports: flags.transport ?? ["unix"],
-  });
+    nodes: nodes ?? undefined,
+  };
+  if (nodes && nodes.nodeRank > 0) {
+    const ran = await followAllreduceBench(options);
+    console.log(
+      `Node ${nodes.nodeRank} of ${nodes.nnodes}: ran its ranks of ${ran} jobs; node 0 wrote the results`,
+    );
+    return;
+  }
+  await ensureWritableDir(flags.out, "--out", [...ALLREDUCE_FILES]);
+  const result = await runAllreduceBench(options);
   const { json, markdown } = await writeAllreduceReport(result, flags.out);
   console.log(renderAllreduceMarkdown(result));
   console.log(`Wrote ${json}, ${markdown}`);
@@ -93,7 +127,7 @@ async function allreduce(flags: AllreduceFlags) {
  * ```
  */
 export function addAllreduce(program: Command): void {
-  program.command("allreduce")
+  const command = program.command("allreduce")
     .description(
       "collective benchmark in the style of nccl-tests (all_reduce_perf and friends), with raw socket throughput",
     )
@@ -141,6 +175,6 @@ export function addAllreduce(program: Command): void {
       "unix, tcp (loopback) or both, each with its own raw socket throughput measured in the same run (default: unix)",
       (v: string) => nameList("--transport", v, TRANSPORTS, "transport"),
     )
-    .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT)
-    .action(allreduce);
+    .option("--out <dir>", "output folder for allreduce.json and allreduce.md", DEFAULT_OUT);
+  nodeOptions(command).action(allreduce);
 }

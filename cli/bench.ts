@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { transportOption } from "./_ddp_options.ts";
+import { type DdpFlags, nodeOptions, resolveBenchNodes, transportOption } from "./_ddp_options.ts";
 import type { Command } from "commander";
 import { buildResults } from "../analysis/build_results.ts";
 import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { provisionalNote } from "../analysis/provisional.ts";
-import { checkBench, runBench } from "../bench/run_bench.ts";
+import { checkBench, countSpanningRuns, followBench, runBench } from "../bench/run_bench.ts";
 import {
   backendAvailability,
   type BackendName,
@@ -30,7 +30,7 @@ import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from ".
 import { bucketMbList, ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
-interface BenchFlags {
+interface BenchFlags extends DdpFlags {
   list?: boolean;
   workloads?: string[];
   strategies?: StrategyName[];
@@ -53,7 +53,6 @@ interface BenchFlags {
   bucketMb?: number[];
   overlap: boolean;
   scaling: Scaling;
-  transport?: "unix" | "tcp";
 }
 
 function printList(): void {
@@ -97,7 +96,9 @@ async function bench(flags: BenchFlags): Promise<void> {
     overlap: flags.overlap,
     scaling: flags.scaling,
     transport: flags.transport,
+    nodes: await resolveBenchNodes(flags, flags.strategies ?? STRATEGY_NAMES) ?? undefined,
   };
+  if (options.nodes && options.nodes.nodeRank > 0) return await follow(options, flags, mode);
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out", Object.keys(RENDERERS));
   if (flags.trace) await ensureWritableDir(flags.trace, "--trace");
@@ -127,6 +128,28 @@ async function bench(flags: BenchFlags): Promise<void> {
   console.log(`Wrote ${written.join(", ")}`);
 }
 
+/** A host other than node 0: its ranks of every DDP run, then one line; node 0 writes. */
+async function follow(
+  options: Parameters<typeof followBench>[0],
+  flags: BenchFlags,
+  mode: ReturnType<typeof progressMode>,
+): Promise<void> {
+  await checkBench(options);
+  announceBackend(mode, chooseBackend(flags.backend, flags.threads));
+  const progress = createProgress(await countSpanningRuns(options), mode);
+  let done;
+  try {
+    done = await followBench(options, progress);
+  } finally {
+    progress.stop();
+  }
+  const zero = done.hosts[0];
+  console.log(
+    `Node ${options.nodes!.nodeRank} of ${options.nodes!.nnodes}: ran its ranks of ${done.runs} ` +
+      `DDP runs; node 0 (${zero?.host ?? options.nodes!.masterAddr}) wrote the results`,
+  );
+}
+
 /**
  * Adds `bench` to the program.
  *
@@ -138,7 +161,7 @@ async function bench(flags: BenchFlags): Promise<void> {
  * ```
  */
 export function addBench(program: Command): void {
-  transportOption(runOptions(
+  nodeOptions(transportOption(runOptions(
     program.command("bench")
       .description("run workloads × strategies × world sizes; write results.json and the reports")
       .option("--list", "print workloads, strategies and backends, then exit")
@@ -183,5 +206,5 @@ export function addBench(program: Command): void {
         "keep every timed step's wall time in results.json (stepSamplesMs; at most 10000 per repeat, beyond that the first and last 10 and an even sample between); the HTML report draws their distribution",
       )
       .option("--quick", "small preset: 10 steps, 2 warm-up, 1 repeat"),
-  )).action(bench);
+  ))).action(bench);
 }

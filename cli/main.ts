@@ -1,6 +1,6 @@
 /**
- * The paratrain command line: `bench`, `train`, `allreduce`, `report`, `gate`, `compare` and
- * `noise`, one file each beside this one. Run through the tasks in deno.json, e.g.
+ * The paratrain command line: `bench`, `train`, `allreduce`, `predict`, `report`, `gate`,
+ * `compare` and `noise`, one file each beside this one. Run through the tasks in deno.json, e.g.
  * `deno task bench --quick`.
  *
  * Exit codes: 0 success · 1 a run failed or the gate found a regression · 2 usage or input
@@ -16,11 +16,23 @@ import { addBench } from "./bench.ts";
 import { addCompare } from "./compare.ts";
 import { addGate } from "./gate.ts";
 import { addNoise } from "./noise.ts";
+import { addPredict } from "./predict.ts";
+import { addPredictionCheck } from "./prediction_check.ts";
 import { addReport } from "./report.ts";
 import { addTrain } from "./train.ts";
 
 /** The commands, in `--help` order. */
-const COMMANDS = [addBench, addTrain, addAllreduce, addReport, addGate, addNoise, addCompare];
+const COMMANDS = [
+  addBench,
+  addTrain,
+  addAllreduce,
+  addPredict,
+  addReport,
+  addGate,
+  addNoise,
+  addCompare,
+  addPredictionCheck,
+];
 
 function buildProgram(): Command {
   const program = new Command("paratrain")

@@ -15,6 +15,7 @@ import { readAllreduce } from "../analysis/read_allreduce.ts";
 import { readResultsSet, type SourcedResults } from "../analysis/read_results_set.ts";
 import { readResults } from "../analysis/validate_results.ts";
 import { UsageError } from "../core/errors.ts";
+import { readPrediction } from "../analysis/validate_prediction.ts";
 import { type Lang, LANGS } from "../reports/_labels.ts";
 import { renderHistoryHtml, renderHistoryMarkdown } from "../reports/history_report.ts";
 import { renderMachinesHtml, renderMachinesMarkdown } from "../reports/machines_report.ts";
@@ -114,7 +115,8 @@ async function rerender(
   const lang = flags.lang;
   await ensureWritableDir(out, "--out", [...Object.keys(RENDERERS), ...screenshotFiles(flags)]);
   const allreduce = await readAllreduce(dirname(source));
-  return await writeReports(results, out, { lang, allreduce });
+  const prediction = await readPrediction(dirname(source));
+  return await writeReports(results, out, { lang, allreduce, prediction });
 }
 
 /** report.png (the whole page) and report-first-screen.png, with what the browser saw. */

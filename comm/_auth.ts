@@ -43,9 +43,12 @@ const HELLO_BODY_BYTES = HELLO_MAGIC.length + NONCE_BYTES + 12;
 const HELLO_BYTES = HELLO_BODY_BYTES + MAC_BYTES;
 const WELCOME_BYTES = WELCOME_MAGIC.length + MAC_BYTES;
 
-/** What a connection is for: a ring link, or registering at the rendezvous. */
-export type Purpose = "ring" | "store";
-const PURPOSE_CODES: Record<Purpose, number> = { ring: 1, store: 2 };
+/**
+ * What a connection is for: a ring link, registering at the rendezvous, or a host's launcher
+ * joining node 0's (`node_group.ts`).
+ */
+export type Purpose = "ring" | "store" | "node";
+const PURPOSE_CODES: Record<Purpose, number> = { ring: 1, store: 2, node: 3 };
 
 /** Who one side of a handshake is. */
 export interface Party {

@@ -14,7 +14,8 @@ import { ExpectedError } from "../core/errors.ts";
 import type { Range } from "../core/even_split.ts";
 import { formatSeconds } from "../core/durations.ts";
 import { type AddKernel, createAddKernel } from "./_add_kernel.ts";
-import type { WireCodec } from "./wire_codec.ts";
+import type { SimdWireCodec, WireBuffers } from "./_wire_simd.ts";
+import { roundThrough, type WireCodec } from "./wire_codec.ts";
 import { StallWatch } from "./_stall_watch.ts";
 
 /** Bytes in a frame header (the payload length, u32 little-endian). */
@@ -118,6 +119,8 @@ export class Ring {
   /** 16-bit wire values (`--grad-compression`): one piece being sent, one being received. */
   #sendWire: Uint16Array | null = null;
   #recvWire: Uint16Array | null = null;
+  /** A SIMD codec's wire values in WebAssembly memory, cast in place, per codec. */
+  #wireBuffers = new Map<string, WireBuffers>();
 
   /**
    * @param rank This rank.
@@ -168,6 +171,7 @@ export class Ring {
     }
     this.#op = op;
     this.#timedOut = null;
+    for (const buffers of this.#wireBuffers.values()) buffers.forget();
     this.#startedAt = performance.now();
     const timer = setTimeout(() => this.#expire(), this.#timeoutMs);
     try {
@@ -251,8 +255,15 @@ export class Ring {
     codec: WireCodec | null = null,
   ): Promise<void> {
     if (!codec) return await this.#writeAll(bytesOf(buf, range));
+    const values = buf.subarray(range.offset, range.offset + range.length);
+    const buffers = this.#buffersOf(codec);
+    if (buffers) {
+      // The all-gather's first piece is the one this rank just rounded: cast once, not twice.
+      const wire = buffers.takeRounded(values) ?? buffers.encode(values);
+      return await this.#writeAll(new Uint8Array(wire.buffer, wire.byteOffset, wire.byteLength));
+    }
     const wire = this.#sendWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
-    codec.encode(buf.subarray(range.offset, range.offset + range.length), wire);
+    codec.encode(values, wire);
     await this.#writeAll(new Uint8Array(wire.buffer, 0, range.length * wire.BYTES_PER_ELEMENT));
   }
 
@@ -269,9 +280,14 @@ export class Ring {
     codec: WireCodec | null = null,
   ): Promise<void> {
     if (!codec) return await this.#readExact(bytesOf(buf, range));
-    const wire = this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
-    await this.#readExact(new Uint8Array(wire.buffer, 0, range.length * wire.BYTES_PER_ELEMENT));
-    codec.decode(wire, buf.subarray(range.offset, range.offset + range.length));
+    const values = buf.subarray(range.offset, range.offset + range.length);
+    const buffers = this.#buffersOf(codec);
+    const wire = buffers?.received ?? (this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS));
+    await this.#readExact(
+      new Uint8Array(wire.buffer, wire.byteOffset, range.length * wire.BYTES_PER_ELEMENT),
+    );
+    if (buffers) buffers.decode(values, 0);
+    else codec.decode(wire, values);
   }
 
   /**
@@ -302,15 +318,25 @@ export class Ring {
     codec: WireCodec | null = null,
   ): Promise<void> {
     const kernel = this.#adder;
-    const wire = codec ? this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS) : null;
+    const buffers = codec ? this.#buffersOf(codec) : null;
+    const wire = codec
+      ? buffers?.received ?? (this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS))
+      : null;
     const bytesPerElement = wire ? wire.BYTES_PER_ELEMENT : Float32Array.BYTES_PER_ELEMENT;
     let done = 0;
     const combineArrived = (filled: number) => {
       const ready = Math.floor(filled / bytesPerElement);
-      if (codec && wire) {
+      const dst = buf.subarray(range.offset + done, range.offset + ready);
+      if (buffers && combine === "sum") {
+        // Cast and add in one pass, in WebAssembly memory.
+        buffers.decodeAdd(dst, done);
+        done = ready;
+        return;
+      }
+      if (buffers) buffers.decode(kernel.source.subarray(done, ready), done);
+      else if (codec && wire) {
         codec.decode(wire.subarray(done, ready), kernel.source.subarray(done, ready));
       }
-      const dst = buf.subarray(range.offset + done, range.offset + ready);
       if (combine === "sum") kernel.add(dst, done);
       else {
         const src = kernel.source;
@@ -322,9 +348,39 @@ export class Ring {
       done = ready;
     };
     const target = wire
-      ? new Uint8Array(wire.buffer, 0, range.length * bytesPerElement)
+      ? new Uint8Array(wire.buffer, wire.byteOffset, range.length * bytesPerElement)
       : bytesOf(kernel.source, { offset: 0, length: range.length });
     await this.#readExact(target, combineArrived);
+  }
+
+  /**
+   * Divides `buf[range]` by `divisor` (an average's N) and rounds it to what the codec carries,
+   * in place, so that this rank keeps exactly what its peers will decode; with a SIMD codec the
+   * 16-bit values are kept for sending these values on.
+   *
+   * @param buf The flat buffer.
+   * @param range At most {@linkcode SUB_CHUNK_BYTES} worth of elements.
+   * @param codec The wire's codec.
+   * @param divisor 1 for none.
+   */
+  round(buf: Float32Array, range: Range, codec: WireCodec, divisor = 1): void {
+    const values = buf.subarray(range.offset, range.offset + range.length);
+    const buffers = this.#buffersOf(codec);
+    if (buffers) return buffers.round(values, divisor);
+    if (divisor !== 1) { for (let i = 0; i < values.length; i++) values[i] /= divisor; }
+    const scratch = this.#recvWire ??= new Uint16Array(SUB_CHUNK_ELEMENTS);
+    roundThrough(codec, values, scratch);
+  }
+
+  /** The codec's wire buffers for this ring, where it has them (the SIMD codecs). */
+  #buffersOf(codec: WireCodec): WireBuffers | null {
+    if (!("buffers" in codec)) return null;
+    let buffers = this.#wireBuffers.get(codec.name);
+    if (!buffers) {
+      buffers = (codec as SimdWireCodec).buffers(SUB_CHUNK_ELEMENTS);
+      this.#wireBuffers.set(codec.name, buffers);
+    }
+    return buffers;
   }
 
   /** Closes both connections for good; collectives called afterwards reject. */

@@ -14,7 +14,7 @@
  */
 import type { Range } from "../core/even_split.ts";
 import { type Combine, type Ring, subChunks } from "./_ring.ts";
-import { CODEC_BYTES_PER_ELEMENT, roundThrough, type WireCodec } from "./wire_codec.ts";
+import { CODEC_BYTES_PER_ELEMENT, type WireCodec } from "./wire_codec.ts";
 
 /** One step of a schedule. */
 export interface Step {
@@ -50,7 +50,6 @@ export async function runRingSchedule(
 ): Promise<number> {
   const bytesPerElement = codec ? CODEC_BYTES_PER_ELEMENT : Float32Array.BYTES_PER_ELEMENT;
   const arrived = new Progress();
-  let scratch: Uint16Array | null = null;
   const receiving = async () => {
     for (const [step, { recv, reduce, divideBy, round }] of steps.entries()) {
       if (recv === null || recv.length === 0) continue;
@@ -58,12 +57,9 @@ export async function runRingSchedule(
       for (const [index, piece] of [...subChunks(recv)].entries()) {
         if (reduce) await ring.recvElementsAndReduce(buf, piece, reduce, codec);
         else await ring.recvElements(buf, piece, codec);
-        if (divideBy !== 1) divide(buf, piece, divideBy);
-        if (round && codec) {
-          scratch ??= new Uint16Array(piece.length);
-          if (scratch.length < piece.length) scratch = new Uint16Array(piece.length);
-          roundThrough(codec, buf.subarray(piece.offset, piece.offset + piece.length), scratch);
-        }
+        // With a codec, the owner's average is divided and rounded in one pass.
+        if (round && codec) ring.round(buf, piece, codec, divideBy);
+        else if (divideBy !== 1) divide(buf, piece, divideBy);
         arrived.mark(step, index);
       }
     }

@@ -73,4 +73,4 @@ export {
   ThreadedProcessGroup,
   type ThreadedProcessGroupOptions,
 } from "./threaded_process_group.ts";
-export { type WireCodec, wireCodec } from "./wire_codec.ts";
+export { fastWireCodec, type WireCodec, wireCodec } from "./wire_codec.ts";

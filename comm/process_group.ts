@@ -12,7 +12,7 @@ import {
   ringReduceScatter,
 } from "./_ring_all_reduce.ts";
 import { ringBroadcast } from "./_ring_broadcast.ts";
-import { wireCodec } from "./wire_codec.ts";
+import { fastWireCodec } from "./wire_codec.ts";
 import type { GradCompression } from "../core/run_types.ts";
 
 export type { ReduceOp };
@@ -121,7 +121,7 @@ export class ProcessGroup {
    */
   async allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<CollectiveStats> {
     const reduce = checkOp(options.op);
-    const codec = wireCodec(options.compression);
+    const codec = await fastWireCodec(options.compression);
     return await this.#collective(
       {
         op: "all-reduce",

@@ -178,6 +178,8 @@ export interface RunMeasurement {
   snapshot: Float32Array;
   /** With `spec.trace`: every worker's trace events, `pid` = worker (DP replica, DDP rank). */
   trace?: TraceEvent[];
+  /** DDP: the links rank 0's ring used, `tcp` when either was TCP (absent elsewhere). */
+  transport?: "unix" | "tcp";
 }
 
 /**

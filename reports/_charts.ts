@@ -7,6 +7,8 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 import type { AllreduceResult } from "../bench/allreduce.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { reportGroups } from "./prediction_markdown.ts";
 import { phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES } from "../core/phases.ts";
 import type { StrategyName } from "../core/run_types.ts";
@@ -400,4 +402,91 @@ export function allreduceChart(result: AllreduceResult): TopLevelSpec {
     ],
     config: CONFIG,
   };
+}
+
+/**
+ * Predicted speedup over the best single process against world size (log scale), a line and
+ * its interval per scaling, with the measured DDP runs as points on it; one panel per workload.
+ *
+ * @param prediction `prediction.json`
+ * @param results the results the prediction came from (the measured points)
+ * @returns the spec, or null with nothing to draw
+ */
+export function predictionChart(
+  prediction: PredictionFile,
+  results: Results,
+): TopLevelSpec | null {
+  const groups = reportGroups(prediction);
+  if (groups.length === 0) return null;
+  const predicted = groups.flatMap(([, group]) =>
+    group.map((p) => ({
+      workload: p.workload,
+      worldSize: p.worldSize,
+      series: `predicted, ${p.scaling} scaling`,
+      speedup: p.speedupVsBestSingle,
+      low: p.interval.low,
+      high: p.interval.high,
+    }))
+  );
+  const first = new Map(groups.map(([, g]) => [g[0].workload, g[0]]));
+  const measured = results.runs.filter((r) => {
+    const p = first.get(r.workload);
+    return p && r.strategy === "ddp" && r.speedupVsBestSingle != null &&
+      (r.gradCompression ?? "none") === p.gradCompression && r.bucketBytes === p.bucketBytes;
+  }).map((r) => ({
+    workload: r.workload,
+    worldSize: r.worldSize,
+    series: `measured, ${r.scaling ?? "strong"} scaling${
+      (r.hosts ?? 1) > 1 ? `, ${r.hosts} hosts` : ""
+    }`,
+    speedup: r.speedupVsBestSingle!,
+  }));
+  const x = {
+    field: "worldSize",
+    type: "quantitative" as const,
+    title: "ranks (log scale)",
+    scale: { type: "log" as const, base: 2 },
+    axis: { format: "d" },
+  };
+  const y = {
+    field: "speedup",
+    type: "quantitative" as const,
+    title: "× the best single process",
+    scale: { type: "log" as const },
+  };
+  const color = { field: "series", type: "nominal" as const, title: null };
+  return {
+    title:
+      "Predicted DDP speedup over the best single process (prediction.json), measured runs as points",
+    data: { values: [...predicted, ...measured] },
+    facet: {
+      field: "workload",
+      type: "nominal",
+      title: null,
+      sort: groups.map(([, g]) => g[0].workload),
+    },
+    columns: PANELS_PER_ROW,
+    spec: {
+      ...PANEL,
+      layer: [
+        {
+          transform: [{ filter: "isValid(datum.low)" }],
+          mark: { type: "area", opacity: 0.2 },
+          encoding: { x, y: { ...y, field: "low" }, y2: { field: "high" }, color },
+        },
+        {
+          transform: [{ filter: "isValid(datum.low)" }],
+          mark: { type: "line" },
+          encoding: { x, y, color },
+        },
+        {
+          transform: [{ filter: "!isValid(datum.low)" }],
+          mark: { type: "point", filled: true, size: 60 },
+          encoding: { x, y, color },
+        },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+    config: CONFIG,
+  } as TopLevelSpec;
 }

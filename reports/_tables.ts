@@ -176,6 +176,13 @@ export function environmentLines(results: Results): string[] {
     `Started: ${env.startedAt}${env.gitCommit ? `, commit \`${env.gitCommit.slice(0, 10)}\`` : ""}${
       env.gitCommitDate ? ` (committed ${env.gitCommitDate})` : ""
     }`,
+    ...(config.nodes
+      ? [
+        `Across hosts: DDP ran on ${config.nodes.nnodes} hosts × ${config.nodes.nprocPerNode} rank(s), ${
+          config.nodes.hosts.map((h) => `node ${h.nodeRank} ${h.host} (${h.address})`).join(", ")
+        }; links between hosts over TCP (each run's \`transport\`), single and DP on node 0 only`,
+      ]
+      : []),
     `Per run: ${
       config.steps ?? "workload default"
     } timed steps after ${config.warmup} warm-up steps, ${config.repeats} repeat(s), seed ${config.seed}${
@@ -439,6 +446,17 @@ export function allreduceLines(result: AllreduceResult): string[] {
       } MiB): **${fixed(raw.GBps, 3)} GB/s** per direction${samples}.`;
     }),
     "busbw = algbw · 2(n−1)/n: the bytes each link carried per second, the figure to compare with the raw throughput. Time is the median over iterations of the slowest rank.",
+    ...(result.linkModel?.length
+      ? [
+        `Link model (time = 2(n−1)·α + 2(n−1)/n · bytes / β, least squares on relative error over the in-place rows; \`predict --allreduce\` reads it): ${
+          result.linkModel.map((m) =>
+            `${m.transport} ${m.worldSize} ranks: α ${fixed(m.alphaUs, 1)} µs per message, β ${
+              fixed(m.betaGBps, 3)
+            } GB/s per link, residual ${fixed(m.residual * 100, 1)}%`
+          ).join("; ")
+        }.`,
+      ]
+      : []),
   ];
 }
 

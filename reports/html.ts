@@ -15,10 +15,13 @@ import {
   efficiencyChart,
   memoryChart,
   phaseChart,
+  predictionChart,
   stepTimeChart,
   throughputChart,
 } from "./_charts.ts";
 import { escapeHtml, figure, htmlTable, inline, list, NOTE_STYLE, page } from "./_html.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { predictionLines, predictionTable, reportGroups } from "./prediction_markdown.ts";
 import {
   allreduceLines,
   allreduceTable,
@@ -45,6 +48,8 @@ export interface HtmlOptions {
   lang?: Lang;
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
+  /** Predictions to include (`prediction.json`; default: none). */
+  prediction?: PredictionFile | null;
 }
 
 function matrixSection(results: Results, lang: Lang): string[] {
@@ -76,7 +81,7 @@ function matrixSection(results: Results, lang: Lang): string[] {
  * ```
  */
 export async function renderHtml(results: Results, options: HtmlOptions = {}): Promise<string> {
-  const { lang = "en", allreduce = null } = options;
+  const { lang = "en", allreduce = null, prediction = null } = options;
   const provisional = provisionalLine(results);
   const out = [
     ...(answerTable(results).rows.length > 1
@@ -120,6 +125,18 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
       ...allreduceLines(allreduce).map((l) => `<p>${inline(l)}</p>`),
       htmlTable(allreduceTable(allreduce)),
       await figure(allreduceChart(allreduce), "chart-allreduce"),
+    );
+  }
+  if (prediction) {
+    const chart = predictionChart(prediction, results);
+    out.push(
+      "<h2>Predicted scaling (prediction.json)</h2>",
+      ...predictionLines(prediction).map((l) => `<p>${inline(l)}</p>`),
+      ...(chart ? [await figure(chart, "chart-prediction")] : []),
+      ...reportGroups(prediction).flatMap(([title, group]) => [
+        `<h3>${escapeHtml(title)}</h3>`,
+        htmlTable(predictionTable(group)),
+      ]),
     );
   }
   return page("paratrain report", out, { lang, style: provisional ? NOTE_STYLE : "" });

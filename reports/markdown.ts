@@ -27,6 +27,8 @@ import {
 } from "./_tables.ts";
 import { renderMatrixMarkdown } from "./matrix_markdown.ts";
 import { keepCodeSpans, markdownSafe } from "./_markdown.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { predictionLines, predictionTable, reportGroups } from "./prediction_markdown.ts";
 
 /** Options for {@linkcode renderMarkdown}. */
 export interface MarkdownOptions {
@@ -34,6 +36,8 @@ export interface MarkdownOptions {
   lang?: Lang;
   /** All-reduce results to include (default: none). */
   allreduce?: AllreduceResult | null;
+  /** Predictions to include (`prediction.json`; default: none). */
+  prediction?: PredictionFile | null;
 }
 
 /**
@@ -57,6 +61,7 @@ export function renderMarkdown(given: Results, options: MarkdownOptions = {}): s
   // Why native did not load is the program's own sentence, with its install command in a code span.
   results.env.nativeUnavailable = keepCodeSpans(given.env.nativeUnavailable);
   const allreduce = markdownSafe(options.allreduce ?? null);
+  const prediction = markdownSafe(options.prediction ?? null);
   const out = ["# paratrain report", ""];
   if (answerTable(results).rows.length > 1) {
     const provisional = provisionalLine(results);
@@ -97,6 +102,16 @@ export function renderMarkdown(given: Results, options: MarkdownOptions = {}): s
       md(allreduceTable(allreduce)),
       "",
     );
+  }
+  if (prediction) {
+    out.push(
+      "## Predicted scaling (prediction.json)",
+      "",
+      ...predictionLines(prediction).flatMap((l) => [l, ""]),
+    );
+    for (const [title, group] of reportGroups(prediction)) {
+      out.push(`### ${title}`, "", md(predictionTable(group)), "");
+    }
   }
   return out.join("\n");
 }

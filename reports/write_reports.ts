@@ -4,6 +4,8 @@
  * @module
  */
 import type { AllreduceResult } from "../bench/allreduce.ts";
+import type { PredictionFile } from "../analysis/predict.ts";
+import { readPrediction } from "../analysis/validate_prediction.ts";
 import type { Results } from "../analysis/results.ts";
 import type { Lang } from "./_labels.ts";
 import { renderHtml } from "./html.ts";
@@ -18,6 +20,8 @@ export interface RenderContext {
   lang: Lang;
   /** All-reduce results beside the reports, if any. */
   allreduce: AllreduceResult | null;
+  /** Predictions beside the reports (`predict`), if any. */
+  prediction?: PredictionFile | null;
 }
 
 /** A renderer: results in, one file's text out. */
@@ -36,6 +40,8 @@ export interface WriteReportsOptions {
   lang?: Lang;
   /** All-reduce results to include (default: `allreduce.json` in `dir`, if there is one). */
   allreduce?: AllreduceResult | null;
+  /** Predictions to include (default: `prediction.json` in `dir`, if there is one). */
+  prediction?: PredictionFile | null;
 }
 
 /**
@@ -62,11 +68,14 @@ export async function writeReports(
   await Deno.mkdir(dir, { recursive: true });
   const { lang = "en" } = options;
   const allreduce = options.allreduce !== undefined ? options.allreduce : await readAllreduce(dir);
+  const prediction = options.prediction !== undefined
+    ? options.prediction
+    : await readPrediction(dir);
   // Render everything first (the slow part), then put the set in place at once: the files in
   // a folder are always one run's, even when the write is interrupted.
   const files: [string, string][] = [];
   for (const [name, render] of Object.entries(RENDERERS)) {
-    files.push([name, await render(results, { lang, allreduce })]);
+    files.push([name, await render(results, { lang, allreduce, prediction })]);
   }
   return await writeFileSet(dir, files);
 }

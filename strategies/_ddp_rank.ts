@@ -28,7 +28,7 @@ await runRank(async () => {
   try {
     const progress = pg.rank === 0 ? printProgress : undefined;
     const m = await runReplica(spec, distributedDataParallel(pg, spec), progress);
-    await reportResult(toWire(m));
+    await reportResult(toWire({ ...m, transport: pg.transport }));
   } finally {
     pg.close();
   }

@@ -6,7 +6,7 @@
  */
 import type { GradCompression } from "../core/run_types.ts";
 import type { GradientResult } from "../core/trainer.ts";
-import { wireCodec } from "../comm/wire_codec.ts";
+import { fastWireCodec } from "../comm/wire_codec.ts";
 import type { Applied } from "./_dp_parallel_apply.ts";
 
 /** The reduced gradient and what gathering it cost. */
@@ -79,7 +79,7 @@ export async function gather(
   applied: Applied,
   compression: GradCompression = "none",
 ): Promise<Gathered> {
-  const codec = wireCodec(compression);
+  const codec = await fastWireCodec(compression);
   const t0 = performance.now();
   const replies = await Promise.all(applied.pending.map((p) => p.result));
   const awaitedMs = performance.now() - t0;

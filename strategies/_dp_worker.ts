@@ -10,7 +10,7 @@
 import { initBackend } from "../backends/backend.ts";
 import { PeakMemory } from "../core/memory.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
-import { wireCodec } from "../comm/wire_codec.ts";
+import { fastWireCodec } from "../comm/wire_codec.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import type { FromReplica, ReplicaInit, ToReplica } from "./_dp_messages.ts";
 
@@ -62,7 +62,7 @@ async function handle(message: ToReplica): Promise<void> {
       const startedAt = performance.timeOrigin + performance.now();
       const { loss, grads: full } = await ready().accumulateGradientsAsync(message.batches);
       // Cast for the wire where asked, as DDP's compression hooks do before their all-reduce.
-      const codec = wireCodec(init?.gradCompression);
+      const codec = await fastWireCodec(init?.gradCompression);
       const grads = codec ? new Uint16Array(full.length) : full;
       if (codec) codec.encode(full, grads as Uint16Array);
       const doneAt = performance.timeOrigin + performance.now();

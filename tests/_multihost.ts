@@ -5,6 +5,7 @@
  * the test and removed on every path.
  */
 import assert from "node:assert/strict";
+import { makeNetnsHosts, type NetnsHosts, netnsUnavailable } from "../bench/netns_hosts.ts";
 
 /** The CLI entry point. */
 export const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -95,45 +96,8 @@ export function freePort(): number {
   return port;
 }
 
-function run(args: string[]): { ok: boolean; out: string; err: string } {
-  const out = new Deno.Command(args[0], { args: args.slice(1), stdout: "piped", stderr: "piped" })
-    .outputSync();
-  const dec = new TextDecoder();
-  return { ok: out.success, out: dec.decode(out.stdout), err: dec.decode(out.stderr) };
-}
-
-/**
- * Whether this machine lets us make network namespaces (root, iproute2), tried for real.
- *
- * @returns null when it does, else why not
- */
-export function netnsUnavailable(): string | null {
-  const name = `ptprobe${Deno.pid}`;
-  try {
-    const added = run(["ip", "netns", "add", name]);
-    if (!added.ok) return `\`ip netns add\` failed: ${added.err.trim()}`;
-    run(["ip", "netns", "del", name]);
-    return null;
-  } catch (error) {
-    return `\`ip\` (iproute2) cannot run: ${(error as Error).message}`;
-  }
-}
-
-/** Hosts made of namespaces. */
-export interface Hosts {
-  /** Namespace names, host 0 first. */
-  names: string[];
-  /** Each host's address. */
-  addrs: string[];
-  /** `ip netns exec <ns>` for host i. */
-  exec(i: number): string[];
-  /** Pids of the processes in host i whose command line contains `needle`. */
-  pids(i: number, needle?: string): number[];
-  /** Cuts host i off: deletes its veth pair. */
-  cut(i: number): void;
-  /** Kills what runs in the namespaces and deletes them; returns what was still running. */
-  cleanup(): number[];
-}
+/** Hosts made of namespaces (`bench/netns_hosts.ts`). */
+export type Hosts = NetnsHosts;
 
 /**
  * Makes `count` hosts joined by a bridge in a switch namespace.
@@ -142,72 +106,10 @@ export interface Hosts {
  * @returns the hosts; call `cleanup()` in a finally
  */
 export function makeHosts(count: number): Hosts {
-  const id = `${Deno.pid % 100000}${Math.floor(Math.random() * 100)}`;
-  const net = 1 + (Deno.pid % 250);
-  const sw = `pt${id}sw`;
-  const names = Array.from({ length: count }, (_, i) => `pt${id}h${i}`);
-  const addrs = names.map((_, i) => `10.213.${net}.${i + 1}`);
-  const made: string[] = [];
-  const must = (args: string[]) => {
-    const r = run(args);
-    assert.ok(r.ok, `${args.join(" ")}: ${r.err}`);
-  };
-  const hosts: Hosts = {
-    names,
-    addrs,
-    exec: (i) => ["ip", "netns", "exec", names[i]],
-    pids: (i, needle) => {
-      const r = run(["ip", "netns", "pids", names[i]]);
-      const pids = r.out.split("\n").filter(Boolean).map(Number);
-      if (!needle) return pids;
-      return pids.filter((pid) => {
-        try {
-          return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes(needle);
-        } catch {
-          return false;
-        }
-      });
-    },
-    cut: (i) => must(["ip", "-n", sw, "link", "del", `v${id}s${i}`]),
-    cleanup: () => {
-      const left: number[] = [];
-      for (const ns of made) {
-        const pids = run(["ip", "netns", "pids", ns]).out.split("\n").filter(Boolean).map(Number);
-        for (const pid of pids) {
-          left.push(pid);
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch {
-            // Gone meanwhile.
-          }
-        }
-        run(["ip", "netns", "del", ns]);
-      }
-      return left;
-    },
-  };
-  try {
-    must(["ip", "netns", "add", sw]);
-    made.push(sw);
-    must(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
-    must(["ip", "-n", sw, "link", "set", "br0", "up"]);
-    names.forEach((ns, i) => {
-      must(["ip", "netns", "add", ns]);
-      made.push(ns);
-      const hostEnd = `v${id}h${i}`;
-      const swEnd = `v${id}s${i}`;
-      must(["ip", "link", "add", hostEnd, "netns", ns, "type", "veth", "peer", swEnd, "netns", sw]);
-      must(["ip", "-n", sw, "link", "set", swEnd, "master", "br0", "up"]);
-      must(["ip", "-n", ns, "addr", "add", `${addrs[i]}/24`, "dev", hostEnd]);
-      must(["ip", "-n", ns, "link", "set", hostEnd, "up"]);
-      must(["ip", "-n", ns, "link", "set", "lo", "up"]);
-    });
-  } catch (error) {
-    hosts.cleanup();
-    throw error;
-  }
-  return hosts;
+  return makeNetnsHosts(count);
 }
+
+export { netnsUnavailable };
 
 /**
  * Max |a − b| over two parameter vectors.

@@ -231,7 +231,7 @@ Deno.test("--list names every workload, strategy and backend", async () => {
 });
 
 Deno.test("--help works for every command and exits 0", async () => {
-  for (const command of ["bench", "train", "allreduce", "report"]) {
+  for (const command of ["bench", "train", "allreduce", "predict", "report", "prediction-check"]) {
     const r = await cli(command, "--help");
     assert.equal(r.code, 0);
     assert.match(r.stdout, new RegExp(`Usage: paratrain ${command}`));

@@ -6,7 +6,8 @@
  * left; a foreign client from a third namespace is refused and the job goes on; hosts that
  * disagree on the job (a setting, `--resume` on one only) both exit 2 before training naming
  * it and both hosts; a third host with a taken `--node-rank` is named as a duplicate while the
- * job goes on; a host paused past the timeout names itself once resumed.
+ * job goes on; a host paused past the timeout names itself once resumed; `allreduce` across two
+ * hosts on a link shaped with tbf fits the shaped rate.
  *
  * Needs root and iproute2; skipped with one line where `ip netns` is unavailable, unless
  * PARATRAIN_REQUIRE_NETNS=1 (as in CI).
@@ -444,6 +445,50 @@ test("a master address that never answers fails at the connect timeout, not the 
     assert.match(text, /no answer after 1 s/);
     // 1 s of connect timeout, plus starting Deno.
     assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  });
+});
+
+test("allreduce across two hosts on a link shaped to 200 Mbit/s fits β near that rate", async () => {
+  await withHosts(2, async (hosts) => {
+    hosts.shape("200mbit");
+    const dir = await Deno.makeTempDir();
+    try {
+      const ends = await Promise.all([0, 1].map((node) =>
+        startLauncher(hosts.exec(node), [
+          "allreduce",
+          "--world-sizes",
+          "2",
+          "-b",
+          "64K",
+          "-e",
+          "1M",
+          "-n",
+          "4",
+          "-w",
+          "1",
+          "--quick",
+          "--nnodes",
+          "2",
+          "--node-rank",
+          String(node),
+          "--master-addr",
+          hosts.addrs[0],
+          "--master-port",
+          String(PORT),
+          ...(node === 0 ? ["--out", dir] : []),
+        ], { PARATRAIN_TOKEN: SECRET }).ended
+      ));
+      for (const end of ends) assert.equal(end.code, 0, end.stderr);
+      const result = JSON.parse(await Deno.readTextFile(join(dir, "allreduce.json")));
+      assert.equal(result.env.nodes.nnodes, 2);
+      const [model] = result.linkModel;
+      assert.equal(model.transport, "tcp");
+      // The shaped rate, less framing and TCP/IP headers; well below the veth's own speed.
+      const mbits = model.betaGBps * 8e3;
+      assert.ok(mbits > 140 && mbits < 210, `β ${mbits.toFixed(0)} Mbit/s`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 });
 

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { assembleWat } from "../../core/assemble_wat.ts";
 import type { AdamKernel, AdamRule } from "../../core/backend_seam.ts";
 
 /** One tensor's place in the heap: a byte offset (a `Float32Array` view's `byteOffset`). */
@@ -644,18 +645,8 @@ let ready: WebAssembly.Module | undefined;
 
 /** Assembles the module once per process or worker. */
 function compile(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    // Imported here, not at the top: only the native backend's processes pay for loading it.
-    const { default: wabtInit } = await import("wabt");
-    const wabt = await wabtInit();
-    const parsed = wabt.parseWat("native_simd.wat", WAT, { simd: true, bulk_memory: true });
-    try {
-      ready = new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
-      return ready;
-    } finally {
-      parsed.destroy();
-    }
-  })();
+  // Assembled on first use: only the native backend's processes pay for loading the assembler.
+  compiled ??= assembleWat("native_simd.wat", WAT).then((module) => ready = module);
   return compiled;
 }
 

@@ -1,0 +1,38 @@
+/**
+ * WebAssembly text assembled at start-up with the npm package `wabt` (SIMD and bulk memory
+ * enabled), shared by the layers that write kernels in WebAssembly: the `native` backend's
+ * memory-bound kernels and the wire codecs of compressed gradients.
+ *
+ * @module
+ */
+
+interface Wabt {
+  parseWat(name: string, text: string, features: Record<string, boolean>): {
+    toBinary(options: Record<string, never>): { buffer: Uint8Array };
+    destroy(): void;
+  };
+}
+
+let wabt: Promise<Wabt> | undefined;
+
+/**
+ * Assembles a module written in the WebAssembly text format. The assembler is loaded on the
+ * first call (about 0.1 s), so only the processes that need a kernel pay for it.
+ *
+ * @param name the module's name, for the assembler's error messages
+ * @param text the module, in the text format
+ * @returns the compiled module
+ * @example
+ * ```ts
+ * const module = await assembleWat("answer.wat", `(module (func (export "answer") (result i32) (i32.const 42)))`);
+ * ```
+ */
+export async function assembleWat(name: string, text: string): Promise<WebAssembly.Module> {
+  wabt ??= import("wabt").then(({ default: init }) => init() as Promise<Wabt>);
+  const parsed = (await wabt).parseWat(name, text, { simd: true, bulk_memory: true });
+  try {
+    return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
+  } finally {
+    parsed.destroy();
+  }
+}
