@@ -18,6 +18,7 @@ import {
 import { makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { makeNativeSum } from "./native_sum.ts";
+import { registerNativeNnKernels } from "./native_nn_kernels.ts";
 
 /** The backend name. */
 export const NATIVE_BACKEND = "native";
@@ -96,6 +97,8 @@ export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string
       kernelFunc: replace ? replace(stock) : stock.kernelFunc,
     });
   }
+  // The fused kernels of the transformer's and the residual CNN's ops (core/nn_ops.ts).
+  registerNativeNnKernels(NATIVE_BACKEND);
   return Object.keys(own);
 }
 
