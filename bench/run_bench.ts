@@ -124,7 +124,7 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
         steps: config.steps || workload.defaults.steps,
         warmup: config.warmup,
         globalBatch: workload.defaults.batchSize,
-        snapshotStep: EQUIVALENCE_STEPS,
+        snapshotStep: workload.defaults.equivalenceSteps ?? EQUIVALENCE_STEPS,
         accumulate: config.accumulate,
         scaling: config.scaling,
       };

@@ -18,8 +18,9 @@ import { printProgress, toWire } from "./_wire.ts";
 const spec = JSON.parse(Deno.args[0]) as RunSpec;
 await runRank(async () => {
   // With overlap (the default) the ring runs on a communication thread, so a bucket's
-  // all-reduce progresses while this thread computes the rest of the backward.
-  const pg = spec.overlap === false
+  // all-reduce progresses while this thread computes the rest of the backward; SyncBatchNorm
+  // needs that thread too, to block on inside the forward.
+  const pg = spec.overlap === false && spec.batchNorm !== "sync"
     ? await initProcessGroupFromEnv()
     : await startThreadedProcessGroup();
   try {

@@ -117,6 +117,11 @@ export async function runReplica(
     comm: { ...loop.comm, share: loop.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,
     flopsPerStep: samplesPerStep * replica.model.trainFlopsPerSample,
+    params: trainer.layout.totalSize,
+    gradientBytes: trainer.layout.totalSize * Float32Array.BYTES_PER_ELEMENT,
+    batchNorm: spec.strategy !== "single" && trainer.bufferLayout.totalSize > 0
+      ? spec.batchNorm ?? "local"
+      : null,
     peakGflops: replica.peakGflops,
     snapshot: loop.snapshot,
     ...(trace ? { trace: trace.events } : {}),

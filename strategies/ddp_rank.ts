@@ -32,7 +32,7 @@ export async function runDdpAsThisRank(
 ): Promise<RunMeasurement & { rank: number; transport: "unix" | "tcp" }> {
   // As a launched rank: the ring on a communication thread (overlap) unless --no-overlap; a
   // given environment (tests) is read on this thread.
-  const pg = spec.overlap === false || env
+  const pg = (spec.overlap === false && spec.batchNorm !== "sync") || env
     ? await initProcessGroupFromEnv({ env })
     : await startThreadedProcessGroup();
   try {
