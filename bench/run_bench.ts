@@ -6,8 +6,12 @@
  * @module
  */
 import type { BackendName } from "../backends/backend.ts";
+import { UsageError } from "../core/errors.ts";
+import type { Workload } from "../core/workload.ts";
 import {
+  type BatchNormMode,
   DEFAULT_BUCKET_BYTES,
+  EQUIVALENCE_STEPS,
   type GradCompression,
   runLabel,
   type RunMeasurement,
@@ -21,8 +25,7 @@ import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { writeTrace } from "./trace_files.ts";
 
-/** Steps after which parameters are compared with single's (`paramMaxAbsDiffVsSingle`). */
-export const EQUIVALENCE_STEPS = 20;
+export { EQUIVALENCE_STEPS };
 /** Untimed warm-up steps per run by default. */
 export const DEFAULT_WARMUP = 3;
 /** Repeats of every run by default; the report quotes medians. */
@@ -62,13 +65,27 @@ export interface BenchOptions {
   overlap?: boolean;
   /** Strong (default) or weak scaling. */
   scaling?: Scaling;
+  /**
+   * Global batches to run each workload at, one run set each (`--batches`); default: each
+   * workload's own.
+   */
+  batches?: number[];
+  /**
+   * DP and DDP on workloads with BatchNorm: the modes to run, side by side (`--batchnorm`);
+   * default `local`. Given explicitly, some workload must have BatchNorm and some strategy be
+   * parallel.
+   */
+  batchNorm?: BatchNormMode[];
 }
 
 /**
  * {@linkcode BenchOptions} with every default filled in; `steps` 0 means per workload;
  * `bestSingleThreads` is the threads of the extra `single` run, or null for none.
  */
-type BenchConfig = Required<BenchOptions> & { bestSingleThreads: number | null };
+type BenchConfig =
+  & Required<Omit<BenchOptions, "batches" | "batchNorm">>
+  & Pick<BenchOptions, "batches" | "batchNorm">
+  & { bestSingleThreads: number | null };
 
 /**
  * The threads of the best single process: every logical CPU, on a backend that can use them
@@ -97,77 +114,132 @@ function resolveConfig(options: BenchOptions): BenchConfig {
     bucketBytes: options.bucketBytes ?? [DEFAULT_BUCKET_BYTES],
     overlap: options.overlap ?? true,
     scaling: options.scaling ?? "strong",
+    batches: options.batches,
+    batchNorm: options.batchNorm,
     steps: options.steps ?? (quick ? QUICK.steps : 0),
     warmup: options.warmup ?? (quick ? QUICK.warmup : DEFAULT_WARMUP),
     repeats: options.repeats ?? (quick ? QUICK.repeats : DEFAULT_REPEATS),
   };
 }
 
+/** Whether a workload's model keeps BatchNorm statistics (buffers the forward updates). */
+function hasBatchNorm(workload: Workload): boolean {
+  return (workload.createModel().buffers?.length ?? 0) > 0;
+}
+
+/** `--batchnorm` needs a workload with BatchNorm and a parallel strategy; webgpu none. */
+async function checkBatchNorm(config: BenchConfig): Promise<Set<string>> {
+  const withBn = new Set<string>();
+  for (const name of config.workloads) {
+    if (hasBatchNorm(await resolveWorkload(name))) withBn.add(name);
+  }
+  if (withBn.size > 0 && config.backend === "webgpu") {
+    throw new UsageError(
+      `Cannot run ${
+        [...withBn].join(", ")
+      } on webgpu: BatchNorm reads its batch statistics synchronously, which webgpu cannot under Deno`,
+    );
+  }
+  if (!config.batchNorm) return withBn;
+  if (withBn.size === 0) {
+    throw new UsageError(
+      `--batchnorm applies to workloads with BatchNorm (resnet-cnn); none of ${
+        config.workloads.join(", ")
+      } has any`,
+    );
+  }
+  if (!config.strategies.some((s) => s !== "single")) {
+    throw new UsageError(
+      "--batchnorm applies to dp and ddp: single has one replica, whose statistics are the batch's",
+    );
+  }
+  return withBn;
+}
+
 /**
- * The runs a bench will do, one per (workload, strategy, world size) and repeat, each
- * parallel run followed at once by its ceiling so both see the same machine.
+ * The runs a bench will do, one per (workload, global batch, strategy, world size) and
+ * repeat, each parallel run followed at once by its ceiling so both see the same machine.
  */
 async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
   const specs: RunSpec[] = [];
+  const withBn = await checkBatchNorm(config);
   for (let repeat = 0; repeat < config.repeats; repeat++) {
     for (const name of config.workloads) {
       const workload = await resolveWorkload(name);
-      const base: RunSpec = {
-        workload: name,
-        strategy: "single",
-        worldSize: 1,
-        backend: config.backend,
-        threads: config.threads,
-        fastKernels: config.fastKernels,
-        ...(config.traceDir ? { trace: true } : {}),
-        seed: config.seed,
-        steps: config.steps || workload.defaults.steps,
-        warmup: config.warmup,
-        globalBatch: workload.defaults.batchSize,
-        snapshotStep: workload.defaults.equivalenceSteps ?? EQUIVALENCE_STEPS,
-        accumulate: config.accumulate,
-        scaling: config.scaling,
-      };
-      specs.push(base);
-      if (config.bestSingleThreads !== null) {
-        specs.push({ ...base, threads: config.bestSingleThreads });
-      }
-      for (const strategy of config.strategies.filter((s) => s !== "single")) {
-        for (const worldSize of config.worldSizes) {
-          // Weak scaling keeps each worker's batch: N workers train on N × the batch.
-          const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
-          const spec: RunSpec = {
-            ...base,
-            strategy,
-            worldSize,
-            globalBatch,
-            ...(strategy === "ddp" ? { transport: config.transport } : {}),
-          };
-          checkRun(spec);
-          // Compressed runs go beside uncompressed ones, so the report can show what the
-          // cast costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own.
-          const compressions = config.gradCompression === "none"
-            ? ["none" as const]
-            : ["none" as const, config.gradCompression];
-          const variants = compressions.flatMap((gradCompression) =>
-            strategy === "ddp"
-              ? config.bucketBytes.map((bucketBytes): RunSpec => ({
-                ...spec,
-                gradCompression,
-                bucketBytes,
-                overlap: config.overlap,
-              }))
-              : [{ ...spec, gradCompression }]
-          );
-          for (const variant of variants) {
-            specs.push(variant);
-            if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });
-          }
-        }
+      for (const globalBatch of config.batches ?? [workload.defaults.batchSize]) {
+        planWorkload(config, specs, name, workload, globalBatch, withBn.has(name));
       }
     }
   }
   return specs;
+}
+
+/** The runs of one workload at one global batch: single (and the best single), then the rest. */
+function planWorkload(
+  config: BenchConfig,
+  specs: RunSpec[],
+  name: string,
+  workload: Workload,
+  batch: number,
+  batchNorm: boolean,
+): void {
+  const base: RunSpec = {
+    workload: name,
+    strategy: "single",
+    worldSize: 1,
+    backend: config.backend,
+    threads: config.threads,
+    fastKernels: config.fastKernels,
+    ...(config.traceDir ? { trace: true } : {}),
+    seed: config.seed,
+    steps: config.steps || workload.defaults.steps,
+    warmup: config.warmup,
+    globalBatch: batch,
+    snapshotStep: workload.defaults.equivalenceSteps ?? EQUIVALENCE_STEPS,
+    accumulate: config.accumulate,
+    scaling: config.scaling,
+  };
+  specs.push(base);
+  if (config.bestSingleThreads !== null) {
+    specs.push({ ...base, threads: config.bestSingleThreads });
+  }
+  for (const strategy of config.strategies.filter((s) => s !== "single")) {
+    for (const worldSize of config.worldSizes) {
+      // Weak scaling keeps each worker's batch: N workers train on N × the batch.
+      const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
+      const spec: RunSpec = {
+        ...base,
+        strategy,
+        worldSize,
+        globalBatch,
+        ...(strategy === "ddp" ? { transport: config.transport } : {}),
+      };
+      checkRun(spec);
+      // Compressed runs go beside uncompressed ones, so the report can show what the cast
+      // costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own, and so
+      // is each BatchNorm mode (`ddp-2` beside `ddp-2-syncbn`).
+      const compressions = config.gradCompression === "none"
+        ? ["none" as const]
+        : ["none" as const, config.gradCompression];
+      const modes = batchNorm ? config.batchNorm ?? ["local" as const] : [undefined];
+      const variants = compressions.flatMap((gradCompression) =>
+        strategy === "ddp"
+          ? config.bucketBytes.map((bucketBytes): RunSpec => ({
+            ...spec,
+            gradCompression,
+            bucketBytes,
+            overlap: config.overlap,
+          }))
+          : [{ ...spec, gradCompression }]
+      ).flatMap((variant) =>
+        modes.map((mode): RunSpec => mode ? { ...variant, batchNorm: mode } : variant)
+      );
+      for (const variant of variants) {
+        specs.push(variant);
+        if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });
+      }
+    }
+  }
 }
 
 /**
@@ -217,6 +289,10 @@ export interface BenchConfigRecord {
   overlap?: boolean;
   /** Strong or weak scaling (absent in older files: strong). */
   scaling?: Scaling;
+  /** The global batches swept (`--batches`; absent: each workload's own). */
+  batches?: number[];
+  /** The BatchNorm modes run (`--batchnorm`; absent: local). */
+  batchNorm?: BatchNormMode[];
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -254,7 +330,8 @@ export async function runBench(
   const ceilings: RunMeasurement[] = [];
   const repeatOf = new Map<string, number>();
   for (const spec of plan) {
-    const name = `${spec.workload} ${runLabel(spec)}${spec.ceiling ? " ceiling" : ""}`;
+    const batch = config.batches ? ` batch ${spec.globalBatch}` : "";
+    const name = `${spec.workload}${batch} ${runLabel(spec)}${spec.ceiling ? " ceiling" : ""}`;
     progress?.startRun(name, spec.warmup + spec.steps);
     const m = await runIsolated(spec, (done) => progress?.step(done));
     if (config.traceDir) {
@@ -293,6 +370,8 @@ export async function runBench(
       bucketBytes: config.bucketBytes,
       overlap: config.overlap,
       scaling: config.scaling,
+      ...(config.batches ? { batches: config.batches } : {}),
+      ...(config.batchNorm ? { batchNorm: config.batchNorm } : {}),
     },
     runs,
     ceilings,

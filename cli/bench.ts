@@ -16,6 +16,8 @@ import {
   chooseBackend,
 } from "../backends/backend.ts";
 import {
+  BATCH_NORM_MODES,
+  type BatchNormMode,
   type GradCompression,
   type Scaling,
   STRATEGY_NAMES,
@@ -24,8 +26,16 @@ import {
 import { renderMarkdown } from "../reports/markdown.ts";
 import { writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
-import { WORKLOADS } from "../workloads/registry.ts";
-import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { WORKLOAD_FAMILIES, WORKLOADS } from "../workloads/registry.ts";
+import {
+  announceBackend,
+  arg,
+  DEFAULT_OUT,
+  runOptions,
+  WORKLOAD_CHOICES,
+  WORKLOAD_NAMES,
+  workloadList,
+} from "./_options.ts";
 import { bucketMbList, ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
@@ -53,6 +63,8 @@ interface BenchFlags {
   overlap: boolean;
   scaling: Scaling;
   transport?: "unix" | "tcp";
+  batches?: number[];
+  batchnorm?: BatchNormMode[];
 }
 
 function printList(): void {
@@ -61,7 +73,16 @@ function printList(): void {
     const width = Math.max(...rows.map(([name]) => name.length));
     for (const [name, text] of rows) console.log(`  ${name.padEnd(width)}  ${text}`);
   };
-  section("Workloads:", WORKLOADS.map((w) => [w.name, w.description]));
+  section(
+    "Workloads (the default bench runs these):",
+    WORKLOADS.map((w) => [w.name, w.description]),
+  );
+  for (const family of WORKLOAD_FAMILIES) {
+    section(
+      `${family.name} (--workloads ${family.name}:SIZE; the bare name is ${family.name}:${family.defaultSize}): ${family.description}`,
+      Object.values(family.sizes).map((w) => [w.name, w.description]),
+    );
+  }
   section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
   section(
     "Backends:",
@@ -96,6 +117,8 @@ async function bench(flags: BenchFlags): Promise<void> {
     overlap: flags.overlap,
     scaling: flags.scaling,
     transport: flags.transport,
+    batches: flags.batches,
+    batchNorm: flags.batchnorm,
   };
   const runs = await checkBench(options);
   await ensureWritableDir(flags.out, "--out");
@@ -134,8 +157,8 @@ export function addBench(program: Command): void {
       .option("--list", "print workloads, strategies and backends, then exit")
       .option(
         "--workloads <a,b>",
-        `comma-separated (default: all): ${WORKLOAD_NAMES.join(", ")}`,
-        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES, "workload"),
+        `comma-separated (default: ${WORKLOAD_NAMES.join(", ")}): ${WORKLOAD_CHOICES}`,
+        (v: string) => workloadList("--workloads", v),
       )
       .option(
         "--strategies <a,b>",
@@ -152,6 +175,18 @@ export function addBench(program: Command): void {
         "--steps <n>",
         "timed steps per run (default: per workload)",
         arg("--steps", positiveInt),
+      )
+      .option(
+        "--batches <a,b>",
+        "global batches to run each workload at, one run set each (default: each workload's own)",
+        arg("--batches", intList),
+      )
+      .option(
+        "--batchnorm <modes>",
+        `dp/ddp on workloads with BatchNorm: ${
+          BATCH_NORM_MODES.join(", ")
+        } (default local: each replica's statistics, buffers from rank 0; sync: SyncBatchNorm); a list runs both`,
+        (v: string) => nameList("--batchnorm", v, BATCH_NORM_MODES, "BatchNorm mode"),
       )
       .option(
         "--repeats <n>",

@@ -40,6 +40,12 @@ export const BATCH_NORM_MODES = ["local", "sync"] as const;
 /** One of {@linkcode BATCH_NORM_MODES}. */
 export type BatchNormMode = typeof BATCH_NORM_MODES[number];
 
+/**
+ * Steps after which a parallel run's parameters are compared with single's
+ * (`paramMaxAbsDiffVsSingle`), unless the workload says otherwise (`equivalenceSteps`).
+ */
+export const EQUIVALENCE_STEPS = 20;
+
 /** Gradient bucket cap, as PyTorch DDP's default `bucket_cap_mb=25`. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
@@ -206,11 +212,12 @@ export interface RunMeasurement {
 
 /**
  * How tables and messages name a run: compute threads per worker are added when more than
- * one, a DDP bucket cap other than the default (25 MiB), in MiB, and compressed gradients.
+ * one, a DDP bucket cap other than the default (25 MiB), in MiB, compressed gradients, and
+ * SyncBatchNorm.
  *
- * @param run its strategy, world size, threads, bucket cap and compression
+ * @param run its strategy, world size, threads, bucket cap, compression and BatchNorm mode
  * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads), `ddp-2-b1mb`,
- *   `ddp-2-fp16`
+ *   `ddp-2-fp16`, `dp-2-syncbn`
  * @example
  * ```ts
  * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
@@ -225,6 +232,7 @@ export function runLabel(
     threads?: number;
     bucketBytes?: number | null;
     gradCompression?: GradCompression;
+    batchNorm?: BatchNormMode | null;
   },
 ): string {
   const base = run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
@@ -237,5 +245,6 @@ export function runLabel(
       run.gradCompression !== "none"
     ? `-${run.gradCompression}`
     : "";
-  return threads + bucket + compressed;
+  const syncBn = run.strategy !== "single" && run.batchNorm === "sync" ? "-syncbn" : "";
+  return threads + bucket + compressed + syncBn;
 }

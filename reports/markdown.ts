@@ -19,6 +19,8 @@ import {
   batchLine,
   bucketSweepTable,
   byWorkload,
+  CROSSOVER_NOTE,
+  crossoverTables,
   environmentLines,
   phaseTable,
   stragglerLines,
@@ -71,6 +73,11 @@ export function renderMarkdown(results: Results, options: MarkdownOptions = {}):
   out.push(...environmentLines(results).map((l) => `- ${l}`), "");
   const matrix = renderMatrixMarkdown(results, lang);
   if (matrix) out.push(matrix);
+  const crossover = crossoverTables(results);
+  if (crossover.length) {
+    out.push("## Where parallel starts to pay", "", CROSSOVER_NOTE, "");
+    for (const { line, table } of crossover) out.push(line, "", md(table), "");
+  }
   for (const [workload, runs] of byWorkload(results)) {
     out.push(
       `## ${workload}`,

@@ -28,17 +28,8 @@ export function builtinWorkloadNames(): string[] {
   return [...new Set([...WORKLOADS.map((w) => w.name), ...sized])];
 }
 
-/**
- * The family a workload name belongs to (the part before `:`), or the name itself.
- *
- * @param name a workload name
- * @returns its family
- * @example
- * ```ts
- * familyOf("transformer-lm:small"); // "transformer-lm"
- * ```
- */
-export function familyOf(name: string): string {
+/** The family a workload name belongs to (the part before `:`), or the name itself. */
+function familyOf(name: string): string {
   const colon = name.indexOf(":");
   return colon < 0 ? name : name.slice(0, colon);
 }
