@@ -10,7 +10,7 @@
 import { initBackend } from "../backends/backend.ts";
 import { TraceRecorder } from "../core/trace.ts";
 import { BatchStream } from "../core/batch_stream.ts";
-import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
+import { saveCheckpoint, startingBuffers, startingParams } from "../core/checkpoint.ts";
 import { measureGemmPeakAsync } from "../backends/gemm_peak.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
@@ -86,6 +86,8 @@ export async function runReplica(
   const { trainer } = replica;
   const part = await join(replica);
   trainer.setParams(await part.start(await startingParams(spec, trainer)));
+  const buffers = await startingBuffers(spec, trainer);
+  if (buffers) trainer.setBuffers(buffers);
   const sampler = new DistributedSampler(replica.data.train.size, {
     numReplicas: part.shards,
     rank: part.rank,

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
+import { readCheckpoint } from "../core/checkpoint.ts";
 import { UsageError } from "../core/errors.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import { initialParams } from "../core/trainer.ts";
@@ -149,4 +150,24 @@ Deno.test("wide-mlp: DDP-2 all-reduces at least 3 buckets a step, part of it hid
   assert.ok(m.comm.messagesPerStep >= 3, `${m.comm.messagesPerStep} calls`);
   assert.ok(m.comm.exposedMsPerStep < m.comm.msPerStep, JSON.stringify(m.comm));
   assert.ok(m.comm.bytesPerStep >= 60e6, `${m.comm.bytesPerStep} bytes`);
+});
+
+Deno.test("resnet-cnn: a checkpoint keeps BatchNorm's running statistics, and a resume loads them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/resnet.ckpt.json`;
+    const name = "resnet-cnn:tiny";
+    const short = { steps: 2, snapshotStep: 2, globalBatch: 8 };
+    await runSingle(spec(name, { ...short, checkpointPath: path }));
+    const layout = createLayout(getWorkload(name).createModel().params);
+    const ckpt = await readCheckpoint(path, { workload: name, layout });
+    const fresh = createLayout(getWorkload(name).createModel().buffers!);
+    assert.equal(ckpt.buffers?.length, fresh.totalSize);
+    // Two training steps moved the running variances off their initial ones.
+    assert.ok(ckpt.buffers!.some((v, i) => i >= 8 && i < 16 && v !== 1));
+    const resumed = await runSingle(spec(name, { ...short, resumePath: path }));
+    assert.ok(Number.isFinite(resumed.finalLoss));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
