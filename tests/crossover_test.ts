@@ -163,3 +163,21 @@ Deno.test("older results (no params or FLOPs on their runs) have no crossover an
   assert.doesNotMatch(renderMarkdown(r), /Where parallel starts to pay/);
   assert.doesNotMatch(await renderHtml(r), /chart-crossover/);
 });
+
+Deno.test("a run's key and label carry its batch and SyncBatchNorm; weak scaling's set is the per-worker batch", async () => {
+  const { runKey } = await import("../analysis/_runs.ts");
+  const { setBatch } = await import("../analysis/results.ts");
+  const { runLabel } = await import("../core/run_types.ts");
+  const ddp = {
+    workload: "resnet-cnn:tiny",
+    strategy: "ddp" as const,
+    worldSize: 2,
+    globalBatch: 64,
+  };
+  assert.equal(runKey(ddp), "resnet-cnn:tiny|ddp|2|B64");
+  assert.equal(runKey({ ...ddp, batchNorm: "sync" }), "resnet-cnn:tiny|ddp|2|B64|syncbn");
+  assert.equal(runLabel({ ...ddp, batchNorm: "sync" }), "ddp-2-syncbn");
+  assert.equal(runLabel({ ...ddp, batchNorm: "local" }), "ddp-2");
+  assert.equal(setBatch({ ...ddp, globalBatch: 128, scaling: "weak" }), 64);
+  assert.equal(setBatch({ ...ddp, strategy: "single", worldSize: 1, scaling: "weak" }), 64);
+});
