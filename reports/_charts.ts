@@ -426,6 +426,7 @@ export function crossoverChart(
   const values = results.crossover.flatMap((c) =>
     c.points.map((p) => ({
       family: c.family,
+      strategy: c.strategy,
       series: `${c.strategy}-${c.worldSize}`,
       x: by === "flops" ? p.flopsPerStep / 1e9 : p.gradientBytes / 1e6,
       speedup: p.speedupVsBestSingle,
@@ -442,11 +443,23 @@ export function crossoverChart(
       : "gradient all-reduced per step, MB (log)",
     scale: { type: "log" as const },
   };
-  const color = { field: "series", type: "nominal" as const, title: "run" };
+  // The strategies' colours, as in every chart; a dash per world size where there are several.
+  const color = {
+    field: "strategy",
+    type: "nominal" as const,
+    title: "strategy",
+    scale: STRATEGY_COLORS,
+  };
+  const dash = new Set(values.map((v) => v.series)).size >
+      new Set(values.map((v) => v.strategy)).size
+    ? { strokeDash: { field: "series", type: "nominal" as const, title: "run" } }
+    : { detail: { field: "series", type: "nominal" as const } };
   return {
     title: by === "flops"
-      ? "Where parallel starts to pay: speedup over the best single process against the work of a step"
-      : "… and against the gradient bytes a step all-reduces",
+      ? `Where parallel starts to pay: speedup over the best single process (bar: its interval) against the work of a step; dashed: the ${
+        fixed(WORTHWHILE_SPEEDUP, 2)
+      }x a verdict asks for`
+      : "… and against the gradient a step all-reduces",
     data: { values },
     facet: {
       field: "family",
@@ -459,21 +472,31 @@ export function crossoverChart(
       ...PANEL,
       layer: [
         {
-          mark: { type: "rule", color: "black", strokeDash: [4, 3] },
-          encoding: { y: { datum: WORTHWHILE_SPEEDUP } },
-        },
-        {
           mark: { type: "rule" },
-          encoding: { x, y: { field: "low", type: "quantitative" }, y2: { field: "high" }, color },
+          encoding: {
+            x,
+            y: { field: "low", type: "quantitative" },
+            y2: { field: "high" },
+            color,
+            ...("detail" in dash ? dash : { detail: { field: "series", type: "nominal" } }),
+          },
         },
         {
           mark: { type: "line", point: true },
           encoding: {
             x,
-            y: { field: "speedup", type: "quantitative", title: "x best single (interval)" },
+            y: { field: "speedup", type: "quantitative", title: "× the best single process" },
             color,
-            tooltip: [{ field: "configuration" }, { field: "speedup", format: ".2f" }],
+            ...dash,
+            tooltip: [{ field: "configuration" }, { field: "series" }, {
+              field: "speedup",
+              format: ".2f",
+            }],
           },
+        },
+        {
+          mark: { type: "rule", color: "black", strokeDash: [4, 3] },
+          encoding: { y: { datum: WORTHWHILE_SPEEDUP } },
         },
       ],
     },
