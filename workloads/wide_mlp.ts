@@ -1,4 +1,3 @@
-import * as tf from "@tensorflow/tfjs-core";
 import { dense, denseFlops, denseParams } from "../core/layers.ts";
 import type { Workload, WorkloadFamily } from "../core/workload.ts";
 import { gelu } from "../core/nn_ops.ts";
