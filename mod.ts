@@ -35,13 +35,17 @@
  * @module
  */
 export type {
+  BufferDef,
+  CrossReplicaSum,
   Dataset,
+  ForwardContext,
   Hyperparameters,
   ModelDef,
   OptimizerSpec,
   ParamDef,
   Split,
   Workload,
+  WorkloadFamily,
 } from "./core/workload.ts";
 export { type BackendName, BACKENDS, initBackend } from "./backends/backend.ts";
 export { ExpectedError, UsageError } from "./core/errors.ts";
@@ -49,12 +53,37 @@ export { createLayout, type FlatLayout, flatten, unflatten } from "./core/flat_l
 export { type Batch, type GradientResult, initialParams, Trainer } from "./core/trainer.ts";
 export { conv, convFlops, convParams, dense, denseFlops, denseParams } from "./core/layers.ts";
 export { glorotUniform, heNormal, zeros } from "./core/init.ts";
+export {
+  batchNorm,
+  batchNormBuffers,
+  convKernelParams,
+  convNoBias,
+  embed,
+  layerNormLayer,
+  normalInit,
+  normParams,
+  ones,
+} from "./core/nn_layers.ts";
+export {
+  causalSoftmax,
+  embedding,
+  gelu,
+  layerNorm,
+  NN_KERNELS,
+  softmaxCrossEntropy,
+} from "./core/nn_ops.ts";
 export { createRng, normal, permutation } from "./core/rng.ts";
 export { trainLoop } from "./core/train_loop.ts";
 export { createFlatOptimizer, type FlatOptimizer } from "./core/flat_optimizer.ts";
 export { type Checkpoint, readCheckpoint, writeCheckpoint } from "./core/checkpoint.ts";
 export type { RunMeasurement, RunSpec, StrategyName } from "./core/run_types.ts";
-export { getWorkload, registerWorkload, WORKLOADS } from "./workloads/registry.ts";
+export {
+  builtinWorkloadNames,
+  getWorkload,
+  registerWorkload,
+  WORKLOAD_FAMILIES,
+  WORKLOADS,
+} from "./workloads/registry.ts";
 export { splitDataset } from "./workloads/split_dataset.ts";
 export { runSingle } from "./strategies/single.ts";
 export { measureDpCeiling, runDp } from "./strategies/dp.ts";
@@ -70,5 +99,6 @@ export { runAllreduceBench } from "./bench/allreduce.ts";
 export { gate } from "./analysis/gate.ts";
 export { compareResults } from "./analysis/compare.ts";
 export { buildMatrix } from "./analysis/matrix.ts";
+export { buildCrossover, type CrossoverEntry } from "./analysis/crossover.ts";
 export { writeReports } from "./reports/write_reports.ts";
 export { readResults, validateResults } from "./analysis/validate_results.ts";

@@ -8,6 +8,7 @@ import type { BenchMeasurement } from "../bench/run_bench.ts";
 import type { AllreduceResult } from "../bench/allreduce.ts";
 import { labelBounds } from "./bound.ts";
 import { buildMatrix, verdictsOf } from "./matrix.ts";
+import { buildCrossover } from "./crossover.ts";
 import { buildRunRecords, type Results, RESULTS_SCHEMA } from "./results.ts";
 
 /**
@@ -37,8 +38,10 @@ export function buildResults(
     matrix: [],
   };
   labelBounds(results.runs, allreduce);
-  const matrix = buildMatrix(results);
+  const crossover = buildCrossover(results.runs);
+  const matrix = buildMatrix(results, { crossover });
   results.matrix = matrix;
   results.verdicts = verdictsOf(matrix);
+  if (crossover.length > 0) results.crossover = crossover;
   return results;
 }

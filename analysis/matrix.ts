@@ -12,6 +12,8 @@ import { type Interval, median } from "../core/stats.ts";
 import { measureComplexity } from "./complexity.ts";
 import { bytes, fixed, percent, sci } from "./format.ts";
 import { provisionalWhy } from "./provisional.ts";
+import { type RunSet, runSets } from "./_runs.ts";
+import type { CrossoverEntry } from "./crossover.ts";
 
 /** The article's five rows, in its order. */
 export const ASPECTS = [
@@ -45,7 +47,7 @@ export type Verdict = "choose" | "keep-single" | "inconclusive";
 export const RECOMMENDATION_RULES: Record<RuleId, string> = {
   fastest: `Eligible runs are those whose parameters match single's within ${
     sci(EQUIVALENCE_BOUND)
-  } (max |Δparam| after the equivalence steps). Each is compared with the best single process (the fastest \`single\` run, which may use every core through threads), by the interval of its speedup over the repeats. Choose: the fastest eligible run whose whole interval lies at or above ${
+  } (max |Δparam| after the equivalence steps), or that no bound applies to (weak scaling; local BatchNorm statistics, PyTorch's default, which compute another gradient than single by design — their difference is shown). Each is compared with the best single process (the fastest \`single\` run, which may use every core through threads), by the interval of its speedup over the repeats. Choose: the fastest eligible run whose whole interval lies at or above ${
     fixed(WORTHWHILE_SPEEDUP, 2)
   }x.`,
   "tie-balanced-memory":
@@ -77,10 +79,12 @@ export interface AspectRow {
   cells: MatrixCell[];
 }
 
-/** The choice for one workload. */
+/** The choice for one workload (at one global batch, where a bench swept them). */
 export interface Recommendation {
   aspect: "recommendation";
   workload: string;
+  /** The run set's global batch where the bench swept batches (`--batches`). */
+  globalBatch?: number;
   /** `choose`, `keep-single` or `inconclusive` (absent in files written before verdicts). */
   verdict?: Verdict;
   strategy: StrategyName;
@@ -104,6 +108,8 @@ export type MatrixEntry = AspectRow | Recommendation;
 export interface BuildMatrixOptions {
   /** Where the strategies' modules are counted (default: this repository). */
   root?: string;
+  /** Where parallel starts to pay (`results.crossover`), cited in the use-case row. */
+  crossover?: CrossoverEntry[];
 }
 
 /** What each strategy supports, independent of what was run. */
@@ -132,15 +138,23 @@ function range(values: number[], format: (n: number) => string): string {
   return lo === hi ? lo : `${lo}–${hi}`;
 }
 
-function workloadsOf(results: Results): string[] {
-  return [...new Set(results.runs.map((r) => r.workload))];
+function singleOf(set: RunSet): RunRecord | undefined {
+  return set.runs.find((r) => r.strategy === "single");
 }
 
-function singleOf(results: Results, workload: string): RunRecord | undefined {
-  return results.runs.find((r) => r.workload === workload && r.strategy === "single");
+/** The run set a run belongs to. */
+function setOf(sets: RunSet[], run: RunRecord): RunSet {
+  return sets.find((s) => s.runs.includes(run))!;
 }
 
-function eligible(run: RunRecord): boolean {
+/**
+ * Whether a run can be chosen: its parameters matched single's within its bound (or no bound
+ * applies: weak scaling, local BatchNorm).
+ *
+ * @param run a run record
+ * @returns whether the rules consider it
+ */
+export function eligible(run: RunRecord): boolean {
   // Weak scaling has no equivalence to check (it trains on a larger batch): it is eligible.
   const bound = run.equivalenceBoundUsed !== undefined
     ? run.equivalenceBoundUsed
@@ -186,11 +200,16 @@ function describeRun(run: RunRecord): string {
     intervalText(vsBestInterval(run))
   }`
     .trim();
-  return eligible(run)
-    ? reached
-    : `${reached} but its parameters differ from single's by ${
+  if (!eligible(run)) {
+    return `${reached} but its parameters differ from single's by ${
       sci(run.paramMaxAbsDiffVsSingle)
     } (not eligible)`;
+  }
+  return run.batchNorm === "local" && run.paramMaxAbsDiffVsSingle != null
+    ? `${reached} (local BatchNorm statistics: ${
+      sci(run.paramMaxAbsDiffVsSingle)
+    } from single's parameters by design)`
+    : reached;
 }
 
 /** Repeats that would shrink `run`'s interval clear of the threshold, if its spread holds. */
@@ -205,9 +224,14 @@ function repeatsToSettle(run: RunRecord): number | null {
 
 const overlap = (a: Interval, b: Interval) => a.low <= b.high && b.low <= a.high;
 
-function recommend(results: Results, workload: string): Recommendation {
-  const parallel = results.runs.filter((r) => r.workload === workload && r.strategy !== "single");
-  const base = { aspect: "recommendation" as const, workload };
+function recommend(set: RunSet): Recommendation {
+  const parallel = set.runs.filter((r) => r.strategy !== "single");
+  const workload = set.label;
+  const base = {
+    aspect: "recommendation" as const,
+    workload: set.workload,
+    ...(set.globalBatch !== null ? { globalBatch: set.globalBatch } : {}),
+  };
   if (parallel.length === 0) {
     return {
       ...base,
@@ -292,14 +316,34 @@ function notMeasured(strategy: StrategyName, prefix = ""): MatrixCell {
   return { strategy, measured: false, text: `${prefix}${NOT_MEASURED}`, figures: {} };
 }
 
+/** How a recommendation names its run set: the workload, with its batch where swept. */
+function recLabel(rec: Recommendation): string {
+  return rec.globalBatch === undefined ? rec.workload : `${rec.workload}, batch ${rec.globalBatch}`;
+}
+
+/**
+ * Where parallel starts to pay, per family, for `strategy`'s cell: the smallest configuration
+ * whose run the rules would choose, or that none was within the measured range.
+ */
+function crossoverText(strategy: StrategyName, crossover: CrossoverEntry[]): string[] {
+  return crossover.filter((c) => c.strategy === strategy).map((c) =>
+    `${c.family} (N=${c.worldSize}): ${
+      c.firstChoose
+        ? `pays from ${c.firstChoose.workload}, batch ${c.firstChoose.globalBatch}`
+        : "not within the measured range"
+    }`
+  );
+}
+
 function useCaseCell(
   strategy: StrategyName,
   runs: RunRecord[],
-  results: Results,
+  sets: RunSet[],
   recs: Recommendation[],
+  crossover: CrossoverEntry[],
 ): MatrixCell {
   const chosen = recs.filter((r) => r.strategy === strategy && r.verdict !== "inconclusive")
-    .map((r) => r.workload);
+    .map(recLabel);
   const names = (xs: string[]) => xs.join(", ") || "none";
   if (strategy === "single") {
     return {
@@ -309,31 +353,33 @@ function useCaseCell(
       figures: { chosenFor: chosen },
     };
   }
-  const perWorkload = workloadsOf(results).flatMap((workload) => {
-    const best = bestOf(runs.filter((r) => r.workload === workload && eligible(r)));
-    const single = singleOf(results, workload);
-    return best && single ? [{ workload, best, singleStepMs: single.stepMs.p50 }] : [];
+  const perSet = sets.flatMap((set) => {
+    const best = bestOf(runs.filter((r) => setOf(sets, r) === set && eligible(r)));
+    const single = singleOf(set);
+    return best && single ? [{ workload: set.label, best, singleStepMs: single.stepMs.p50 }] : [];
   });
-  const paid = perWorkload.filter((x) => vsBest(x.best) >= WORTHWHILE_SPEEDUP);
-  const unpaid = perWorkload.filter((x) => vsBest(x.best) < WORTHWHILE_SPEEDUP);
+  const paid = perSet.filter((x) => vsBest(x.best) >= WORTHWHILE_SPEEDUP);
+  const unpaid = perSet.filter((x) => vsBest(x.best) < WORTHWHILE_SPEEDUP);
+  const pays = crossoverText(strategy, crossover);
   return {
     strategy,
     measured: true,
     text: `chosen for ${names(chosen)}; ≥ ${fixed(WORTHWHILE_SPEEDUP, 2)}x on ${
       names(paid.map((x) => x.workload))
-    }`,
+    }${pays.length ? `; where parallel starts to pay: ${pays.join("; ")}` : ""}`,
     figures: {
       chosenFor: chosen,
       paidOn: paid.map((x) => x.workload),
       notPaidOn: unpaid.map((x) => x.workload),
-      singleStepMs: Object.fromEntries(perWorkload.map((x) => [x.workload, x.singleStepMs])),
+      singleStepMs: Object.fromEntries(perSet.map((x) => [x.workload, x.singleStepMs])),
+      ...(pays.length ? { startsToPay: pays } : {}),
     },
   };
 }
 
-function memoryCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
+function memoryCell(strategy: StrategyName, runs: RunRecord[], sets: RunSet[]): MatrixCell {
   const vsSingle = runs.flatMap((r) => {
-    const single = singleOf(results, r.workload);
+    const single = singleOf(setOf(sets, r));
     return single ? [maxPeak(r) / maxPeak(single)] : [];
   });
   const mainOverReplicas = runs.flatMap((r) => {
@@ -428,7 +474,12 @@ function hostsText(runs: RunRecord[], results: Results): string {
   return `${hosts} hosts${names ? ` (${names.join(", ")})` : ""}`;
 }
 
-function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Results): MatrixCell {
+function scalabilityCell(
+  strategy: StrategyName,
+  runs: RunRecord[],
+  results: Results,
+  sets: RunSet[],
+): MatrixCell {
   if (runs.length === 0) return notMeasured(strategy, `${SUPPORT[strategy]}; `);
   const sizes = worldSizesOf(runs);
   const parts = [SUPPORT[strategy]];
@@ -441,9 +492,9 @@ function scalabilityCell(strategy: StrategyName, runs: RunRecord[], results: Res
   let growth: number | null = null;
   if (sizes.length >= 2) {
     const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];
-    const ratios = workloadsOf(results).flatMap((w) => {
-      const a = runs.find((r) => r.workload === w && r.worldSize === lo);
-      const b = runs.find((r) => r.workload === w && r.worldSize === hi);
+    const ratios = sets.flatMap((set) => {
+      const a = runs.find((r) => setOf(sets, r) === set && r.worldSize === lo);
+      const b = runs.find((r) => setOf(sets, r) === set && r.worldSize === hi);
       return a && b ? [b.speedup / a.speedup] : [];
     });
     if (ratios.length) {
@@ -463,15 +514,18 @@ function aspectRow(
   aspect: Aspect,
   results: Results,
   recs: Recommendation[],
-  root?: string,
+  options: BuildMatrixOptions,
 ): AspectRow {
+  const sets = runSets(results);
   const cells = STRATEGY_NAMES.map((strategy) => {
     const runs = results.runs.filter((r) => r.strategy === strategy);
-    if (aspect === "implementationComplexity") return complexityCell(strategy, runs, root);
-    if (aspect === "scalability") return scalabilityCell(strategy, runs, results);
+    if (aspect === "implementationComplexity") return complexityCell(strategy, runs, options.root);
+    if (aspect === "scalability") return scalabilityCell(strategy, runs, results, sets);
     if (runs.length === 0) return notMeasured(strategy);
-    if (aspect === "useCase") return useCaseCell(strategy, runs, results, recs);
-    if (aspect === "memoryPerDevice") return memoryCell(strategy, runs, results);
+    if (aspect === "useCase") {
+      return useCaseCell(strategy, runs, sets, recs, options.crossover ?? []);
+    }
+    if (aspect === "memoryPerDevice") return memoryCell(strategy, runs, sets);
     return efficiencyCell(strategy, runs);
   });
   return { aspect, cells };
@@ -493,18 +547,19 @@ function aspectRow(
  * ```
  */
 export function buildMatrix(results: Results, options: BuildMatrixOptions = {}): MatrixEntry[] {
-  const { root } = options;
   // On a fallback backend every answer is provisional: compute is slower than native here.
   const provisional = provisionalWhy(results.env.backend) === null
     ? {}
     : { provisional: true as const };
-  const recs = workloadsOf(results).map((w) => ({ ...recommend(results, w), ...provisional }));
-  return [...ASPECTS.map((aspect) => aspectRow(aspect, results, recs, root)), ...recs];
+  const recs = runSets(results).map((set) => ({ ...recommend(set), ...provisional }));
+  return [...ASPECTS.map((aspect) => aspectRow(aspect, results, recs, options)), ...recs];
 }
 
 /** One entry of `results.verdicts`. */
 export interface VerdictRecord {
   workload: string;
+  /** The run set's global batch where the bench swept batches (`--batches`). */
+  globalBatch?: number;
   verdict: Verdict;
   strategy: StrategyName;
   worldSize: number;
@@ -532,6 +587,7 @@ export interface VerdictRecord {
 export function verdictsOf(matrix: MatrixEntry[]): VerdictRecord[] {
   return matrix.filter((e): e is Recommendation => e.aspect === "recommendation").map((r) => ({
     workload: r.workload,
+    ...(r.globalBatch !== undefined ? { globalBatch: r.globalBatch } : {}),
     verdict: r.verdict ?? (r.strategy === "single" ? "keep-single" : "choose"),
     strategy: r.strategy,
     worldSize: r.worldSize,

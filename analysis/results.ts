@@ -6,8 +6,10 @@
  * @module
  */
 import type {
+  BatchNormMode,
   GradCompression,
   RunMeasurement,
+  RunSpec,
   Scaling,
   StrategyName,
   WorkerMemory,
@@ -23,6 +25,7 @@ import {
 import type { Environment } from "../bench/environment.ts";
 import type { BenchConfigRecord } from "../bench/run_bench.ts";
 import { runKey } from "./_runs.ts";
+import type { CrossoverEntry } from "./crossover.ts";
 import { DEFAULT_BUCKET_BYTES } from "../core/run_types.ts";
 import { evenSample } from "../core/even_sample.ts";
 
@@ -49,22 +52,45 @@ export const COMPRESSED_EQUIVALENCE_BOUND = { fp16: 1e-2, bf16: 3e-2 } as const;
 
 /**
  * The equivalence bound a run is held to: {@linkcode EQUIVALENCE_BOUND}, or the compressed
- * one with `--grad-compression`; null where the check does not apply (weak scaling trains
- * on a larger batch than single, so its parameters are not single's).
+ * one with `--grad-compression`; null where the check does not apply: weak scaling trains on
+ * a larger batch than single, so its parameters are not single's; BatchNorm with local
+ * statistics normalises each replica's slice by its own mean and variance, so it computes
+ * another gradient than single by design (its difference is still measured and shown).
  *
- * @param run its compression and scaling
+ * @param run its compression, scaling and BatchNorm mode
  * @returns the bound, or null
  * @example
  * ```ts
  * equivalenceBound({ strategy: "ddp", gradCompression: "fp16" }); // 1e-2
+ * equivalenceBound({ strategy: "dp", batchNorm: "local" }); // null
  * ```
  */
 export function equivalenceBound(
-  run: Pick<RunRecord, "gradCompression" | "scaling" | "strategy">,
+  run: Pick<RunRecord, "gradCompression" | "scaling" | "strategy" | "batchNorm">,
 ): number | null {
   if (run.scaling === "weak" && run.strategy !== "single") return null;
+  if (run.batchNorm === "local") return null;
   const c = run.gradCompression ?? "none";
   return c === "none" ? EQUIVALENCE_BOUND : COMPRESSED_EQUIVALENCE_BOUND[c];
+}
+
+/**
+ * The batch a run set is built around: the global batch, or with weak scaling each worker's
+ * (a parallel run's global batch is then N times it). A run and its single reference share it.
+ *
+ * @param spec the run's strategy, world size, global batch and scaling
+ * @returns the set's batch
+ * @example
+ * ```ts
+ * setBatch({ strategy: "ddp", worldSize: 2, globalBatch: 512, scaling: "weak" }); // 256
+ * ```
+ */
+export function setBatch(
+  spec: { strategy: StrategyName; worldSize: number; globalBatch: number; scaling?: Scaling },
+): number {
+  return spec.scaling === "weak" && spec.strategy !== "single"
+    ? spec.globalBatch / spec.worldSize
+    : spec.globalBatch;
 }
 
 /** One entry of `runs` in `results.json`. */
@@ -95,6 +121,17 @@ export interface RunRecord {
   overlap?: boolean | null;
   /** Strong or weak scaling (`--scaling`; absent in older files: strong). */
   scaling?: Scaling;
+  /**
+   * How BatchNorm normalised (`--batchnorm`): `local` or `sync` for DP and DDP runs of a
+   * model with BatchNorm, null otherwise; absent in older files.
+   */
+  batchNorm?: BatchNormMode | null;
+  /** Trainable parameters (absent in older files). */
+  params?: number;
+  /** Bytes of float32 gradient all-reduced per step before compression (absent in older files). */
+  gradientBytes?: number;
+  /** FLOPs of one optimizer step over the global batch (absent in older files). */
+  flopsPerStep?: number;
   steps: number;
   warmup: number;
   repeats: number;
@@ -187,6 +224,11 @@ export interface Results {
   matrix: unknown[];
   /** One verdict per workload (`analysis/matrix.ts`'s `VerdictRecord`); absent in older files. */
   verdicts?: unknown[];
+  /**
+   * Where parallel starts to pay (`analysis/crossover.ts`'s `CrossoverEntry`): present when a
+   * family was measured at two configurations or more.
+   */
+  crossover?: CrossoverEntry[];
 }
 
 /** DDP's all-reduce phase as files written before typed phases named it. */
@@ -282,24 +324,28 @@ export function buildRunRecords(
   const groups = groupRuns(measurements);
   const ceilings = groupRuns(ceilingRuns);
   // The reference is the single run with the bench's own threads per worker (the first
-  // single measured); the best single process is whichever single run was fastest.
-  const singles = (workload: string) =>
+  // single measured) of the same workload and batch; the best single process is whichever
+  // of those single runs was fastest.
+  const singles = (spec: RunSpec) =>
     [...groups.values()].filter((g) =>
-      g[0].spec.workload === workload && g[0].spec.strategy === "single"
+      g[0].spec.workload === spec.workload && g[0].spec.strategy === "single" &&
+      setBatch(g[0].spec) === setBatch(spec)
     );
-  const reference = (workload: string) =>
-    singles(workload)[0] ??
+  const reference = (spec: RunSpec) =>
+    singles(spec)[0] ??
       (() => {
-        throw new Error(`No single-device reference for ${workload}`);
+        throw new Error(
+          `No single-device reference for ${spec.workload} at batch ${setBatch(spec)}`,
+        );
       })();
-  const bestSingle = (workload: string) =>
-    singles(workload).reduce((best, g) =>
+  const bestSingle = (spec: RunSpec) =>
+    singles(spec).reduce((best, g) =>
       median(g.map((m) => m.samplesPerSec)) > median(best.map((m) => m.samplesPerSec)) ? g : best
     );
   return [...groups.values()].map((repeats) => {
     const { spec } = repeats[0];
-    const single = reference(spec.workload);
-    const best = bestSingle(spec.workload);
+    const single = reference(spec);
+    const best = bestSingle(spec);
     const parallel = spec.strategy !== "single";
     const samplesPerSecRepeats = repeats.map((m) => m.samplesPerSec);
     const samplesPerSec = median(samplesPerSecRepeats);
@@ -327,7 +373,8 @@ export function buildRunRecords(
       overlap: spec.strategy === "ddp" ? spec.overlap ?? true : null,
       scaling: spec.scaling ?? "strong",
     } as const;
-    const bound = equivalenceBound({ ...settings, strategy: spec.strategy });
+    const batchNorm = repeats[0].batchNorm ?? null;
+    const bound = equivalenceBound({ ...settings, strategy: spec.strategy, batchNorm });
     return {
       workload: spec.workload,
       strategy: spec.strategy,
@@ -343,6 +390,10 @@ export function buildRunRecords(
         : {}),
       globalBatch: spec.globalBatch,
       ...settings,
+      batchNorm,
+      params: repeats[0].params,
+      gradientBytes: repeats[0].gradientBytes,
+      flopsPerStep: repeats[0].flopsPerStep,
       steps: spec.steps,
       warmup: spec.warmup,
       repeats: repeats.length,
@@ -384,7 +435,9 @@ export function buildRunRecords(
       finalLoss: medianOf(repeats, (m) => m.finalLoss),
       accuracy: medianOf(repeats, (m) => m.accuracy),
       loadMs: medianOf(repeats, (m) => m.loadMs),
-      paramMaxAbsDiffVsSingle: bound === null
+      // Measured wherever single trained on the same batches (not with weak scaling), also
+      // where no bound applies (local BatchNorm): the difference is shown.
+      paramMaxAbsDiffVsSingle: settings.scaling === "weak" && parallel
         ? null
         : Math.max(...repeats.map((m) => maxAbsDiff(m.snapshot, single[0].snapshot))),
       equivalenceBoundUsed: bound,

@@ -24,6 +24,7 @@ import {
   type OpenBlas,
 } from "./kernels/_openblas.ts";
 import { createSimdAdam, loadSimdKernels } from "./kernels/_simd.ts";
+import { loadNnSimd } from "./kernels/_nn_simd.ts";
 import {
   NATIVE_BACKEND,
   nativeWritesInPlace,
@@ -293,6 +294,7 @@ export async function initBackend(
     const heap = (wasm as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm
       .memory;
     registerNativeKernels(openBlas, await loadSimdKernels(heap));
+    await loadNnSimd(heap);
     registerBackendSeam(NATIVE_BACKEND, {
       ...heapSeam(wasm),
       // In place while no XNNPACK kernel that keeps packed weights has run in this process.

@@ -8,8 +8,12 @@
 import { type BackendName, maxThreads } from "../backends/backend.ts";
 import { followNodes, leadNodes, type NodeHost, type NodeLeader } from "../comm/node_group.ts";
 import { ENV_NAMES } from "../comm/rank_env.ts";
+import { UsageError } from "../core/errors.ts";
+import type { Workload } from "../core/workload.ts";
 import {
+  type BatchNormMode,
   DEFAULT_BUCKET_BYTES,
+  EQUIVALENCE_STEPS,
   type GradCompression,
   type NodeSpec,
   runLabel,
@@ -24,8 +28,7 @@ import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { writeTrace } from "./trace_files.ts";
 
-/** Steps after which parameters are compared with single's (`paramMaxAbsDiffVsSingle`). */
-export const EQUIVALENCE_STEPS = 20;
+export { EQUIVALENCE_STEPS };
 /** Untimed warm-up steps per run by default. */
 export const DEFAULT_WARMUP = 3;
 /** Repeats of every run by default; the report quotes medians. */
@@ -71,16 +74,27 @@ export interface BenchOptions {
    * Node 0's control connection takes `masterPort`, each DDP run's rendezvous the port above.
    */
   nodes?: NodeSpec;
+  /**
+   * Global batches to run each workload at, one run set each (`--batches`); default: each
+   * workload's own.
+   */
+  batches?: number[];
+  /**
+   * DP and DDP on workloads with BatchNorm: the modes to run, side by side (`--batchnorm`);
+   * default `local`. Given explicitly, some workload must have BatchNorm and some strategy be
+   * parallel.
+   */
+  batchNorm?: BatchNormMode[];
 }
 
 /**
  * {@linkcode BenchOptions} with every default filled in; `steps` 0 means per workload;
  * `bestSingleThreads` is the threads of the extra `single` run, or null for none.
  */
-type BenchConfig = Required<Omit<BenchOptions, "nodes">> & {
-  bestSingleThreads: number | null;
-  nodes: NodeSpec | null;
-};
+type BenchConfig =
+  & Required<Omit<BenchOptions, "nodes" | "batches" | "batchNorm">>
+  & Pick<BenchOptions, "batches" | "batchNorm">
+  & { bestSingleThreads: number | null; nodes: NodeSpec | null };
 
 /**
  * The threads of the best single process: every logical CPU (at most OpenBLAS's cap), on a
@@ -111,85 +125,140 @@ function resolveConfig(options: BenchOptions): BenchConfig {
     overlap: options.overlap ?? true,
     scaling: options.scaling ?? "strong",
     nodes: options.nodes && options.nodes.nnodes > 1 ? options.nodes : null,
+    batches: options.batches,
+    batchNorm: options.batchNorm,
     steps: options.steps ?? (quick ? QUICK.steps : 0),
     warmup: options.warmup ?? (quick ? QUICK.warmup : DEFAULT_WARMUP),
     repeats: options.repeats ?? (quick ? QUICK.repeats : DEFAULT_REPEATS),
   };
 }
 
+/** Whether a workload's model keeps BatchNorm statistics (buffers the forward updates). */
+function hasBatchNorm(workload: Workload): boolean {
+  return (workload.createModel().buffers?.length ?? 0) > 0;
+}
+
+/** `--batchnorm` needs a workload with BatchNorm and a parallel strategy; webgpu none. */
+async function checkBatchNorm(config: BenchConfig): Promise<Set<string>> {
+  const withBn = new Set<string>();
+  for (const name of config.workloads) {
+    if (hasBatchNorm(await resolveWorkload(name))) withBn.add(name);
+  }
+  if (withBn.size > 0 && config.backend === "webgpu") {
+    throw new UsageError(
+      `Cannot run ${
+        [...withBn].join(", ")
+      } on webgpu: BatchNorm reads its batch statistics synchronously, which webgpu cannot under Deno`,
+    );
+  }
+  if (!config.batchNorm) return withBn;
+  if (withBn.size === 0) {
+    throw new UsageError(
+      `--batchnorm applies to workloads with BatchNorm (resnet-cnn); none of ${
+        config.workloads.join(", ")
+      } has any`,
+    );
+  }
+  if (!config.strategies.some((s) => s !== "single")) {
+    throw new UsageError(
+      "--batchnorm applies to dp and ddp: single has one replica, whose statistics are the batch's",
+    );
+  }
+  return withBn;
+}
+
 /**
- * The runs a bench will do, one per (workload, strategy, world size) and repeat, each
- * parallel run followed at once by its ceiling so both see the same machine.
+ * The runs a bench will do, one per (workload, global batch, strategy, world size) and
+ * repeat, each parallel run followed at once by its ceiling so both see the same machine.
  */
 async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
   const specs: RunSpec[] = [];
+  const withBn = await checkBatchNorm(config);
   for (let repeat = 0; repeat < config.repeats; repeat++) {
     for (const name of config.workloads) {
       const workload = await resolveWorkload(name);
-      const base: RunSpec = {
-        workload: name,
-        strategy: "single",
-        worldSize: 1,
-        backend: config.backend,
-        threads: config.threads,
-        fastKernels: config.fastKernels,
-        ...(config.traceDir ? { trace: true } : {}),
-        seed: config.seed,
-        steps: config.steps || workload.defaults.steps,
-        warmup: config.warmup,
-        globalBatch: workload.defaults.batchSize,
-        snapshotStep: EQUIVALENCE_STEPS,
-        accumulate: config.accumulate,
-        scaling: config.scaling,
-      };
-      specs.push(base);
-      if (config.bestSingleThreads !== null) {
-        specs.push({ ...base, threads: config.bestSingleThreads });
-      }
-      for (const strategy of config.strategies.filter((s) => s !== "single")) {
-        // Across hosts, DDP runs span them all: nnodes × nproc-per-node ranks.
-        const acrossHosts = strategy === "ddp" ? config.nodes : null;
-        const worldSizes = acrossHosts
-          ? [acrossHosts.nnodes * acrossHosts.nprocPerNode]
-          : config.worldSizes;
-        for (const worldSize of worldSizes) {
-          // Weak scaling keeps each worker's batch: N workers train on N × the batch.
-          const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
-          const spec: RunSpec = {
-            ...base,
-            strategy,
-            worldSize,
-            globalBatch,
-            ...(strategy === "ddp" ? { transport: config.transport } : {}),
-            ...(acrossHosts
-              ? { nodes: { ...acrossHosts, masterPort: acrossHosts.masterPort + 1 } }
-              : {}),
-          };
-          checkRun(spec);
-          // Compressed runs go beside uncompressed ones, so the report can show what the
-          // cast costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own.
-          const compressions = config.gradCompression === "none"
-            ? ["none" as const]
-            : ["none" as const, config.gradCompression];
-          const variants = compressions.flatMap((gradCompression) =>
-            strategy === "ddp"
-              ? config.bucketBytes.map((bucketBytes): RunSpec => ({
-                ...spec,
-                gradCompression,
-                bucketBytes,
-                overlap: config.overlap,
-              }))
-              : [{ ...spec, gradCompression }]
-          );
-          for (const variant of variants) {
-            specs.push(variant);
-            if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });
-          }
-        }
+      for (const globalBatch of config.batches ?? [workload.defaults.batchSize]) {
+        planWorkload(config, specs, name, workload, globalBatch, withBn.has(name));
       }
     }
   }
   return specs;
+}
+
+/** The runs of one workload at one global batch: single (and the best single), then the rest. */
+function planWorkload(
+  config: BenchConfig,
+  specs: RunSpec[],
+  name: string,
+  workload: Workload,
+  batch: number,
+  batchNorm: boolean,
+): void {
+  const base: RunSpec = {
+    workload: name,
+    strategy: "single",
+    worldSize: 1,
+    backend: config.backend,
+    threads: config.threads,
+    fastKernels: config.fastKernels,
+    ...(config.traceDir ? { trace: true } : {}),
+    seed: config.seed,
+    steps: config.steps || workload.defaults.steps,
+    warmup: config.warmup,
+    globalBatch: batch,
+    snapshotStep: workload.defaults.equivalenceSteps ?? EQUIVALENCE_STEPS,
+    accumulate: config.accumulate,
+    scaling: config.scaling,
+  };
+  specs.push(base);
+  if (config.bestSingleThreads !== null) {
+    specs.push({ ...base, threads: config.bestSingleThreads });
+  }
+  for (const strategy of config.strategies.filter((s) => s !== "single")) {
+    // Across hosts, DDP runs span them all: nnodes × nproc-per-node ranks.
+    const acrossHosts = strategy === "ddp" ? config.nodes : null;
+    const worldSizes = acrossHosts
+      ? [acrossHosts.nnodes * acrossHosts.nprocPerNode]
+      : config.worldSizes;
+    for (const worldSize of worldSizes) {
+      // Weak scaling keeps each worker's batch: N workers train on N × the batch.
+      const globalBatch = base.globalBatch * (config.scaling === "weak" ? worldSize : 1);
+      const spec: RunSpec = {
+        ...base,
+        strategy,
+        worldSize,
+        globalBatch,
+        ...(strategy === "ddp" ? { transport: config.transport } : {}),
+        ...(acrossHosts
+          ? { nodes: { ...acrossHosts, masterPort: acrossHosts.masterPort + 1 } }
+          : {}),
+      };
+      checkRun(spec);
+      // Compressed runs go beside uncompressed ones, so the report can show what the cast
+      // costs in accuracy and buys in bytes; each DDP bucket cap is a run of its own, and so
+      // is each BatchNorm mode (`ddp-2` beside `ddp-2-syncbn`).
+      const compressions = config.gradCompression === "none"
+        ? ["none" as const]
+        : ["none" as const, config.gradCompression];
+      const modes = batchNorm ? config.batchNorm ?? ["local" as const] : [undefined];
+      const variants = compressions.flatMap((gradCompression) =>
+        strategy === "ddp"
+          ? config.bucketBytes.map((bucketBytes): RunSpec => ({
+            ...spec,
+            gradCompression,
+            bucketBytes,
+            overlap: config.overlap,
+          }))
+          : [{ ...spec, gradCompression }]
+      ).flatMap((variant) =>
+        modes.map((mode): RunSpec => mode ? { ...variant, batchNorm: mode } : variant)
+      );
+      for (const variant of variants) {
+        specs.push(variant);
+        if (STRATEGIES[strategy].hasCeiling) specs.push({ ...variant, ceiling: true });
+      }
+    }
+  }
 }
 
 /**
@@ -261,6 +330,10 @@ export interface BenchNodes {
   nprocPerNode: number;
   /** Every host, by node rank: its name and the address node 0 saw. */
   hosts: NodeHost[];
+  /** The global batches swept (`--batches`; absent: each workload's own). */
+  batches?: number[];
+  /** The BatchNorm modes run (`--batchnorm`; absent: local). */
+  batchNorm?: BatchNormMode[];
 }
 
 /** Everything a bench measured, in run order: plain data, with the environment. */
@@ -340,7 +413,7 @@ async function runPlan(
   const repeatOf = new Map<string, number>();
   let spanning = 0;
   for (const spec of plan) {
-    const name = runName(spec);
+    const name = runName(spec, config);
     progress?.startRun(name, spec.warmup + spec.steps);
     const here = () => runIsolated(spec, (done) => progress?.step(done));
     let m: RunMeasurement;
@@ -375,9 +448,10 @@ async function runPlan(
 }
 
 /** How progress names a run: workload, label, hosts spanned, ceiling. */
-function runName(spec: RunSpec): string {
+function runName(spec: RunSpec, config: Pick<BenchConfig, "batches">): string {
+  const batch = config.batches ? ` batch ${spec.globalBatch}` : "";
   const hosts = spec.nodes ? ` across ${spec.nodes.nnodes} hosts` : "";
-  return `${spec.workload} ${runLabel(spec)}${hosts}${spec.ceiling ? " ceiling" : ""}`;
+  return `${spec.workload}${batch} ${runLabel(spec)}${hosts}${spec.ceiling ? " ceiling" : ""}`;
 }
 
 /** The node group's settings: the control port, the secret, the digest of the plan. */
@@ -426,7 +500,7 @@ export async function followBench(
   await followNodes(await groupOptions(config.nodes, plan), async (index) => {
     const spec = spanning[index];
     if (!spec) throw new Error(`Node 0 asked for run ${index}, which this host did not plan`);
-    const name = runName(spec);
+    const name = runName(spec, config);
     progress?.startRun(name, spec.warmup + spec.steps);
     const m = await runIsolated(spec, (done) => progress?.step(done));
     runs++;
@@ -457,5 +531,7 @@ function configRecord(config: BenchConfig): BenchConfigRecord {
     bucketBytes: config.bucketBytes,
     overlap: config.overlap,
     scaling: config.scaling,
+    ...(config.batches ? { batches: config.batches } : {}),
+    ...(config.batchNorm ? { batchNorm: config.batchNorm } : {}),
   };
 }

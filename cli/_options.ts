@@ -6,7 +6,8 @@
  */
 import { type Command, Option } from "commander";
 import { parseBackend } from "../backends/backend.ts";
-import { WORKLOADS } from "../workloads/registry.ts";
+import { getWorkload, WORKLOAD_FAMILIES, WORKLOADS } from "../workloads/registry.ts";
+import { quote, UsageError } from "../core/errors.ts";
 import { integer, nonNegativeInt, oneName, positiveInt } from "./_parsers.ts";
 import { GRAD_COMPRESSIONS, SCALINGS } from "../core/run_types.ts";
 import type { ProgressMode } from "./progress.ts";
@@ -14,8 +15,46 @@ import type { ProgressMode } from "./progress.ts";
 /** Default output folder of `bench` and `allreduce`. */
 export const DEFAULT_OUT = "results/latest";
 
-/** The built-in workloads' names, for choices and help. */
+/** The default bench's workloads, by name. */
 export const WORKLOAD_NAMES = WORKLOADS.map((w) => w.name);
+
+/** Every built-in workload for help texts: the unsized ones, then each family with its sizes. */
+export const WORKLOAD_CHOICES = [
+  ...WORKLOAD_NAMES,
+  ...WORKLOAD_FAMILIES.map((f) => `${f.name}[:${Object.keys(f.sizes).join("|")}]`),
+].join(", ");
+
+/**
+ * A comma-separated list of built-in workloads, a family's size as `family:size` (the bare
+ * family name is its default size), each named as its runs will record it.
+ *
+ * @param flag the flag, for the message
+ * @param value the text given, e.g. `mnist-mlp,transformer-lm:small`
+ * @returns the workload names, canonical (`wide-mlp` → `wide-mlp:medium`), without repeats
+ * @throws UsageError naming the unknown workload or size and the valid choices
+ * @example
+ * ```ts
+ * workloadList("--workloads", "transformer-lm:tiny,wide-mlp");
+ * ```
+ */
+export function workloadList(flag: string, value: string): string[] {
+  const names = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) {
+    throw new UsageError(`Invalid ${flag} ${quote(value)}: expected at least one name`);
+  }
+  const canonical = names.map((name) => {
+    try {
+      return getWorkload(name).name;
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      const cut = error.message.indexOf(": ");
+      throw new UsageError(
+        `${error.message.slice(0, cut)} in ${flag}: ${error.message.slice(cut + 2)}`,
+      );
+    }
+  });
+  return [...new Set(canonical)];
+}
 
 /**
  * Wraps a parser so commander reports its message.

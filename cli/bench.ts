@@ -17,6 +17,8 @@ import {
   chooseBackend,
 } from "../backends/backend.ts";
 import {
+  BATCH_NORM_MODES,
+  type BatchNormMode,
   type GradCompression,
   type Scaling,
   STRATEGY_NAMES,
@@ -25,8 +27,16 @@ import {
 import { renderMarkdown } from "../reports/markdown.ts";
 import { RENDERERS, writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
-import { WORKLOADS } from "../workloads/registry.ts";
-import { announceBackend, arg, DEFAULT_OUT, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { WORKLOAD_FAMILIES, WORKLOADS } from "../workloads/registry.ts";
+import {
+  announceBackend,
+  arg,
+  DEFAULT_OUT,
+  runOptions,
+  WORKLOAD_CHOICES,
+  WORKLOAD_NAMES,
+  workloadList,
+} from "./_options.ts";
 import { bucketMbList, ensureWritableDir, intList, nameList, positiveInt } from "./_parsers.ts";
 import { createProgress, progressMode } from "./progress.ts";
 
@@ -53,6 +63,8 @@ interface BenchFlags extends DdpFlags {
   bucketMb?: number[];
   overlap: boolean;
   scaling: Scaling;
+  batches?: number[];
+  batchnorm?: BatchNormMode[];
 }
 
 function printList(): void {
@@ -61,7 +73,16 @@ function printList(): void {
     const width = Math.max(...rows.map(([name]) => name.length));
     for (const [name, text] of rows) console.log(`  ${name.padEnd(width)}  ${text}`);
   };
-  section("Workloads:", WORKLOADS.map((w) => [w.name, w.description]));
+  section(
+    "Workloads (the default bench runs these):",
+    WORKLOADS.map((w) => [w.name, w.description]),
+  );
+  for (const family of WORKLOAD_FAMILIES) {
+    section(
+      `${family.name} (--workloads ${family.name}:SIZE; the bare name is ${family.name}:${family.defaultSize}): ${family.description}`,
+      Object.values(family.sizes).map((w) => [w.name, w.description]),
+    );
+  }
   section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
   section(
     "Backends:",
@@ -97,6 +118,8 @@ async function bench(flags: BenchFlags): Promise<void> {
     scaling: flags.scaling,
     transport: flags.transport,
     nodes: await resolveBenchNodes(flags, flags.strategies ?? STRATEGY_NAMES) ?? undefined,
+    batches: flags.batches,
+    batchNorm: flags.batchnorm,
   };
   if (options.nodes && options.nodes.nodeRank > 0) return await follow(options, flags, mode);
   const runs = await checkBench(options);
@@ -167,8 +190,8 @@ export function addBench(program: Command): void {
       .option("--list", "print workloads, strategies and backends, then exit")
       .option(
         "--workloads <a,b>",
-        `comma-separated (default: all): ${WORKLOAD_NAMES.join(", ")}`,
-        (v: string) => nameList("--workloads", v, WORKLOAD_NAMES, "workload"),
+        `comma-separated (default: ${WORKLOAD_NAMES.join(", ")}): ${WORKLOAD_CHOICES}`,
+        (v: string) => workloadList("--workloads", v),
       )
       .option(
         "--strategies <a,b>",
@@ -185,6 +208,18 @@ export function addBench(program: Command): void {
         "--steps <n>",
         "timed steps per run (default: per workload)",
         arg("--steps", positiveInt),
+      )
+      .option(
+        "--batches <a,b>",
+        "global batches to run each workload at, one run set each (default: each workload's own)",
+        arg("--batches", intList),
+      )
+      .option(
+        "--batchnorm <modes>",
+        `dp/ddp on workloads with BatchNorm: ${
+          BATCH_NORM_MODES.join(", ")
+        } (default local: each replica's statistics, buffers from rank 0; sync: SyncBatchNorm); a list runs both`,
+        (v: string) => nameList("--batchnorm", v, BATCH_NORM_MODES, "BatchNorm mode"),
       )
       .option(
         "--repeats <n>",

@@ -12,6 +12,8 @@ import { type BackendName, chooseBackend } from "../backends/backend.ts";
 import { readCheckpoint } from "../core/checkpoint.ts";
 import { createLayout } from "../core/flat_layout.ts";
 import {
+  BATCH_NORM_MODES,
+  type BatchNormMode,
   type GradCompression,
   runLabel,
   type RunSpec,
@@ -23,7 +25,7 @@ import { UsageError } from "../core/errors.ts";
 import { renderTrainSummary } from "../reports/train_summary.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
-import { announceBackend, arg, runOptions, WORKLOAD_NAMES } from "./_options.ts";
+import { announceBackend, arg, runOptions, WORKLOAD_CHOICES, workloadList } from "./_options.ts";
 import { type DdpFlags, nodeOptions, placeDdp, transportOption } from "./_ddp_options.ts";
 import { runDdpAsThisRank } from "../strategies/ddp_rank.ts";
 import {
@@ -31,6 +33,7 @@ import {
   ensureWritableDir,
   ensureWritableFile,
   nameList,
+  oneName,
   positiveInt,
   seconds,
 } from "./_parsers.ts";
@@ -61,12 +64,24 @@ interface TrainFlags extends DdpFlags {
   bucketMb?: number[];
   overlap: boolean;
   scaling: Scaling;
+  batchnorm?: BatchNormMode;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
   const workload = await resolveWorkload(flags.workload);
   const { backend, why } = chooseBackend(flags.backend, flags.threads);
   checkKnobs(flags);
+  const batchNorm = (workload.createModel().buffers?.length ?? 0) > 0;
+  if (flags.batchnorm && !batchNorm) {
+    throw new UsageError(
+      `--batchnorm applies to workloads with BatchNorm (resnet-cnn), not ${flags.workload}`,
+    );
+  }
+  if (batchNorm && backend === "webgpu") {
+    throw new UsageError(
+      `Cannot run ${flags.workload} on webgpu: BatchNorm reads its batch statistics synchronously, which webgpu cannot under Deno`,
+    );
+  }
   const ddp = await placeDdp(flags, flags.strategy, flags.worldSize);
   const mode = ddp.asRank && ddp.asRank.rank !== 0 ? "quiet" : progressMode(flags);
   const worldSize = flags.strategy === "single"
@@ -90,6 +105,7 @@ async function train(flags: TrainFlags): Promise<void> {
     accumulate: flags.accumulate,
     scaling: flags.scaling,
     ...(flags.strategy === "single" ? {} : { gradCompression: flags.gradCompression }),
+    ...(flags.strategy !== "single" && batchNorm ? { batchNorm: flags.batchnorm ?? "local" } : {}),
     ...(flags.strategy === "ddp"
       ? { bucketBytes: flags.bucketMb?.[0], overlap: flags.overlap }
       : {}),
@@ -143,6 +159,11 @@ function checkKnobs(flags: TrainFlags): void {
       `--grad-compression applies to dp and ddp: single moves no gradients`,
     );
   }
+  if (flags.batchnorm && flags.strategy === "single") {
+    throw new UsageError(
+      "--batchnorm applies to dp and ddp: single has one replica, whose statistics are the batch's",
+    );
+  }
 }
 
 /**
@@ -163,9 +184,20 @@ export function addTrain(program: Command): void {
       )
       .option(
         "--workload <name>",
-        `one of: ${WORKLOAD_NAMES.join(", ")}`,
-        (v: string) => nameList("--workload", v, WORKLOAD_NAMES, "workload")[0],
+        `one of: ${WORKLOAD_CHOICES}`,
+        (v: string) => {
+          const names = workloadList("--workload", v);
+          if (names.length > 1) throw new UsageError(`Invalid --workload "${v}": expected one`);
+          return names[0];
+        },
         "mnist-mlp",
+      )
+      .option(
+        "--batchnorm <mode>",
+        `dp/ddp on a workload with BatchNorm: ${
+          BATCH_NORM_MODES.join(" or ")
+        } (default local: each replica's statistics, buffers broadcast from rank 0; sync: SyncBatchNorm)`,
+        (v: string) => oneName("--batchnorm", v, BATCH_NORM_MODES, "BatchNorm mode"),
       )
       .option(
         "--strategy <name>",

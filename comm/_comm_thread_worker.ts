@@ -40,7 +40,19 @@ export type ToCommThread =
     job?: JobRecord;
   }
   | { kind: "share"; id: number; buffer: SharedArrayBuffer }
-  | { kind: "call"; id: number; method: CollectiveName; buf: PostedBuffer; options: unknown };
+  | {
+    kind: "call";
+    id: number;
+    method: CollectiveName;
+    buf: PostedBuffer;
+    options: unknown;
+    /**
+     * For a caller blocked in `Atomics.wait` (a collective inside a synchronous forward): when
+     * the call settles, `[seq, failed]` is stored into `Int32Array(buffer)[0..2)` and index 0
+     * notified, besides the usual reply.
+     */
+    signal?: { buffer: SharedArrayBuffer; seq: number };
+  };
 
 /** An error as it crosses threads: enough to rebuild its class on the main thread. */
 export interface SerializedError {
@@ -163,11 +175,24 @@ function run(call: Extract<ToCommThread, { kind: "call" }>): void {
     (stats) => {
       const finishedAt = performance.timeOrigin + performance.now();
       const result = copied ? view : null;
+      signal(call, false);
       scope.postMessage(
         { kind: "done", id: call.id, stats, finishedAt, result },
         result ? [result.buffer as ArrayBuffer] : [],
       );
     },
-    (error) => scope.postMessage({ kind: "failed", id: call.id, error: serializeError(error) }),
+    (error) => {
+      signal(call, true);
+      scope.postMessage({ kind: "failed", id: call.id, error: serializeError(error) });
+    },
   );
+}
+
+/** Wakes a caller blocked on the call's signal, if it has one: `[seq, failed]`, then notify. */
+function signal(call: Extract<ToCommThread, { kind: "call" }>, failed: boolean): void {
+  if (!call.signal) return;
+  const flag = new Int32Array(call.signal.buffer);
+  Atomics.store(flag, 1, failed ? 1 : 0);
+  Atomics.store(flag, 0, call.signal.seq);
+  Atomics.notify(flag, 0);
 }

@@ -186,6 +186,9 @@ export class ThreadedProcessGroup {
   #failure: Error | null = null;
   #closed = false;
   #totals: CommTotals = { calls: 0, bytes: 0, waitMs: 0, transferMs: 0 };
+  /** `[seq, failed]` of the last blocking call the thread settled (see allReduceBlocking). */
+  #signal = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  #blockingSeq = 0;
 
   /**
    * Wraps a started communication thread; use {@linkcode startThreadedProcessGroup} rather
@@ -264,6 +267,61 @@ export class ThreadedProcessGroup {
    */
   allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<ThreadedCollectiveStats> {
     return this.#call("allReduce", "all-reduce", buf, options);
+  }
+
+  /**
+   * {@linkcode ThreadedProcessGroup.allReduce}, with this thread blocked (`Atomics.wait`)
+   * until the communication thread has finished it: for a collective in the middle of
+   * synchronous work, such as SyncBatchNorm's statistics inside a forward pass, which cannot
+   * return to the event loop. `buf` must lie in a shared region; calls still queue behind
+   * earlier ones, in call order, as every collective does.
+   *
+   * @param buf This rank's values, in a region from {@linkcode ThreadedProcessGroup.sharedFloats}.
+   * @param options As {@linkcode ThreadedProcessGroup.allReduce}'s.
+   * @param timeoutMs Give up (throwing) after this long; the collective's own timeout on the
+   *   communication thread normally fails it first.
+   * @returns The wall time this thread was blocked, ms.
+   * @throws CommError when the call fails, the thread is gone, or the wait times out.
+   * @example
+   * ```ts
+   * import type { ThreadedProcessGroup } from "./threaded_process_group.ts";
+   * declare const pg: ThreadedProcessGroup;
+   * const stats = pg.sharedFloats(16);
+   * pg.allReduceBlocking(stats, { op: "sum" }, 60_000); // returns with the sums in place
+   * ```
+   */
+  allReduceBlocking(buf: Float32Array, options: AllReduceOptions, timeoutMs: number): number {
+    if (this.#failure) throw this.#rejection("all-reduce");
+    if (!this.#shared.has(buf.buffer)) {
+      throw new RangeError("A blocking all-reduce needs a buffer in a region from sharedFloats()");
+    }
+    const seq = ++this.#blockingSeq;
+    const t0 = performance.now();
+    const call = this.#call("allReduce", "all-reduce", buf, options, {
+      buffer: this.#signal.buffer as SharedArrayBuffer,
+      seq,
+    });
+    call.catch(() => {}); // failures are reported below, on this thread
+    const flag = this.#signal;
+    while (Atomics.load(flag, 0) < seq) {
+      const left = timeoutMs - (performance.now() - t0);
+      if (left <= 0) {
+        throw new CommError(
+          `Rank ${this.rank} waited ${
+            Math.round(timeoutMs / 1000)
+          } s for a blocking all-reduce: the communication thread did not answer`,
+          null,
+        );
+      }
+      Atomics.wait(flag, 0, Atomics.load(flag, 0), left);
+    }
+    if (Atomics.load(flag, 1) !== 0) {
+      throw new CommError(
+        `A blocking all-reduce failed on rank ${this.rank}'s communication thread (the other ranks report why)`,
+        null,
+      );
+    }
+    return performance.now() - t0;
   }
 
   /**
@@ -359,6 +417,7 @@ export class ThreadedProcessGroup {
     op: string,
     buf: Float32Array | null,
     options: unknown,
+    signal?: { buffer: SharedArrayBuffer; seq: number },
   ): Promise<ThreadedCollectiveStats> {
     if (this.#failure) return Promise.reject(this.#rejection(op));
     const id = this.#nextId++;
@@ -384,7 +443,14 @@ export class ThreadedProcessGroup {
     }
     return new Promise<ThreadedCollectiveStats>((resolve, reject) => {
       try {
-        post(this.#worker, { kind: "call", id, method, buf: posted, options }, transfer);
+        post(this.#worker, {
+          kind: "call",
+          id,
+          method,
+          buf: posted,
+          options,
+          ...(signal ? { signal } : {}),
+        }, transfer);
       } catch (error) {
         // Options that cannot be cloned (a function, say): nothing was posted.
         reject(error);

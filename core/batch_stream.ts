@@ -18,6 +18,8 @@ export class BatchStream {
   readonly #sampler: IndexSampler;
   readonly #batchSize: number;
   readonly #width: number;
+  /** Labels per sample. */
+  readonly #labels: number;
   #epoch = 0;
   #order: Int32Array;
   #cursor = 0;
@@ -32,6 +34,7 @@ export class BatchStream {
     this.#sampler = sampler;
     this.#batchSize = batchSize;
     this.#width = split.x.length / split.size;
+    this.#labels = split.y.length / split.size;
     sampler.setEpoch(0);
     this.#order = sampler.indices();
     if (this.#order.length < batchSize) {
@@ -50,12 +53,14 @@ export class BatchStream {
     }
     const n = this.#batchSize;
     const w = this.#width;
+    const l = this.#labels;
     const x = new Float32Array(n * w);
-    const y = new Int32Array(n);
+    const y = new Int32Array(n * l);
     for (let i = 0; i < n; i++) {
       const src = this.#order[this.#cursor + i];
       x.set(this.#split.x.subarray(src * w, (src + 1) * w), i * w);
-      y[i] = this.#split.y[src];
+      if (l === 1) y[i] = this.#split.y[src];
+      else y.set(this.#split.y.subarray(src * l, (src + 1) * l), i * l);
     }
     this.#cursor += n;
     return { x, y, size: n };

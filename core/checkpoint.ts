@@ -23,6 +23,11 @@ export interface Checkpoint {
   steps: number;
   layout: FlatLayout;
   params: Float32Array;
+  /**
+   * The model's buffers (BatchNorm's running statistics) where it has any, laid out as the
+   * trainer's `bufferLayout`; absent otherwise and in older files.
+   */
+  buffers?: Float32Array;
 }
 
 /**
@@ -39,15 +44,20 @@ export interface Checkpoint {
  * ```
  */
 export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
-  const { params, ...rest } = checkpoint;
+  const { params, buffers, ...rest } = checkpoint;
   const bad = firstNonFinite(params);
   if (bad >= 0) {
     throw new Error(
       `Refusing to write checkpoint ${path}: parameter ${bad} is ${params[bad]} (not finite)`,
     );
   }
-  const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
-  const text = JSON.stringify({ ...rest, params: encodeBase64(bytes) });
+  const base64 = (a: Float32Array) =>
+    encodeBase64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  const text = JSON.stringify({
+    ...rest,
+    params: base64(params),
+    ...(buffers && buffers.length > 0 ? { buffers: base64(buffers) } : {}),
+  });
   await writeAtomic(path, text);
 }
 
@@ -126,13 +136,43 @@ export async function readCheckpoint(
       }): refusing to resume from it`,
     );
   }
+  let buffers: Float32Array | undefined;
+  if (typeof raw.buffers === "string") {
+    const b = decodeBase64(raw.buffers);
+    buffers = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+  }
   return {
     schema: CHECKPOINT_SCHEMA,
     workload: expected.workload,
     steps: Number(raw.steps),
     layout,
     params,
+    ...(buffers ? { buffers } : {}),
   };
+}
+
+/**
+ * The buffers to start from: the checkpoint's (`spec.resumePath`) where it has them for this
+ * model, else null (keep the trainer's own, freshly initialised).
+ *
+ * @param spec the run's workload and checkpoint to resume from
+ * @param trainer the trainer (its layouts)
+ * @returns the buffers, or null
+ * @example
+ * ```ts
+ * import type { Trainer } from "./trainer.ts";
+ * declare const trainer: Trainer;
+ * const buffers = await startingBuffers({ workload: "resnet-cnn:tiny" }, trainer);
+ * ```
+ */
+export async function startingBuffers(
+  spec: { workload: string; resumePath?: string },
+  trainer: { layout: FlatLayout; bufferLayout: FlatLayout },
+): Promise<Float32Array | null> {
+  if (!spec.resumePath || trainer.bufferLayout.totalSize === 0) return null;
+  const expected = { workload: spec.workload, layout: trainer.layout };
+  const { buffers } = await readCheckpoint(spec.resumePath, expected);
+  return buffers?.length === trainer.bufferLayout.totalSize ? buffers : null;
 }
 
 /**
@@ -179,15 +219,17 @@ export async function startingParams(
  */
 export async function saveCheckpoint(
   spec: { workload: string; checkpointPath?: string },
-  trainer: { layout: FlatLayout; getParams(): Float32Array },
+  trainer: { layout: FlatLayout; getParams(): Float32Array; getBuffers?(): Float32Array },
   steps: number,
 ): Promise<void> {
   if (!spec.checkpointPath) return;
+  const buffers = trainer.getBuffers?.();
   await writeCheckpoint(spec.checkpointPath, {
     schema: CHECKPOINT_SCHEMA,
     workload: spec.workload,
     steps,
     layout: trainer.layout,
     params: trainer.getParams(),
+    ...(buffers && buffers.length > 0 ? { buffers } : {}),
   });
 }

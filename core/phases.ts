@@ -12,7 +12,10 @@ import { hostMicros, tracePhase } from "./trace.ts";
 export interface StepPhases {
   /** Forward and backward on this worker's data (DP: the main's slice, while the replicas compute theirs). */
   compute: number;
-  /** DP: the master parameters copied to every replica. */
+  /**
+   * DP: the master parameters (and buffers) copied to every replica; DDP: rank 0's buffers
+   * (BatchNorm's running statistics) broadcast to every rank, where the model has any.
+   */
   replicate: number;
   /** DP: the global batch cut into slices and sent to the replicas. */
   scatter: number;

@@ -30,6 +30,22 @@ export const SCALINGS = ["strong", "weak"] as const;
 /** One of {@linkcode SCALINGS}. */
 export type Scaling = typeof SCALINGS[number];
 
+/**
+ * BatchNorm under DP and DDP: `local` normalises each replica's slice with its own statistics
+ * (the running statistics broadcast from the main replica / rank 0 every step, as PyTorch's
+ * `broadcast_buffers=True`); `sync` is SyncBatchNorm, the statistics of the global batch.
+ */
+export const BATCH_NORM_MODES = ["local", "sync"] as const;
+
+/** One of {@linkcode BATCH_NORM_MODES}. */
+export type BatchNormMode = typeof BATCH_NORM_MODES[number];
+
+/**
+ * Steps after which a parallel run's parameters are compared with single's
+ * (`paramMaxAbsDiffVsSingle`), unless the workload says otherwise (`equivalenceSteps`).
+ */
+export const EQUIVALENCE_STEPS = 20;
+
 /** Gradient bucket cap, as PyTorch DDP's default `bucket_cap_mb=25`. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
@@ -86,6 +102,11 @@ export interface RunSpec {
   overlap?: boolean;
   /** Strong (default) or weak scaling: recorded; `globalBatch` already says the batch. */
   scaling?: Scaling;
+  /**
+   * DP and DDP, on a model with BatchNorm: each replica's own batch statistics (`local`,
+   * default) or the global batch's (`sync`, SyncBatchNorm).
+   */
+  batchNorm?: BatchNormMode;
   /** Step after which parameters are snapshotted for the equivalence check. */
   snapshotStep: number;
   /** Start from this checkpoint's parameters instead of a fresh initialisation. */
@@ -172,6 +193,15 @@ export interface RunMeasurement {
   loadMs: number;
   /** FLOPs of one global training step. */
   flopsPerStep: number;
+  /** Trainable parameters. */
+  params: number;
+  /** Bytes of float32 gradient one step all-reduces (before any compression). */
+  gradientBytes: number;
+  /**
+   * How BatchNorm normalised: `local` or `sync` for DP and DDP runs of a model with buffers,
+   * null otherwise (single, or a model without any).
+   */
+  batchNorm: BatchNormMode | null;
   /** The backend's plain GEMM GFLOP/s, measured in this run's process before its steps. */
   peakGflops: number;
   /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
@@ -184,11 +214,12 @@ export interface RunMeasurement {
 
 /**
  * How tables and messages name a run: compute threads per worker are added when more than
- * one, a DDP bucket cap other than the default (25 MiB), in MiB, and compressed gradients.
+ * one, a DDP bucket cap other than the default (25 MiB), in MiB, compressed gradients, and
+ * SyncBatchNorm.
  *
- * @param run its strategy, world size, threads, bucket cap and compression
+ * @param run its strategy, world size, threads, bucket cap, compression and BatchNorm mode
  * @returns `single`, `dp-2`, `ddp-4`, `single-2t` (one process, two threads), `ddp-2-b1mb`,
- *   `ddp-2-fp16`
+ *   `ddp-2-fp16`, `dp-2-syncbn`
  * @example
  * ```ts
  * runLabel({ strategy: "ddp", worldSize: 4 }); // "ddp-4"
@@ -203,6 +234,7 @@ export function runLabel(
     threads?: number;
     bucketBytes?: number | null;
     gradCompression?: GradCompression;
+    batchNorm?: BatchNormMode | null;
   },
 ): string {
   const base = run.strategy === "single" ? "single" : `${run.strategy}-${run.worldSize}`;
@@ -215,5 +247,6 @@ export function runLabel(
       run.gradCompression !== "none"
     ? `-${run.gradCompression}`
     : "";
-  return threads + bucket + compressed;
+  const syncBn = run.strategy !== "single" && run.batchNorm === "sync" ? "-syncbn" : "";
+  return threads + bucket + compressed + syncBn;
 }

@@ -6,14 +6,23 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { createLayout, type FlatLayout } from "./flat_layout.ts";
+import { createLayout, type FlatLayout, unflatten } from "./flat_layout.ts";
 import { backendSeam } from "./backend_seam.ts";
 import { createFlatOptimizer, type FlatOptimizer } from "./flat_optimizer.ts";
+import { softmaxCrossEntropy } from "./nn_ops.ts";
 import { createRng } from "./rng.ts";
-import type { ModelDef, OptimizerSpec } from "./workload.ts";
+import type {
+  CrossReplicaSum,
+  Dataset,
+  ForwardContext,
+  ModelDef,
+  OptimizerSpec,
+} from "./workload.ts";
 
 /** Samples per forward pass when evaluating accuracy. */
 const EVAL_BATCH = 512;
+/** Labels per forward pass when evaluating at most (a sequence's samples carry one per position). */
+const EVAL_LABELS = 8192;
 
 /** Loss and flat gradient for one batch. */
 export interface GradientResult {
@@ -23,7 +32,10 @@ export interface GradientResult {
   grads: Float32Array;
 }
 
-/** A batch in flat arrays: `size` samples of `featureShape`, labels as class indices. */
+/**
+ * A batch in flat arrays: `size` samples of `featureShape`, labels as class indices (one per
+ * sample, or `labelsPerSample` per sample, sample after sample).
+ */
 export interface Batch {
   x: Float32Array;
   y: Int32Array;
@@ -79,10 +91,17 @@ function values(t: tf.Tensor): Float32Array {
   return backendSeam().read(t);
 }
 
-/** How many of `predicted` match the labels of `split` from `start`. */
+/** Samples per evaluation forward: {@linkcode EVAL_BATCH}, fewer where each has many labels. */
+function evalBatch(split: Batch): number {
+  const labels = split.y.length / split.size;
+  return Math.max(1, Math.min(EVAL_BATCH, Math.floor(EVAL_LABELS / labels)));
+}
+
+/** How many of `predicted` match the labels of `split` from sample `start` on. */
 function countCorrect(predicted: ArrayLike<number>, split: Batch, start: number): number {
+  const offset = start * (split.y.length / split.size);
   let correct = 0;
-  for (let i = 0; i < predicted.length; i++) if (predicted[i] === split.y[start + i]) correct++;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === split.y[offset + i]) correct++;
   return correct;
 }
 
@@ -143,6 +162,8 @@ export interface TrainerOptions {
 export class Trainer {
   /** Where each parameter (and its gradient) sits in the flat buffers. */
   readonly layout: FlatLayout;
+  /** Where each buffer (non-trainable state, `ModelDef.buffers`) sits in the flat buffers. */
+  readonly bufferLayout: FlatLayout;
   readonly #model: ModelDef;
   readonly #featureShape: number[];
   readonly #numClasses: number;
@@ -150,6 +171,10 @@ export class Trainer {
   readonly #optimizer: FlatOptimizer;
   /** The master copy of the parameters; the variables mirror it. */
   readonly #params: Float32Array;
+  /** The buffers, flat; the forward updates them in place through `#bufferViews`. */
+  readonly #buffers: Float32Array;
+  readonly #bufferViews: Record<string, Float32Array>;
+  #crossReplica: CrossReplicaSum | undefined;
 
   /**
    * Build the variables and optimizer on the active backend.
@@ -161,7 +186,7 @@ export class Trainer {
    */
   constructor(
     model: ModelDef,
-    data: { featureShape: number[]; numClasses: number },
+    data: Pick<Dataset, "featureShape" | "numClasses">,
     optimizer: OptimizerSpec,
     options: TrainerOptions = {},
   ) {
@@ -172,6 +197,13 @@ export class Trainer {
     this.layout = createLayout(model.params);
     this.#checkLength(params, "parameters");
     this.#params = params.slice();
+    const buffers = model.buffers ?? [];
+    this.bufferLayout = createLayout(buffers);
+    this.#buffers = new Float32Array(this.bufferLayout.totalSize);
+    buffers.forEach((b, i) =>
+      this.#buffers.set(b.init(b.shape), this.bufferLayout.entries[i].offset)
+    );
+    this.#bufferViews = unflatten(this.bufferLayout, this.#buffers);
     // Made inside a tidy, so each variable owns its memory alone (the initial tensor is
     // disposed) and `#syncVariables` may write parameters into it in place.
     this.#variables = this.layout.entries.map((e) =>
@@ -195,6 +227,31 @@ export class Trainer {
     this.#syncVariables();
   }
 
+  /** @returns a copy of the buffers (non-trainable state), flat; empty when the model has none */
+  getBuffers(): Float32Array {
+    return this.#buffers.slice();
+  }
+
+  /** @param flat buffers to load, laid out as {@linkcode Trainer.bufferLayout} */
+  setBuffers(flat: Float32Array): void {
+    if (flat.length !== this.bufferLayout.totalSize) {
+      throw new Error(
+        `Cannot set buffers: expected ${this.bufferLayout.totalSize} floats, got ${flat.length}`,
+      );
+    }
+    this.#buffers.set(flat);
+  }
+
+  /**
+   * Sum the statistics a training forward needs over the global batch (SyncBatchNorm) across
+   * replicas through `sum` from now on; undefined: each replica's own batch.
+   *
+   * @param sum the cross-replica sum, or undefined
+   */
+  synchronizeStatistics(sum: CrossReplicaSum | undefined): void {
+    this.#crossReplica = sum;
+  }
+
   /**
    * Forward and backward on one batch.
    *
@@ -211,7 +268,7 @@ export class Trainer {
     const grads = new Float32Array(this.layout.totalSize);
     const loss = tf.tidy(() => {
       const x = tf.tensor(batch.x, [batch.size, ...this.#featureShape]);
-      const y = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.#numClasses);
+      const y = this.#targets(batch);
       const params = onGrad ? this.#marked(onGrad) : this.#named();
       const { value, grads: named } = tf.variableGrads(
         () => this.#loss(params, x, y) as tf.Scalar,
@@ -310,19 +367,19 @@ export class Trainer {
   async evaluateAsync(split: Batch): Promise<number> {
     if (backendSeam().readsSync) return this.evaluate(split);
     let correct = 0;
-    for (let start = 0; start < split.size; start += EVAL_BATCH) {
+    for (let start = 0; start < split.size; start += evalBatch(split)) {
       const predicted = this.#predict(split, start);
       correct += countCorrect(await predicted.data(), split, start);
       predicted.dispose();
     }
-    return correct / split.size;
+    return correct / split.y.length;
   }
 
   /** Forward and backward on one batch, the results read asynchronously. */
   async #gradientsAsync(batch: Batch): Promise<GradientResult> {
     const [x, y] = tf.tidy(() => [
       tf.tensor(batch.x, [batch.size, ...this.#featureShape]),
-      tf.oneHot(tf.tensor1d(batch.y, "int32"), this.#numClasses),
+      this.#targets(batch),
     ]);
     const { value, grads: named } = tf.variableGrads(
       () => this.#loss(this.#named(), x, y) as tf.Scalar,
@@ -358,31 +415,33 @@ export class Trainer {
   }
 
   /**
-   * Fraction of `split` classified correctly.
+   * Fraction of `split`'s labels predicted correctly (per sample, or per position where a
+   * sample has several labels).
    *
    * @param split samples and labels
    * @returns accuracy in [0, 1]
    */
   evaluate(split: Batch): number {
     let correct = 0;
-    for (let start = 0; start < split.size; start += EVAL_BATCH) {
+    for (let start = 0; start < split.size; start += evalBatch(split)) {
       const predicted = this.#predict(split, start);
       correct += countCorrect(predicted.dataSync(), split, start);
       predicted.dispose();
     }
-    return correct / split.size;
+    return correct / split.y.length;
   }
 
-  /** The predicted classes of up to {@linkcode EVAL_BATCH} samples of `split` from `start`. */
+  /** The predicted classes of up to {@linkcode evalBatch} samples of `split` from `start`. */
   #predict(split: Batch, start: number): tf.Tensor {
     const width = split.x.length / split.size;
-    const n = Math.min(EVAL_BATCH, split.size - start);
+    const n = Math.min(evalBatch(split), split.size - start);
     return tf.tidy(() => {
       const x = tf.tensor(split.x.subarray(start * width, (start + n) * width), [
         n,
         ...this.#featureShape,
       ]);
-      return tf.argMax(this.#model.forward(this.#named(), x), 1);
+      const context = { training: false, buffers: this.#bufferViews };
+      return tf.argMax(this.#model.forward(this.#named(), x, context), -1);
     });
   }
 
@@ -440,9 +499,26 @@ export class Trainer {
     return named;
   }
 
-  #loss(params: Record<string, tf.Tensor>, x: tf.Tensor, yOneHot: tf.Tensor): tf.Tensor {
-    const logits = this.#model.forward(params, x);
-    return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(logits)), 1)));
+  /** The labels as the loss takes them: class indices for the fused loss, else one-hot. */
+  #targets(batch: Batch): tf.Tensor {
+    const labels = tf.tensor1d(batch.y, "int32");
+    return this.#model.fusedLoss ? labels : tf.oneHot(labels, this.#numClasses);
+  }
+
+  /**
+   * Mean softmax cross-entropy over every label of the batch: logits with a position axis
+   * (`[batch, T, classes]`) are flattened to one row per label first.
+   */
+  #loss(params: Record<string, tf.Tensor>, x: tf.Tensor, targets: tf.Tensor): tf.Tensor {
+    const context: ForwardContext = {
+      training: true,
+      buffers: this.#bufferViews,
+      crossReplica: this.#crossReplica,
+    };
+    let logits = this.#model.forward(params, x, context);
+    if (logits.rank > 2) logits = tf.reshape(logits, [-1, this.#numClasses]);
+    if (this.#model.fusedLoss) return softmaxCrossEntropy(logits, targets);
+    return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1)));
   }
 
   #checkLength(flat: Float32Array, what: string): void {

@@ -7,11 +7,19 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "./rng.ts";
 
-/** A classification dataset held in flat typed arrays (row-major samples). */
+/**
+ * A classification dataset held in flat typed arrays (row-major samples): one class label per
+ * sample, or one per position where a sample is a sequence (a language model's next tokens).
+ */
 export interface Dataset {
   /** Shape of one sample, e.g. `[784]` or `[28, 28, 1]`. */
   featureShape: number[];
   numClasses: number;
+  /**
+   * Labels per sample (default 1): a language model labels each of its `T` positions with the
+   * next token, so its model's logits are `[batch, T, numClasses]`.
+   */
+  labelsPerSample?: number;
   train: Split;
   test: Split;
 }
@@ -20,7 +28,7 @@ export interface Dataset {
 export interface Split {
   /** `size × prod(featureShape)` floats. */
   x: Float32Array;
-  /** `size` class labels in `[0, numClasses)`. */
+  /** `size × labelsPerSample` class labels in `[0, numClasses)`, sample after sample. */
   y: Int32Array;
   size: number;
 }
@@ -33,13 +41,59 @@ export interface ParamDef {
   init: (rng: Rng, shape: number[]) => Float32Array;
 }
 
+/**
+ * A non-trainable tensor of a model's state (BatchNorm's running statistics): no gradient, no
+ * optimizer; the forward updates it in training, and the parallel strategies broadcast the
+ * main replica's (DP) or rank 0's (DDP) to every other one before each step, as PyTorch's
+ * `broadcast_buffers=True` does.
+ */
+export interface BufferDef {
+  name: string;
+  shape: number[];
+  /** Fill a new array of `prod(shape)` initial values. */
+  init: (shape: number[]) => Float32Array;
+}
+
+/**
+ * A sum over every replica of a data-parallel run, for statistics a forward needs over the
+ * whole global batch (SyncBatchNorm's mean and variance, their gradients in the backward).
+ * Blocking: it returns once every replica has contributed. Every replica calls it the same
+ * number of times, in the same order, with the same lengths.
+ */
+export interface CrossReplicaSum {
+  /** Replace `values` by their element-wise sum over the replicas (identical on every one). */
+  sum(values: Float32Array): void;
+}
+
+/** What a forward pass knows besides the parameters and the inputs. */
+export interface ForwardContext {
+  /** True in a training step (batch statistics, buffers updated), false when evaluating. */
+  training: boolean;
+  /** The model's buffers by name, updated in place by a training forward. */
+  buffers: Record<string, Float32Array>;
+  /** Where batch statistics are summed across replicas (SyncBatchNorm); absent: each its own. */
+  crossReplica?: CrossReplicaSum;
+}
+
 /** A model as parameters plus a pure forward function built from tfjs-core ops. */
 export interface ModelDef {
   params: ParamDef[];
-  /** Logits `[batch, numClasses]` for inputs `[batch, ...featureShape]`. */
-  forward: (params: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor;
+  /** Non-trainable state the forward reads and (in training) updates; none by default. */
+  buffers?: BufferDef[];
+  /**
+   * Logits `[batch, numClasses]` for inputs `[batch, ...featureShape]` (`[batch, T,
+   * numClasses]` where the dataset labels `T` positions per sample).
+   */
+  forward: (params: Record<string, tf.Tensor>, x: tf.Tensor, context: ForwardContext) => tf.Tensor;
   /** FLOPs of one training step (forward + backward) per sample, from the layer shapes. */
   trainFlopsPerSample: number;
+  /**
+   * Compute the softmax cross-entropy with one fused kernel where the backend has one
+   * (`native`): fewer passes, and its gradient rounds differently from the composite ops'.
+   * Absent or false: TensorFlow.js's log-softmax, one-hot product and mean, as the built-in
+   * workloads that predate it keep, bit for bit.
+   */
+  fusedLoss?: boolean;
 }
 
 /** Optimizer choice; applied identically by every strategy. */
@@ -55,6 +109,12 @@ export interface Hyperparameters {
   /** Timed steps per run in the default `bench`. */
   steps: number;
   optimizer: OptimizerSpec;
+  /**
+   * Steps after which a parallel run's parameters are compared with single's (default: the
+   * bench's 20). Fewer for a model that amplifies float rounding faster than any strategy
+   * could differ (BatchNorm), with the reason stated where it is set.
+   */
+  equivalenceSteps?: number;
 }
 
 /** A model, a dataset and its defaults: the unit `bench` runs under every strategy. */
@@ -67,4 +127,18 @@ export interface Workload {
   loadData: (seed: number) => Promise<Dataset>;
   /** The model for this dataset. */
   createModel: () => ModelDef;
+}
+
+/**
+ * One model at several sizes, each a complete {@linkcode Workload} named `family:size` (as
+ * `transformer-lm:small`); the family's bare name means its default size.
+ */
+export interface WorkloadFamily {
+  name: string;
+  /** One line for `--list`. */
+  description: string;
+  /** The sizes, smallest first, by size name; each workload is named `${name}:${size}`. */
+  sizes: Record<string, Workload>;
+  /** The size the bare family name stands for. */
+  defaultSize: string;
 }

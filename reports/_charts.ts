@@ -14,7 +14,8 @@ import { PHASES } from "../core/phases.ts";
 import type { StrategyName } from "../core/run_types.ts";
 import { runLabel } from "../core/run_types.ts";
 import { fixed } from "../analysis/format.ts";
-import { byWorkload } from "./_tables.ts";
+import { WORTHWHILE_SPEEDUP } from "../analysis/matrix.ts";
+import { byWorkload, setLabels } from "./_tables.ts";
 
 /** Size of one facet panel, px. */
 export const PANEL = { width: 240, height: 170 } as const;
@@ -45,8 +46,9 @@ interface ScalingPoint {
 
 /** Per workload: single at N=1, and each parallel strategy's line starting from it. */
 function scalingPoints(results: Results): ScalingPoint[] {
+  const label = setLabels(results);
   const point = (r: RunRecord, strategy = r.strategy): ScalingPoint => ({
-    workload: r.workload,
+    workload: label(r),
     strategy,
     worldSize: r.worldSize,
     samplesPerSec: r.samplesPerSec,
@@ -186,10 +188,11 @@ export function efficiencyChart(results: Results): TopLevelSpec {
  * file, summarised), one bar per run, per workload.
  */
 export function phaseChart(results: Results): TopLevelSpec {
+  const label = setLabels(results);
   const values = results.runs.flatMap((r) => {
     const phases = phasesOf(r);
     return PHASES.filter((p) => phases[p] > 0).map((p) => ({
-      workload: r.workload,
+      workload: label(r),
       run: runLabel(r),
       phase: p === "allReduce" ? "all-reduce" : p,
       ms: phases[p],
@@ -227,9 +230,10 @@ export function phaseChart(results: Results): TopLevelSpec {
  * per workload; null when the results hold no step samples (`bench --step-samples`).
  */
 export function stepTimeChart(results: Results): TopLevelSpec | null {
+  const label = setLabels(results);
   const values = results.runs.flatMap((r) =>
     (r.stepSamplesMs ?? []).flat().map((ms) => ({
-      workload: r.workload,
+      workload: label(r),
       run: runLabel(r),
       strategy: r.strategy,
       ms,
@@ -263,9 +267,10 @@ export function stepTimeChart(results: Results): TopLevelSpec | null {
 
 /** Peak memory of every worker of every run, one bar per worker grouped by run, per workload. */
 export function memoryChart(results: Results): TopLevelSpec {
+  const label = setLabels(results);
   const values = results.runs.flatMap((r) =>
     r.memory.workers.map((w, position) => ({
-      workload: r.workload,
+      workload: label(r),
       run: `${runLabel(r)} (${fixed(r.memory.imbalance, 2)})`,
       position,
       worker: `${w.role} ${w.index}`,
@@ -309,11 +314,12 @@ export function memoryChart(results: Results): TopLevelSpec {
 export function bucketChart(results: Results): TopLevelSpec | null {
   const ddp = results.runs.filter((r) => r.strategy === "ddp" && r.bucketBytes != null);
   if (new Set(ddp.map((r) => r.bucketBytes)).size < 2) return null;
+  const label = setLabels(results);
   const values = ddp.flatMap((r) => {
     const series = `ddp-${r.worldSize}${
       r.gradCompression && r.gradCompression !== "none" ? `-${r.gradCompression}` : ""
     }`;
-    const point = { workload: r.workload, bucketMiB: r.bucketBytes! / MIB };
+    const point = { workload: label(r), bucketMiB: r.bucketBytes! / MIB };
     return [
       { ...point, series: `${series} step`, ms: r.stepMs.p50 },
       { ...point, series: `${series} comm`, ms: r.comm.msPerStep },
@@ -483,6 +489,103 @@ export function predictionChart(
           transform: [{ filter: "!isValid(datum.low)" }],
           mark: { type: "point", filled: true, size: 60 },
           encoding: { x, y, color },
+        },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+    config: CONFIG,
+  } as TopLevelSpec;
+}
+
+/**
+ * Where parallel starts to pay (`results.crossover`): per family, each strategy's speedup over
+ * the best single process (a point at the median, a bar over its interval) against the work of
+ * a step (`by: "flops"`) or the gradient a step all-reduces (`by: "gradient"`), with the 1.10x
+ * the verdicts ask for drawn across; null when the results have no crossover.
+ *
+ * @param results the results
+ * @param by the x axis: FLOPs per step, or gradient bytes
+ * @returns the spec, or null
+ */
+export function crossoverChart(
+  results: Results,
+  by: "flops" | "gradient",
+): TopLevelSpec | null {
+  if (!results.crossover?.length) return null;
+  const values = results.crossover.flatMap((c) =>
+    c.points.map((p) => ({
+      family: c.family,
+      strategy: c.strategy,
+      series: `${c.strategy}-${c.worldSize}`,
+      x: by === "flops" ? p.flopsPerStep / 1e9 : p.gradientBytes / 1e6,
+      speedup: p.speedupVsBestSingle,
+      low: p.interval?.low ?? p.speedupVsBestSingle,
+      high: p.interval?.high ?? p.speedupVsBestSingle,
+      configuration: `${p.workload}, batch ${p.globalBatch}`,
+    }))
+  );
+  const x = {
+    field: "x",
+    type: "quantitative" as const,
+    title: by === "flops"
+      ? "work per step, GFLOP (log)"
+      : "gradient all-reduced per step, MB (log)",
+    scale: { type: "log" as const },
+  };
+  // The strategies' colours, as in every chart; a dash per world size where there are several.
+  const color = {
+    field: "strategy",
+    type: "nominal" as const,
+    title: "strategy",
+    scale: STRATEGY_COLORS,
+  };
+  const dash = new Set(values.map((v) => v.series)).size >
+      new Set(values.map((v) => v.strategy)).size
+    ? { strokeDash: { field: "series", type: "nominal" as const, title: "run" } }
+    : { detail: { field: "series", type: "nominal" as const } };
+  return {
+    title: by === "flops"
+      ? `Where parallel starts to pay: speedup over the best single process (bar: its interval) against the work of a step; dashed: the ${
+        fixed(WORTHWHILE_SPEEDUP, 2)
+      }x a verdict asks for`
+      : "… and against the gradient a step all-reduces",
+    data: { values },
+    facet: {
+      field: "family",
+      type: "nominal",
+      title: null,
+      sort: [...new Set(values.map((v) => v.family))],
+    },
+    columns: PANELS_PER_ROW,
+    spec: {
+      ...PANEL,
+      layer: [
+        {
+          mark: { type: "rule" },
+          encoding: {
+            x,
+            y: { field: "low", type: "quantitative" },
+            y2: { field: "high" },
+            color,
+            ...("detail" in dash ? dash : { detail: { field: "series", type: "nominal" } }),
+          },
+        },
+        {
+          mark: { type: "line", point: true },
+          encoding: {
+            x,
+            y: { field: "speedup", type: "quantitative", title: "× the best single process" },
+            color,
+            ...dash,
+            tooltip: [{ field: "configuration" }, { field: "series" }, {
+              field: "speedup",
+              format: ".2f",
+            }],
+          },
+        },
+        {
+          mark: { type: "rule", color: "black", strokeDash: [4, 3] },
+          encoding: { y: { datum: WORTHWHILE_SPEEDUP } },
         },
       ],
     },

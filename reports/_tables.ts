@@ -8,7 +8,7 @@ import { type AllreduceResult, rawGBps } from "../bench/allreduce.ts";
 import { EQUIVALENCE_BOUND, phasesOf, type Results, type RunRecord } from "../analysis/results.ts";
 import { PHASES, type StepPhases } from "../core/phases.ts";
 import { type Lang, MATRIX_LABELS } from "./_labels.ts";
-import { runLabel } from "../core/run_types.ts";
+import { EQUIVALENCE_STEPS, runLabel } from "../core/run_types.ts";
 import { bytes, fixed, percent, sci } from "../analysis/format.ts";
 import {
   type AspectRow,
@@ -22,6 +22,7 @@ import {
 } from "../analysis/matrix.ts";
 import { INTERVAL_METHOD } from "../core/stats.ts";
 import { markdownTableText } from "./_markdown.ts";
+import { runSets } from "../analysis/_runs.ts";
 import { RECOMMENDATION_RULES } from "../analysis/matrix.ts";
 import { STRATEGY_NAMES } from "../core/run_types.ts";
 import {
@@ -92,6 +93,19 @@ export function batchLine(runs: RunRecord[]): string {
       `runs marked \`-${compressed.gradCompression}\` send their gradients cast to ${compressed.gradCompression} (reduced in float32), beside the same runs uncompressed; their max |Δparam| is held to ${
         sci(compressed.equivalenceBoundUsed ?? null)
       }, not ${sci(EQUIVALENCE_BOUND)}`,
+    );
+  }
+  if (parallel.some((r) => r.batchNorm)) {
+    parts.push(
+      "BatchNorm: runs without a suffix normalise each replica's slice with its own batch statistics, the running statistics broadcast from the main replica (DP) or rank 0 (DDP) before every step as PyTorch's `broadcast_buffers=True` does — so their gradient is not single's, and max |Δparam| shows by how much (measured, not held to a bound); `-syncbn` runs are SyncBatchNorm: mean and variance summed over the global batch in the forward, their gradients in the backward, held to the bound like every other run",
+    );
+  }
+  const steps = runs[0].equivalenceSteps;
+  if (parallel.length && steps !== EQUIVALENCE_STEPS) {
+    parts.push(
+      `parameters are compared with single's after ${steps} step${
+        steps === 1 ? "" : "s"
+      } (the workload's choice, stated where it is set), not ${EQUIVALENCE_STEPS}`,
     );
   }
   const ddp = parallel.filter((r) => r.strategy === "ddp" && r.overlap != null);
@@ -202,10 +216,24 @@ export function environmentLines(results: Results): string[] {
   ];
 }
 
-/** The workloads in first-seen order, each with its runs. */
+/**
+ * The run sets in first-seen order, each with its runs: one per workload, or per workload and
+ * global batch where a bench swept batches (named `workload, batch N`).
+ */
 export function byWorkload(results: Results): [string, RunRecord[]][] {
-  const names = [...new Set(results.runs.map((r) => r.workload))];
-  return names.map((w) => [w, results.runs.filter((r) => r.workload === w)]);
+  return runSets(results).map((s) => [s.label, s.runs]);
+}
+
+/**
+ * How charts and tables name each run's set.
+ *
+ * @param results the results
+ * @returns a run → its set's label
+ */
+export function setLabels(results: Results): (run: RunRecord) => string {
+  const labels = new Map<RunRecord, string>();
+  for (const set of runSets(results)) for (const run of set.runs) labels.set(run, set.label);
+  return (run) => labels.get(run) ?? run.workload;
 }
 
 /** One row per run: throughput, ratios, compute, memory, loss and equivalence. */
@@ -480,8 +508,12 @@ const VERDICT_WORDS = {
 export function answerTable(results: Results): Table {
   const { recommendations } = matrixParts(results);
   const threshold = `${fixed(WORTHWHILE_SPEEDUP, 2)}x`;
+  const sets = runSets(results);
   const rows = recommendations.map((rec) => {
-    const runs = results.runs.filter((r) => r.workload === rec.workload);
+    const set = sets.find((s) =>
+      s.workload === rec.workload && s.globalBatch === (rec.globalBatch ?? null)
+    );
+    const runs = set?.runs ?? results.runs.filter((r) => r.workload === rec.workload);
     const parallel = runs.filter((r) => r.strategy !== "single");
     const bestThreads = parallel[0]?.bestSingleThreads ?? 1;
     const single = runs.find((r) => r.strategy === "single" && (r.threads ?? 1) === bestThreads) ??
@@ -513,8 +545,9 @@ export function answerTable(results: Results): Table {
     const provisional = rec.provisional
       ? `; provisional — ${provisionalWhy(results.env.backend) ?? results.env.backend}`
       : "";
+    const name = set?.label ?? rec.workload;
     return [
-      rec.workload,
+      name,
       `${VERDICT_WORDS[verdict]}${rec.provisional ? " (provisional)" : ""}`,
       choice,
       compared,
@@ -581,5 +614,76 @@ export function stragglerLines(runs: RunRecord[]): string[] {
         fixed(r.comm.msPerStep, 2)
       } ms per step).`,
     ];
+  });
+}
+
+/** The line under the crossover section's heading. */
+export const CROSSOVER_NOTE =
+  `For each workload family run at several configurations (sizes, and global batches with \`--batches\`): each parallel run's speedup over the best single process of the same configuration, with its interval over the repeats, against the work of a step and the gradient a step all-reduces; **choose** marks the configurations where the verdict rule would choose the run (parameters within the bound, whole interval at or above ${
+    fixed(WORTHWHILE_SPEEDUP, 2)
+  }x). Where parallel starts to pay is the smallest such configuration, by work per step.`;
+
+/**
+ * Where parallel starts to pay, per family: one sentence (the smallest configuration each
+ * strategy pays from, or not within the measured range) and a table of its configurations;
+ * empty when the results have no crossover.
+ *
+ * @param results the results
+ * @returns per family, its sentence and table
+ */
+export function crossoverTables(
+  results: Results,
+): { family: string; line: string; table: Table }[] {
+  const crossover = results.crossover ?? [];
+  const families = [...new Set(crossover.map((c) => c.family))];
+  return families.map((family) => {
+    const entries = crossover.filter((c) => c.family === family);
+    const name = (c: (typeof entries)[number]) => `${c.strategy.toUpperCase()}-${c.worldSize}`;
+    const line = `**${family}**: ${
+      entries.map((c) =>
+        `${name(c)} ${
+          c.firstChoose
+            ? `pays from ${c.firstChoose.workload}, batch ${c.firstChoose.globalBatch}`
+            : "does not pay within the measured range"
+        }`
+      ).join("; ")
+    }.`;
+    const key = (p: { workload: string; globalBatch: number }) => `${p.workload}|${p.globalBatch}`;
+    const configurations = [
+      ...new Map(entries.flatMap((c) => c.points).map((p) => [key(p), p])).values(),
+    ].sort((a, b) => a.flopsPerStep - b.flopsPerStep || a.gradientBytes - b.gradientBytes);
+    const rows = configurations.map((p) => [
+      p.workload,
+      String(p.globalBatch),
+      p.params >= 1e6 ? `${fixed(p.params / 1e6, 2)} M` : `${fixed(p.params / 1e3, 1)} k`,
+      fixed(p.flopsPerStep / 1e9, 2),
+      bytes(p.gradientBytes),
+      ...entries.map((c) => {
+        const at = c.points.find((q) => key(q) === key(p));
+        return at
+          ? `${fixed(at.speedupVsBestSingle, 2)}x ${intervalText(at.interval)}${
+            at.chosen ? " choose" : ""
+          }`.replace(/\s+/g, " ").trim()
+          : "–";
+      }),
+    ]);
+    return {
+      family,
+      line,
+      table: {
+        rows: [
+          [
+            "configuration",
+            "global batch",
+            "params",
+            "GFLOP/step",
+            "gradient/step",
+            ...entries.map((c) => `${name(c)} vs best single`),
+          ],
+          ...rows,
+        ],
+        align: ["l", "r", "r", "r", "r", ...entries.map(() => "r" as const)],
+      },
+    };
   });
 }

@@ -12,6 +12,7 @@ import { type Lang, MATRIX_LABELS } from "./_labels.ts";
 import {
   allreduceChart,
   bucketChart,
+  crossoverChart,
   efficiencyChart,
   memoryChart,
   phaseChart,
@@ -30,6 +31,8 @@ import {
   batchLine,
   bucketSweepTable,
   byWorkload,
+  CROSSOVER_NOTE,
+  crossoverTables,
   environmentLines,
   MATRIX_NOTES,
   matrixParts,
@@ -67,6 +70,19 @@ function matrixSection(results: Results, lang: Lang): string[] {
   ];
 }
 
+/** Where parallel starts to pay: its note, each family's line and table, then the two charts. */
+async function crossoverSection(results: Results): Promise<string[]> {
+  const families = crossoverTables(results);
+  if (families.length === 0) return [];
+  return [
+    `<h2 id="crossover">Where parallel starts to pay</h2>`,
+    `<p>${inline(CROSSOVER_NOTE)}</p>`,
+    ...families.flatMap(({ line, table }) => [`<p>${inline(line)}</p>`, htmlTable(table)]),
+    await figure(crossoverChart(results, "flops")!, "chart-crossover-flops"),
+    await figure(crossoverChart(results, "gradient")!, "chart-crossover-gradient"),
+  ];
+}
+
 /**
  * Render `results` as a self-contained HTML page with inline SVG charts.
  *
@@ -96,6 +112,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     await figure(throughputChart(results), "chart-throughput"),
     list(environmentLines(results)),
     ...matrixSection(results, lang),
+    ...(await crossoverSection(results)),
     "<h2>Charts</h2>",
     await figure(efficiencyChart(results), "chart-efficiency"),
     await figure(memoryChart(results), "chart-memory"),

@@ -18,6 +18,8 @@ import {
   batchLine,
   bucketSweepTable,
   byWorkload,
+  CROSSOVER_NOTE,
+  crossoverTables,
   environmentLines,
   phaseTable,
   provisionalLine,
@@ -79,6 +81,11 @@ export function renderMarkdown(given: Results, options: MarkdownOptions = {}): s
   out.push(...environmentLines(results).map((l) => `- ${l}`), "");
   const matrix = renderMatrixMarkdown(given, lang);
   if (matrix) out.push(matrix);
+  const crossover = crossoverTables(results);
+  if (crossover.length) {
+    out.push("## Where parallel starts to pay", "", CROSSOVER_NOTE, "");
+    for (const { line, table } of crossover) out.push(line, "", md(table), "");
+  }
   for (const [workload, runs] of byWorkload(results)) {
     out.push(
       `## ${workload}`,

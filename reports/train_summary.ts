@@ -40,6 +40,13 @@ export function renderTrainSummary(m: RunMeasurement): string {
       fixed(m.stepMs.p95, 1)
     } ms · data loaded in ${fixed(m.loadMs, 0)} ms (not timed)`,
     `  final loss ${fixed(m.finalLoss, 4)} · holdout accuracy ${fixed(m.accuracy, 3)}`,
+    `  ${fixed(m.params / 1e6, 2)} M parameters, ${bytes(m.gradientBytes)} of gradient per step${
+      m.batchNorm === "sync"
+        ? " · BatchNorm: SyncBatchNorm (statistics of the global batch)"
+        : m.batchNorm === "local"
+        ? " · BatchNorm: each replica's own statistics, running statistics from rank 0 / the main replica each step"
+        : ""
+    }`,
     `  per step: ${phases.join(" · ")}`,
     `  communication: ${bytes(m.comm.bytesPerStep)}/step, ${
       fixed(m.comm.msPerStep, 2)

@@ -19,10 +19,11 @@ import { jobRecord } from "./_job_record.ts";
 const spec = JSON.parse(Deno.args[0]) as RunSpec;
 await runRank(async () => {
   // With overlap (the default) the ring runs on a communication thread, so a bucket's
-  // all-reduce progresses while this thread computes the rest of the backward.
+  // all-reduce progresses while this thread computes the rest of the backward; SyncBatchNorm
+  // needs that thread too, to block on inside the forward.
   // Across hosts, the rendezvous compares this job with rank 0's before anything trains.
   const job = await jobRecord(spec);
-  const pg = spec.overlap === false
+  const pg = spec.overlap === false && spec.batchNorm !== "sync"
     ? await initProcessGroupFromEnv({ job })
     : await startThreadedProcessGroup({ job });
   try {

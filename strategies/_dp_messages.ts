@@ -28,6 +28,8 @@ export interface ReplicaInit {
   seed: number;
   featureShape: number[];
   numClasses: number;
+  /** SyncBatchNorm: the shared memory the replicas sum their batch statistics through. */
+  syncStatistics?: { buffer: SharedArrayBuffer; parties: number; timeoutMs: number };
   /** Gradients to the main thread as float32 (`none`, default) or cast to fp16 / bf16. */
   gradCompression?: GradCompression;
   /** Fail at this step, for tests; absent in every real run. */
@@ -38,8 +40,11 @@ export interface ReplicaInit {
 export type ToReplica =
   /** Build the engine and model; answered with `ready`. */
   | { kind: "init"; init: ReplicaInit }
-  /** Load the master parameters for `step`; not answered. */
-  | { kind: "params"; step: number; params: Float32Array }
+  /**
+   * Load the master parameters (and the main replica's buffers, where the model has any) for
+   * `step`; not answered.
+   */
+  | { kind: "params"; step: number; params: Float32Array; buffers?: Float32Array }
   /**
    * Forward and backward on this replica's slice of each micro-batch (one unless
    * accumulating), their gradients accumulated; answered with `grads`.

@@ -30,12 +30,13 @@ export function scatter(batch: Batch, parts: number): Batch[] {
     throw new RangeError(`Cannot scatter a batch of ${batch.size} over ${parts} replicas`);
   }
   const width = batch.x.length / batch.size;
+  const labels = batch.y.length / batch.size;
   let start = 0;
   return sliceSizes(batch.size, parts).map((size, k) => {
     const end = start + size;
     const view = (a: Float32Array | Int32Array, w: number) => a.subarray(start * w, end * w);
     const x = view(batch.x, width) as Float32Array;
-    const y = view(batch.y, 1) as Int32Array;
+    const y = view(batch.y, labels) as Int32Array;
     start = end;
     return k === 0 ? { x, y, size } : { x: x.slice(), y: y.slice(), size };
   });
@@ -57,5 +58,10 @@ export function scatter(batch: Batch, parts: number): Batch[] {
 export function mainSlice(batch: Batch, parts: number): Batch {
   const size = sliceSizes(batch.size, parts)[0];
   const width = batch.x.length / batch.size;
-  return { x: batch.x.subarray(0, size * width), y: batch.y.subarray(0, size), size };
+  const labels = batch.y.length / batch.size;
+  return {
+    x: batch.x.subarray(0, size * width),
+    y: batch.y.subarray(0, size * labels),
+    size,
+  };
 }

@@ -11,6 +11,7 @@ import { initBackend } from "../backends/backend.ts";
 import { PeakMemory } from "../core/memory.ts";
 import { type Batch, Trainer } from "../core/trainer.ts";
 import { fastWireCodec } from "../comm/wire_codec.ts";
+import { SharedMemorySum } from "../comm/shared_memory_sum.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import type { FromReplica, ReplicaInit, ToReplica } from "./_dp_messages.ts";
 
@@ -46,6 +47,12 @@ async function setUp(message: ReplicaInit): Promise<void> {
     workload.defaults.optimizer,
     { seed: message.seed },
   );
+  const sync = message.syncStatistics;
+  if (sync) {
+    trainer.synchronizeStatistics(
+      new SharedMemorySum(sync.buffer, sync.parties, message.index, sync.timeoutMs),
+    );
+  }
   memory.sample();
   scope.postMessage({ kind: "ready", peakBytes: memory.bytes });
 }
@@ -56,6 +63,7 @@ async function handle(message: ToReplica): Promise<void> {
       return await setUp(message.init);
     case "params":
       ready().setParams(message.params);
+      if (message.buffers) ready().setBuffers(message.buffers);
       memory.sample();
       return;
     case "compute": {

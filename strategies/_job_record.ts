@@ -23,6 +23,7 @@ import { resolveWorkload } from "../workloads/resolve_workload.ts";
 /** The source a rank runs: these folders' modules, and the pinned dependencies. */
 const SOURCE_FOLDERS = [
   "core",
+  "backends",
   "workloads",
   "comm",
   "strategies",
@@ -61,6 +62,7 @@ export async function jobRecord(spec: RunSpec): Promise<JobRecord> {
     "--backend": spec.backend,
     "--no-fast-kernels": !spec.fastKernels,
     "--transport": spec.transport ?? "unix",
+    "--batchnorm": spec.batchNorm ?? "local",
     "--resume": spec.resumePath ? await resumeHash(spec) : "none",
     "code version": await codeVersion(),
   };

@@ -10,7 +10,7 @@
 import { initBackend } from "../backends/backend.ts";
 import { TraceRecorder } from "../core/trace.ts";
 import { BatchStream } from "../core/batch_stream.ts";
-import { saveCheckpoint, startingParams } from "../core/checkpoint.ts";
+import { saveCheckpoint, startingBuffers, startingParams } from "../core/checkpoint.ts";
 import { measureGemmPeakAsync } from "../backends/gemm_peak.ts";
 import type { RunMeasurement, RunSpec, WorkerMemory } from "../core/run_types.ts";
 import { summarize } from "../core/stats.ts";
@@ -86,6 +86,8 @@ export async function runReplica(
   const { trainer } = replica;
   const part = await join(replica);
   trainer.setParams(await part.start(await startingParams(spec, trainer)));
+  const buffers = await startingBuffers(spec, trainer);
+  if (buffers) trainer.setBuffers(buffers);
   const sampler = new DistributedSampler(replica.data.train.size, {
     numReplicas: part.shards,
     rank: part.rank,
@@ -117,6 +119,11 @@ export async function runReplica(
     comm: { ...loop.comm, share: loop.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,
     flopsPerStep: samplesPerStep * replica.model.trainFlopsPerSample,
+    params: trainer.layout.totalSize,
+    gradientBytes: trainer.layout.totalSize * Float32Array.BYTES_PER_ELEMENT,
+    batchNorm: spec.strategy !== "single" && trainer.bufferLayout.totalSize > 0
+      ? spec.batchNorm ?? "local"
+      : null,
     peakGflops: replica.peakGflops,
     snapshot: loop.snapshot,
     ...(trace ? { trace: trace.events } : {}),

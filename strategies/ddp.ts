@@ -18,6 +18,7 @@
  * @module
  */
 import { launch } from "../comm/launcher.ts";
+import { DEFAULT_COLLECTIVE_TIMEOUT_MS } from "../comm/init_process_group.ts";
 import type { AllReduceOptions, CollectiveStats } from "../comm/process_group.ts";
 import type { FlatLayout } from "../core/flat_layout.ts";
 import { timed } from "../core/phases.ts";
@@ -48,6 +49,48 @@ export interface RankCollectives {
   barrier(): Promise<CollectiveStats>;
   /** `n` floats of memory the collectives use without copying, where there is such memory. */
   sharedFloats?(n: number): Float32Array;
+  /**
+   * An all-reduce of a shared region that blocks this thread until it is done (SyncBatchNorm
+   * inside a synchronous forward), where the collectives run on another thread; returns the
+   * ms blocked.
+   */
+  allReduceBlocking?(buf: Float32Array, options: AllReduceOptions, timeoutMs: number): number;
+}
+
+/** What SyncBatchNorm's blocking all-reduces have cost this rank so far. */
+interface SyncCost {
+  ms: number;
+  bytes: number;
+  calls: number;
+}
+
+/**
+ * SyncBatchNorm's sums for `trainer`, as blocking all-reduces on the communication thread
+ * through one shared region, their cost added up in `cost`.
+ */
+function syncStatistics(
+  pg: RankCollectives,
+  trainer: Replica["trainer"],
+  spec: RunSpec,
+  cost: SyncCost,
+): void {
+  if (!pg.allReduceBlocking || !pg.sharedFloats) {
+    throw new Error("SyncBatchNorm needs the communication thread's blocking all-reduce");
+  }
+  const region = pg.sharedFloats(trainer.bufferLayout.totalSize + 1);
+  const timeoutMs = 2 * (spec.collectiveTimeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS);
+  const n = pg.worldSize;
+  trainer.synchronizeStatistics({
+    sum(values) {
+      const view = region.subarray(0, values.length);
+      view.set(values);
+      cost.ms += pg.allReduceBlocking!(view, { op: "sum" }, timeoutMs);
+      values.set(view);
+      // A ring all-reduce sends 2(n − 1)/n of the buffer from each rank.
+      cost.bytes += Math.round((2 * (n - 1) / n) * values.byteLength);
+      cost.calls++;
+    },
+  });
 }
 
 /**
@@ -184,6 +227,10 @@ export function distributedDataParallel(
   // rank's `timeOrigin + now()` reads the same system clock).
   const arrivals: number[] = [];
   return ({ trainer }) => {
+    // BatchNorm's running statistics (buffers): rank 0's are broadcast before every step.
+    const hasBuffers = trainer.bufferLayout.totalSize > 0 && !spec.ceiling;
+    const sync: SyncCost = { ms: 0, bytes: 0, calls: 0 };
+    if (hasBuffers && spec.batchNorm === "sync") syncStatistics(pg, trainer, spec, sync);
     const buckets = gradientBuckets(trainer.layout, spec.bucketBytes ?? DEFAULT_BUCKET_BYTES);
     const bucketOf = new Map<number, number>();
     buckets.forEach((b, k) => b.entries.forEach((e) => bucketOf.set(e, k)));
@@ -210,6 +257,17 @@ export function distributedDataParallel(
           });
           return result;
         }
+        if (hasBuffers) {
+          // As PyTorch's broadcast_buffers=True: every rank starts the step from rank 0's.
+          const buffers = trainer.getBuffers();
+          await timed(phases, "replicate", async () => {
+            const st = await pg.broadcast(buffers);
+            comm.bytes += st.bytes;
+            comm.waitMs += st.waitMs;
+            comm.messages++;
+          });
+          trainer.setBuffers(buffers);
+        }
         const calls: Promise<CollectiveStats>[] = [];
         const reduce = (k: number) => {
           const { offset, length } = buckets[k];
@@ -224,11 +282,19 @@ export function distributedDataParallel(
             while (next < buckets.length && pending[next] === 0) reduce(next++);
           }
           : undefined;
+        const syncBefore = { ...sync };
         const computed = await timed(
           phases,
           "compute",
           () => trainer.accumulateGradientsAsync(batches, { out, onReady }),
         );
+        // SyncBatchNorm's all-reduces ran inside the forward and backward: count them as
+        // all-reduce time, not compute.
+        const syncMs = sync.ms - syncBefore.ms;
+        phases.compute -= syncMs;
+        phases.allReduce += syncMs;
+        comm.bytes += sync.bytes - syncBefore.bytes;
+        comm.messages += sync.calls - syncBefore.calls;
         arrivals.push(performance.timeOrigin + performance.now());
         const exposedBefore = phases.allReduce;
         const stats = await timed(phases, "allReduce", () => {

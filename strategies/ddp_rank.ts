@@ -35,7 +35,7 @@ export async function runDdpAsThisRank(
   // given environment (tests) is read on this thread.
   // The rendezvous compares this job with rank 0's, so hosts that disagree fail before training.
   const job = await jobRecord(spec);
-  const pg = spec.overlap === false || env
+  const pg = (spec.overlap === false && spec.batchNorm !== "sync") || env
     ? await initProcessGroupFromEnv({ env, job })
     : await startThreadedProcessGroup({ job });
   try {

@@ -28,12 +28,13 @@ import type { Trainer } from "../core/trainer.ts";
 import type { Dataset } from "../core/workload.ts";
 import { type Participation, type Replica, runReplica } from "./_run_replica.ts";
 import { gather } from "./_dp_gather.ts";
-import type { FaultMode } from "./_dp_messages.ts";
+import type { FaultMode, ReplicaInit } from "./_dp_messages.ts";
 import { parallelApply } from "./_dp_parallel_apply.ts";
 import { replicate } from "./_dp_replicate.ts";
 import { mainSlice, scatter } from "./_dp_scatter.ts";
 import { WorkerReplica } from "./_dp_worker_replica.ts";
 import { DistributedSampler } from "./distributed_sampler.ts";
+import { createSharedSumBuffer, SharedMemorySum } from "../comm/shared_memory_sum.ts";
 
 export { ReplicaError } from "./_dp_replica_error.ts";
 export type { FaultMode } from "./_dp_messages.ts";
@@ -86,7 +87,13 @@ export async function runDp(
   const workers = startWorkers(spec.worldSize);
   try {
     return await runReplica(spec, async (replica) => {
-      await initWorkers(workers, spec, replica.data, failReplicaAtStep);
+      const sync = syncStatistics(spec, replica.trainer, stepTimeoutMs);
+      if (sync) {
+        replica.trainer.synchronizeStatistics(
+          new SharedMemorySum(sync.buffer, sync.parties, 0, sync.timeoutMs),
+        );
+      }
+      await initWorkers(workers, spec, replica.data, failReplicaAtStep, sync);
       const options = { timeoutMs: stepTimeoutMs, replicas: spec.worldSize };
       return spec.ceiling
         ? computeAlongside(replica, workers, spec, options)
@@ -264,12 +271,30 @@ function startWorkers(worldSize: number): WorkerReplica[] {
   return Array.from({ length: worldSize - 1 }, (_, k) => new WorkerReplica(k + 1));
 }
 
+/**
+ * SyncBatchNorm's shared memory, where the run asks for it (`--batchnorm sync`) and the model
+ * has buffers to keep (BatchNorm's running statistics); the ceiling has no communication.
+ * Each sum is at most a layer's mean and variance (or their gradients) and a count: fewer
+ * floats than the buffers plus one.
+ */
+function syncStatistics(
+  spec: RunSpec,
+  trainer: Trainer,
+  timeoutMs: number,
+): ReplicaInit["syncStatistics"] {
+  if (spec.batchNorm !== "sync" || spec.ceiling || trainer.bufferLayout.totalSize === 0) return;
+  const parties = spec.worldSize;
+  const buffer = createSharedSumBuffer(parties, trainer.bufferLayout.totalSize + 1);
+  return { buffer, parties, timeoutMs };
+}
+
 /** Build every worker's engine and model; rejects with the first worker that fails. */
 async function initWorkers(
   workers: WorkerReplica[],
   spec: RunSpec,
   data: Dataset,
   fault?: DpOptions["failReplicaAtStep"],
+  syncStatistics?: ReplicaInit["syncStatistics"],
 ): Promise<void> {
   await Promise.all(workers.map((w) =>
     w.request(
@@ -285,6 +310,7 @@ async function initWorkers(
           gradCompression: spec.gradCompression,
           featureShape: data.featureShape,
           numClasses: data.numClasses,
+          ...(syncStatistics ? { syncStatistics } : {}),
           fault: fault?.replica === w.index
             ? { step: fault.step, mode: fault.mode ?? "throw" }
             : undefined,

@@ -157,6 +157,37 @@ const BAD_INPUTS: [string[], RegExp][] = [
     /--world-size 2 does not divide across --nnodes 3/,
   ],
   [["train", "--strategy", "ddp", "--token-file", "/nonexistent/t"], /Cannot read --token-file/],
+  [
+    ["bench", "--workloads", "transformer-lm:huge"],
+    /Unknown size "huge" of transformer-lm in --workloads: choose from tiny, small, medium/,
+  ],
+  [["train", "--workload", "wide-mlp:xl"], /Unknown size "xl" of wide-mlp in --workload/],
+  [["bench", "--batches", "0"], /Invalid --batches "0": expected a positive integer/],
+  [["bench", "--batches", "32,x"], /Invalid --batches "x"/],
+  [
+    ["bench", "--strategies", "ddp", "--workloads", "transformer-lm", "--batches", "33"],
+    /Global batch 33 of transformer-lm:tiny does not divide across 2 DDP ranks/,
+  ],
+  [
+    ["bench", "--batchnorm", "global"],
+    /Unknown BatchNorm mode "global" in --batchnorm: choose from local, sync/,
+  ],
+  [
+    ["bench", "--workloads", "mnist-mlp,wide-mlp", "--batchnorm", "sync"],
+    /--batchnorm applies to workloads with BatchNorm \(resnet-cnn\); none of mnist-mlp, wide-mlp:medium has any/,
+  ],
+  [
+    ["bench", "--workloads", "resnet-cnn", "--strategies", "single", "--batchnorm", "sync"],
+    /--batchnorm applies to dp and ddp: single has one replica/,
+  ],
+  [
+    ["train", "--workload", "resnet-cnn", "--batchnorm", "sync"],
+    /--batchnorm applies to dp and ddp: single has one replica/,
+  ],
+  [
+    ["train", "--strategy", "dp", "--batchnorm", "sync"],
+    /--batchnorm applies to workloads with BatchNorm \(resnet-cnn\), not mnist-mlp/,
+  ],
 ];
 
 for (const [args, message] of BAD_INPUTS) {
@@ -200,6 +231,12 @@ Deno.test("--list names every workload, strategy and backend", async () => {
       "mnist-mlp",
       "mnist-cnn",
       "iris-logreg",
+      "transformer-lm:tiny",
+      "transformer-lm:small",
+      "transformer-lm:medium",
+      "resnet-cnn:tiny",
+      "resnet-cnn:medium",
+      "wide-mlp:medium",
       "single",
       "dp",
       "ddp",

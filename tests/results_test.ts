@@ -42,6 +42,9 @@ function measurement(
     },
     loadMs: 1,
     flopsPerStep: 8e6,
+    params: 2,
+    gradientBytes: 8,
+    batchNorm: null,
     peakGflops: 1,
     snapshot: new Float32Array([1, 2]),
   };

@@ -64,7 +64,8 @@ for (const backend of BACKENDS) {
     const y = tf.oneHot(tf.tensor1d(batch.y, "int32"), 3);
     const f = (...ps: tf.Tensor[]) => {
       const p = Object.fromEntries(t.layout.entries.map((e, i) => [e.name, ps[i]]));
-      return tf.losses.softmaxCrossEntropy(y, model.forward(p, x)) as tf.Scalar;
+      const context = { training: true, buffers: {} };
+      return tf.losses.softmaxCrossEntropy(y, model.forward(p, x, context)) as tf.Scalar;
     };
     const { value, grads: expected } = tf.valueAndGrads(f)(named);
     assert.ok(Math.abs(value.dataSync()[0] - loss) < 1e-5);

@@ -25,6 +25,7 @@ import {
   makeNativeDense,
   makeNativeDenseGrad,
 } from "./native_fused.ts";
+import { registerNativeNnKernels } from "./native_nn_kernels.ts";
 
 /** The backend name. */
 export const NATIVE_BACKEND = "native";
@@ -132,6 +133,8 @@ export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string
     }
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
   }
+  // The fused kernels of the transformer's and the residual CNN's ops (core/nn_ops.ts).
+  registerNativeNnKernels(NATIVE_BACKEND);
   return [...Object.keys(own), ...Object.keys(fused)];
 }
 
