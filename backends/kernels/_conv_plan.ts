@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { examplesPerChunk } from "./_im2col.ts";
+import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { disposeInfo } from "./_wasm_ops.ts";
 
@@ -119,4 +120,68 @@ export function forChunks(
 /** Whether a shape holds no element. */
 export function isEmpty(shape: number[]): boolean {
   return shape.some((d) => d === 0);
+}
+
+/**
+ * The convolution `y = x ∗ W` chunk by chunk: each chunk's patches gathered, then one sgemm
+ * into its rows of `y`; `each` (the fused kernels' bias and activation) sees those rows while
+ * they are in cache.
+ */
+export function convolve(
+  blas: OpenBlas,
+  simd: SimdKernels,
+  conv: Conv,
+  tensors: { x: tf.TensorInfo; filter: tf.TensorInfo; y: tf.TensorInfo },
+  each?: (yRows: Float32Array, rows: number, first: number, examples: number) => void,
+): void {
+  const { wasm, info, rowsPerExample, patchSize } = conv;
+  forChunks(conv, (first, examples, cols) => {
+    const rows = examples * rowsPerExample;
+    // Views are taken after every allocation: a heap growth detaches older views.
+    gather(simd, conv, tensors.x, cols, first, examples);
+    const yRows = outputRows(conv, tensors.y, first, examples);
+    blas.sgemm(
+      conv.contiguousRuns,
+      false,
+      rows,
+      info.outChannels,
+      patchSize,
+      view(wasm, cols),
+      view(wasm, tensors.filter),
+      yRows,
+    );
+    each?.(yRows, rows, first, examples);
+  });
+}
+
+/**
+ * The filter gradient `dW += patchesᵀ · dy` chunk by chunk into a zeroed `dW` (sgemm adds
+ * each chunk's product to the chunks' before it); `before` (the fused kernels' ReLU mask and
+ * bias sum) runs on each chunk first, while its `dy` rows are about to be used.
+ */
+export function filterGradient(
+  blas: OpenBlas,
+  simd: SimdKernels,
+  conv: Conv,
+  tensors: { x: tf.TensorInfo; dy: tf.TensorInfo; dw: tf.TensorInfo },
+  before?: (first: number, examples: number, rows: number) => void,
+): void {
+  const { wasm, info, rowsPerExample, patchSize } = conv;
+  forChunks(conv, (first, examples, cols) => {
+    const rows = examples * rowsPerExample;
+    before?.(first, examples, rows);
+    if (patchSize === 0) return;
+    gather(simd, conv, tensors.x, cols, first, examples);
+    blas.sgemm(
+      !conv.contiguousRuns,
+      false,
+      patchSize,
+      info.outChannels,
+      rows,
+      view(wasm, cols),
+      outputRows(conv, tensors.dy, first, examples),
+      view(wasm, tensors.dw),
+      1,
+    );
+  });
 }

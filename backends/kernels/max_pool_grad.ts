@@ -35,17 +35,9 @@ export function makeMaxPoolGrad(
   scatter: ScatterMaxGradients = scatterMaxGradients,
 ): tf.KernelFunc {
   return (args) => {
-    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
     const wasm = args.backend as BackendWasm;
     const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      attrs.filterSize,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    );
+    const info = poolInfo(args);
     const dx = wasm.makeOutput(input.shape, "float32");
     // Views are taken after the allocation above: a heap growth detaches older views.
     const dxValues = wasm.typedArrayFromHeap(dx) as Float32Array;
@@ -99,4 +91,29 @@ function scatterMaxGradients(
       }
     }
   }
+}
+
+/**
+ * The pooling geometry of a `MaxPoolGrad` call.
+ *
+ * @param args the kernel's call
+ * @returns tfjs's pooling info for its input and attributes
+ * @example
+ * ```ts
+ * import type * as tf from "@tensorflow/tfjs-core";
+ * declare const args: Parameters<tf.KernelFunc>[0];
+ * const { outHeight, outWidth } = poolInfo(args);
+ * ```
+ */
+export function poolInfo(args: Parameters<tf.KernelFunc>[0]): tf.backend_util.Conv2DInfo {
+  const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  const { input } = args.inputs as { input: tf.TensorInfo };
+  return tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
 }

@@ -24,8 +24,9 @@ import type { SimdKernels } from "./_simd.ts";
 import { disposeInfo } from "./_wasm_ops.ts";
 import {
   type Conv,
+  convolve,
+  filterGradient,
   forChunks,
-  gather,
   isEmpty,
   NATIVE_CHUNK_ELEMENTS,
   outputRows,
@@ -68,30 +69,14 @@ export function makeNativeConv2d(
     const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const conv = plan(args, x.shape, filter.shape);
     if (!conv) return stock(args);
-    const { wasm, info, rowsPerExample, patchSize } = conv;
+    const { wasm, info, patchSize } = conv;
     const out = wasm.makeOutput(info.outShape, "float32");
     if (isEmpty(info.outShape)) return out;
     if (patchSize === 0) {
       view(wasm, out).fill(0);
       return out;
     }
-    const transposed = conv.contiguousRuns;
-    forChunks(conv, (first, examples, cols) => {
-      const rows = examples * rowsPerExample;
-      // Views are taken after every allocation: a heap growth detaches older views.
-      gather(simd, conv, x, cols, first, examples);
-      const y = outputRows(conv, out, first, examples);
-      blas.sgemm(
-        transposed,
-        false,
-        rows,
-        info.outChannels,
-        patchSize,
-        view(wasm, cols),
-        view(wasm, filter),
-        y,
-      );
-    });
+    convolve(blas, simd, conv, { x, filter, y: out });
     return out;
   };
 }
@@ -124,29 +109,12 @@ export function makeNativeConv2dBackpropFilter(
     const { filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
     const conv = plan(args, x.shape, filterShape);
     if (!conv) return stock(args);
-    const { wasm, info, rowsPerExample, patchSize } = conv;
+    const { wasm, info } = conv;
     const dw = wasm.makeOutput(filterShape, "float32");
     if (isEmpty(filterShape)) return dw;
     view(wasm, dw).fill(0);
     if (isEmpty(info.outShape)) return dw;
-    const transposed = conv.contiguousRuns;
-    forChunks(conv, (first, examples, cols) => {
-      const rows = examples * rowsPerExample;
-      gather(simd, conv, x, cols, first, examples);
-      const dyRows = outputRows(conv, dy, first, examples);
-      // beta 1: each chunk's product is added to the sum of the chunks before it.
-      blas.sgemm(
-        !transposed,
-        false,
-        patchSize,
-        info.outChannels,
-        rows,
-        view(wasm, cols),
-        dyRows,
-        view(wasm, dw),
-        1,
-      );
-    });
+    filterGradient(blas, simd, conv, { x, dy, dw });
     return dw;
   };
 }
@@ -279,19 +247,7 @@ function backpropInputAsConv(
         for (let oi = 0; oi < o; oi++) wFlipped[(g * o + oi) * c + ci] = w[from + ci * o + oi];
       }
     }
-    forChunks(flippedConv, (first, examples, cols) => {
-      gather(simd, flippedConv, dy, cols, first, examples);
-      blas.sgemm(
-        false,
-        false,
-        examples * flippedConv.rowsPerExample,
-        c,
-        flippedConv.patchSize,
-        view(wasm, cols),
-        view(wasm, w2),
-        outputRows(flippedConv, dx, first, examples),
-      );
-    });
+    convolve(blas, simd, flippedConv, { x: dy, filter: w2, y: dx });
   } finally {
     disposeInfo(w2, wasm);
   }

@@ -19,7 +19,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { ConvBlockAttrs, FusedActivation } from "../../core/fused_layers.ts";
-import { forChunks, gather, isEmpty, outputRows, plan, view } from "./_conv_plan.ts";
+import { convolve, filterGradient, isEmpty, outputRows, plan, view } from "./_conv_plan.ts";
 import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { sumRows } from "./native_sum.ts";
@@ -139,20 +139,7 @@ export function makeNativeConvBlock(blas: OpenBlas, simd: SimdKernels): tf.Kerne
       simd.biasAct(yv.byteOffset, view(wasm, bias).byteOffset, rows, info.outChannels, relu);
       return y;
     }
-    forChunks(conv, (first, examples, cols) => {
-      const rows = examples * rowsPerExample;
-      gather(simd, conv, x, cols, first, examples);
-      const yRows = outputRows(conv, y, first, examples);
-      blas.sgemm(
-        conv.contiguousRuns,
-        false,
-        rows,
-        info.outChannels,
-        patchSize,
-        view(wasm, cols),
-        view(wasm, filter),
-        yRows,
-      );
+    convolve(blas, simd, conv, { x, filter, y }, (yRows, rows) => {
       simd.biasAct(yRows.byteOffset, view(wasm, bias).byteOffset, rows, info.outChannels, relu);
     });
     return y;
@@ -184,39 +171,24 @@ export function makeNativeConvBlockGrad(blas: OpenBlas, simd: SimdKernels): tf.K
     const o = dy.shape[3];
     const filterShape = filter.shape;
     const conv = plan(args, x.shape, filterShape)!;
-    const { info, rowsPerExample, patchSize } = conv;
+    const { info } = conv;
     const dW = wasm.makeOutput(filterShape, "float32");
     const db = wasm.makeOutput([o], "float32");
     view(wasm, dW).fill(0);
     view(wasm, db).fill(0);
     if (isEmpty(info.outShape)) return [dW, db, dz];
-    forChunks(conv, (first, examples, cols) => {
-      const rows = examples * rowsPerExample;
+    // Per chunk, while its rows are in cache: the ReLU's mask, then the bias and filter sums.
+    filterGradient(blas, simd, conv, { x, dy: dz, dw: dW }, (first, examples, rows) => {
       const dzRows = outputRows(conv, dz, first, examples);
       if (relu) {
-        const dyRows = outputRows(conv, dy, first, examples);
         simd.reluMask(
-          dyRows.byteOffset,
+          outputRows(conv, dy, first, examples).byteOffset,
           outputRows(conv, y, first, examples).byteOffset,
           dzRows.byteOffset,
           rows * o,
         );
       }
       sumRows(blas, rows, o, outputRows(conv, dz, first, examples), view(wasm, db), 1);
-      if (patchSize === 0) return;
-      gather(simd, conv, x, cols, first, examples);
-      // beta 1: each chunk's product is added to the sum of the chunks before it.
-      blas.sgemm(
-        !conv.contiguousRuns,
-        false,
-        patchSize,
-        o,
-        rows,
-        view(wasm, cols),
-        outputRows(conv, dz, first, examples),
-        view(wasm, dW),
-        1,
-      );
     });
     return [dW, db, dz];
   };

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { makeMaxPoolGrad } from "./max_pool_grad.ts";
+import { makeMaxPoolGrad, poolInfo } from "./max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 
 /**
@@ -32,17 +32,9 @@ export function makeNativeMaxPoolGrad(simd: SimdKernels): tf.KernelFunc {
     simd.maxPoolGrad(x.byteOffset, dy.byteOffset, dx.byteOffset, info.batchSize, info)
   );
   return (args) => {
-    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
     const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     const [n, h, w, c] = input.shape;
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      attrs.filterSize,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    );
+    const info = poolInfo(args);
     const twoByTwo = info.filterHeight === 2 && info.filterWidth === 2 &&
       info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 &&
       info.padInfo.left === 0 && info.outHeight === h >> 1 && info.outWidth === w >> 1;
