@@ -32,5 +32,6 @@ export const irisLogreg: Workload = {
     params: denseParams("out", 4, 3),
     forward: (p, x) => dense(p, "out", x),
     trainFlopsPerSample: denseFlops(4, 3),
+    fusedLoss: true,
   }),
 };

@@ -34,5 +34,6 @@ export const mnistCnn: Workload = {
     trainFlopsPerSample: convFlops(28, 28, 3, 1, FILTERS[0]) +
       convFlops(14, 14, 3, FILTERS[0], FILTERS[1]) + denseFlops(FLAT, HIDDEN) +
       denseFlops(HIDDEN, 10),
+    fusedLoss: true,
   }),
 };

@@ -20,5 +20,6 @@ export const mnistMlp: Workload = {
       return dense(p, "out", h2);
     },
     trainFlopsPerSample: denseFlops(784, 256) + denseFlops(256, 128) + denseFlops(128, 10),
+    fusedLoss: true,
   }),
 };

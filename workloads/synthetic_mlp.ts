@@ -52,5 +52,6 @@ export const syntheticMlp: Workload = {
     },
     trainFlopsPerSample: denseFlops(FEATURES, HIDDEN) + denseFlops(HIDDEN, HIDDEN) +
       denseFlops(HIDDEN, CLASSES),
+    fusedLoss: true,
   }),
 };
