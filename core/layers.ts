@@ -5,7 +5,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { convBlock, denseLayer, type FusedActivation } from "./fused_layers.ts";
+import { convBlock, denseLayer, type FusedActivation } from "./nn_ops.ts";
 import { glorotUniform, heNormal, zeros } from "./init.ts";
 import type { ParamDef } from "./workload.ts";
 
@@ -58,7 +58,7 @@ export function convParams(
 
 /**
  * `activation(x · kernel + bias)` for the dense layer `name`: one fused operation where the
- * backend has it (`core/fused_layers.ts`).
+ * backend has it (`core/nn_ops.ts`).
  *
  * @param p parameters by name
  * @param name layer name
@@ -83,7 +83,7 @@ export function dense(
 
 /**
  * `activation(conv(x) + bias)`: a stride-1 'same' convolution, NHWC, one fused operation
- * where the backend has it (`core/fused_layers.ts`).
+ * where the backend has it (`core/nn_ops.ts`).
  *
  * @param p parameters by name
  * @param name layer name

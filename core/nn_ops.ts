@@ -1,10 +1,14 @@
 /**
- * The operations the transformer and the residual CNN need beyond dense and conv layers —
- * softmax cross-entropy, LayerNorm, GELU, an embedding lookup, the causal softmax of attention,
- * BatchNorm's statistics and normalisation — each as one op that runs one fused kernel where
- * the active backend registers it (`native`: `backends/kernels/native_nn_kernels.ts`) and
- * TensorFlow.js's composite ops everywhere else. The composite is the reference the kernels
- * are tested against; the kernels and their gradients are named in {@linkcode NN_KERNELS}.
+ * The fused operations: whole layers — a dense layer and a convolution block (product or
+ * convolution, bias, activation) — and what the transformer and the residual CNN need beyond
+ * them — softmax cross-entropy, LayerNorm, GELU, an embedding lookup, the causal softmax of
+ * attention, BatchNorm's statistics and normalisation — each as one op with a hand-written
+ * gradient that runs one fused kernel each way where the active backend registers it
+ * (`native`: `backends/kernels/native_fused.ts`, `backends/kernels/native_nn_kernels.ts`), and
+ * TensorFlow.js's composite ops everywhere else: a few tape entries instead of a dozen, one pass
+ * over the activations instead of several. The composite is the reference the kernels are
+ * tested against; the core names the kernels ({@linkcode NN_KERNELS}: their inputs, attributes
+ * and outputs are the contract) and registers their gradients; a backend only implements them.
  *
  * @module
  */
@@ -12,6 +16,17 @@ import * as tf from "@tensorflow/tfjs-core";
 
 /** Kernel names of the fused ops and of their gradients (what a backend registers). */
 export const NN_KERNELS = {
+  /** inputs `{ x [n, k], kernel [k, m], bias [m] }`, attrs `{ activation }` → `y [n, m]`. */
+  dense: "ParatrainDense",
+  /** inputs `{ dy, x, y }`, attrs `{ activation }` → `[dKernel, dBias, dz]` (`dz`: before the activation). */
+  denseGrad: "ParatrainDenseGrad",
+  /**
+   * inputs `{ x [n, h, w, c], filter [fh, fw, c, o], bias [o] }`, attrs `{ strides, pad,
+   * activation }` → `y [n, h', w', o]`.
+   */
+  convBlock: "ParatrainConvBlock",
+  /** inputs `{ dy, x, filter, y }`, the forward's attrs → `[dFilter, dBias, dz]` (`dz`: before the activation). */
+  convBlockGrad: "ParatrainConvBlockGrad",
   softmaxCrossEntropy: "ParatrainSoftmaxCrossEntropy",
   softmaxCrossEntropyGrad: "ParatrainSoftmaxCrossEntropyGrad",
   layerNorm: "ParatrainLayerNorm",
@@ -51,6 +66,122 @@ function runMany(
 ): tf.Tensor[] {
   return tf.engine().runKernel(kernel, inputs, attrs) as unknown as tf.Tensor[];
 }
+
+/** An activation a fused layer applies. */
+export type FusedActivation = "linear" | "relu";
+
+/** A convolution block's settings, the fused kernel's attributes. */
+export interface ConvBlockAttrs {
+  strides: number;
+  pad: "same" | "valid";
+  activation: FusedActivation;
+}
+
+function activate(y: tf.Tensor, activation: FusedActivation): tf.Tensor {
+  return activation === "relu" ? tf.relu(y) : y;
+}
+
+/**
+ * `activation(x · kernel + bias)`.
+ *
+ * @param x inputs `[batch, k]`
+ * @param kernel `[k, m]`
+ * @param bias `[m]`
+ * @param activation `relu` or `linear`
+ * @returns `[batch, m]`
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * const y = denseLayer(tf.ones([2, 3]), tf.ones([3, 4]), tf.zeros([4]), "relu");
+ * ```
+ */
+export function denseLayer(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor,
+  activation: FusedActivation,
+): tf.Tensor {
+  if (hasKernel(NN_KERNELS.dense)) {
+    return run(NN_KERNELS.dense, { x, kernel, bias }, { activation });
+  }
+  return activate(tf.add(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), bias), activation);
+}
+
+/**
+ * `activation(conv2d(x, filter) + bias)`, NHWC, dilation 1.
+ *
+ * @param x inputs `[batch, h, w, c]`
+ * @param filter `[fh, fw, c, o]`
+ * @param bias `[o]`
+ * @param attrs strides, padding and activation
+ * @returns `[batch, h', w', o]`
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * const y = convBlock(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 2]), tf.zeros([2]), {
+ *   strides: 1, pad: "same", activation: "relu",
+ * });
+ * ```
+ */
+export function convBlock(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  bias: tf.Tensor,
+  attrs: ConvBlockAttrs,
+): tf.Tensor {
+  if (hasKernel(NN_KERNELS.convBlock)) {
+    return run(NN_KERNELS.convBlock, { x, filter, bias }, attrs as unknown as tf.NamedAttrMap);
+  }
+  const z = tf.add(
+    tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, attrs.strides, attrs.pad),
+    bias,
+  );
+  return activate(z, attrs.activation);
+}
+
+tf.registerGradient({
+  kernelName: NN_KERNELS.dense,
+  inputsToSave: ["x", "kernel"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, kernel, y] = saved;
+    // One kernel for what every parameter needs; the input's gradient only where asked for.
+    const [dKernel, dBias, dz] = runMany(
+      NN_KERNELS.denseGrad,
+      { dy: dy as tf.Tensor, x, y },
+      attrs,
+    );
+    return {
+      x: () => tf.matMul(dz as tf.Tensor2D, kernel as tf.Tensor2D, false, true),
+      kernel: () => dKernel,
+      bias: () => dBias,
+    };
+  },
+});
+
+tf.registerGradient({
+  kernelName: NN_KERNELS.convBlock,
+  inputsToSave: ["x", "filter"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const block = attrs as unknown as ConvBlockAttrs;
+    const [x, filter, y] = saved;
+    const inputs = { dy: dy as tf.Tensor, x, filter, y };
+    const [dFilter, dBias, dz] = runMany(NN_KERNELS.convBlockGrad, inputs, attrs);
+    return {
+      x: () =>
+        tf.conv2dTranspose(
+          dz as tf.Tensor4D,
+          filter as tf.Tensor4D,
+          x.shape as [number, number, number, number],
+          block.strides,
+          block.pad,
+        ),
+      filter: () => dFilter,
+      bias: () => dBias,
+    };
+  },
+});
 
 /**
  * Mean softmax cross-entropy of `logits` `[rows, classes]` against class indices `labels`

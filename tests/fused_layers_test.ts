@@ -1,5 +1,5 @@
 /**
- * The fused layers (core/fused_layers.ts): on native, one kernel each way with a hand-written
+ * The fused layers (core/nn_ops.ts): on native, one kernel each way with a hand-written
  * gradient; on cpu, composed from TensorFlow.js ops. Both must give the same outputs and the
  * same gradients for the input, the weights and the bias, on random shapes (batch 1, odd
  * sizes, strides 1 and 2, 'same' and 'valid', both activations), with an upstream gradient
@@ -9,12 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { type BackendName, initBackend } from "../backends/backend.ts";
 import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
-import {
-  convBlock,
-  denseLayer,
-  FUSED_KERNELS,
-  type FusedActivation,
-} from "../core/fused_layers.ts";
+import { convBlock, denseLayer, type FusedActivation, NN_KERNELS } from "../core/nn_ops.ts";
 import {
   assertClose,
   type KernelResult,
@@ -65,11 +60,11 @@ const activation = fc.constantFrom<FusedActivation>("relu", "linear");
 
 test("native registers every fused kernel; the cpu backend composes the layers", async () => {
   await initBackend("native");
-  for (const name of Object.values(FUSED_KERNELS)) {
+  for (const name of Object.values(NN_KERNELS)) {
     if (tf.getKernel(name, "native") == null) throw new Error(`native lacks ${name}`);
   }
   await initBackend("cpu");
-  for (const name of Object.values(FUSED_KERNELS)) {
+  for (const name of Object.values(NN_KERNELS)) {
     if (tf.getKernel(name, "cpu") != null) throw new Error(`cpu has ${name}`);
   }
 });

@@ -1,5 +1,5 @@
 /**
- * The fused layers of `core/fused_layers.ts` on the `native` backend: a dense layer and a
+ * The fused layers of `core/nn_ops.ts` on the `native` backend: a dense layer and a
  * convolution block each as one kernel forward and one backward, on OpenBLAS and the SIMD
  * module, straight on the wasm heap.
  *
@@ -18,7 +18,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import type { ConvBlockAttrs, FusedActivation } from "../../core/fused_layers.ts";
+import type { ConvBlockAttrs, FusedActivation } from "../../core/nn_ops.ts";
 import { convolve, filterGradient, isEmpty, outputRows, plan, view } from "./_conv_plan.ts";
 import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";

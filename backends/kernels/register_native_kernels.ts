@@ -18,7 +18,7 @@ import {
 import { makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { makeNativeSum } from "./native_sum.ts";
-import { FUSED_KERNELS } from "../../core/fused_layers.ts";
+import { NN_KERNELS } from "../../core/nn_ops.ts";
 import {
   makeNativeConvBlock,
   makeNativeConvBlockGrad,
@@ -58,19 +58,19 @@ export const NATIVE_KERNEL_OVERRIDES: readonly { name: string; description: stri
     description: "over leading axes (a bias gradient) as one cblas_sgemm with a ones vector",
   },
   {
-    name: FUSED_KERNELS.dense,
-    description: "a dense layer: sgemm, then bias and ReLU in one SIMD pass (core/fused_layers.ts)",
+    name: NN_KERNELS.dense,
+    description: "a dense layer: sgemm, then bias and ReLU in one SIMD pass (core/nn_ops.ts)",
   },
   {
-    name: FUSED_KERNELS.denseGrad,
+    name: NN_KERNELS.denseGrad,
     description: "its backward: the ReLU's mask in one SIMD pass, dW and db by sgemm",
   },
   {
-    name: FUSED_KERNELS.conv,
+    name: NN_KERNELS.convBlock,
     description: "a convolution block: Conv2D's chunks, bias and ReLU applied to each in cache",
   },
   {
-    name: FUSED_KERNELS.convGrad,
+    name: NN_KERNELS.convBlockGrad,
     description: "its backward per chunk: the ReLU's mask, dW and db by sgemm",
   },
   {
@@ -120,12 +120,12 @@ export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string
       kernelFunc: replace ? replace(stock) : stock.kernelFunc,
     });
   }
-  // native's own kernels: the fused layers (core/fused_layers.ts), one kernel a layer each way.
+  // native's own kernels: the fused layers (core/nn_ops.ts), one kernel a layer each way.
   const fused: Record<string, tf.KernelFunc> = {
-    [FUSED_KERNELS.dense]: makeNativeDense(blas, simd),
-    [FUSED_KERNELS.denseGrad]: makeNativeDenseGrad(blas, simd),
-    [FUSED_KERNELS.conv]: makeNativeConvBlock(blas, simd),
-    [FUSED_KERNELS.convGrad]: makeNativeConvBlockGrad(blas, simd),
+    [NN_KERNELS.dense]: makeNativeDense(blas, simd),
+    [NN_KERNELS.denseGrad]: makeNativeDenseGrad(blas, simd),
+    [NN_KERNELS.convBlock]: makeNativeConvBlock(blas, simd),
+    [NN_KERNELS.convBlockGrad]: makeNativeConvBlockGrad(blas, simd),
   };
   for (const [kernelName, kernelFunc] of Object.entries(fused)) {
     if (tf.getKernel(kernelName, NATIVE_BACKEND) != null) {
