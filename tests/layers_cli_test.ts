@@ -181,7 +181,7 @@ Deno.test("bench runs a saved model and a module function; results and report sa
   }
   const report = await Deno.readTextFile(join(out, "report.md"));
   assert.match(report, /- Model: a TensorFlow\.js Layers model, saved model /);
-  assert.match(report, /- Data: synthetic: 2048 samples of N\(0, 1\) inputs \[784\]/);
+  assert.match(report, /- Data: synthetic: 2048 samples of inputs \[784\]: a Gaussian cluster/);
   assert.match(
     report,
     /- FLOPs: \d+\.\d+ MFLOP per sample per training step, counted from every layer/,

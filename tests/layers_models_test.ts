@@ -289,7 +289,10 @@ Deno.test("data: synthetic of the model's shape from the seed, a built-in or a m
   const counts = new Array(10).fill(0);
   a.train.y.forEach((y) => counts[y]++);
   assert.ok(counts.every((c) => c > 0), `every class labelled: ${counts}`);
-  assert.match(a.source!, /^synthetic: 2048 samples of N\(0, 1\) inputs \[28, 28, 1\].*seed 7/);
+  assert.match(
+    a.source!,
+    /^synthetic: 2048 samples of inputs \[28, 28, 1\]: a Gaussian cluster per class .*seed 7/,
+  );
 
   const ids = await dataForModel("synthetic", { ...shape, input: [6], vocabulary: 50 }, 0, "m");
   assert.ok(ids.train.x.every((v) => Number.isInteger(v) && v >= 0 && v < 50), "token ids");
