@@ -181,7 +181,8 @@ Deno.test("bench runs a saved model and a module function; results and report sa
   }
   const report = await Deno.readTextFile(join(out, "report.md"));
   assert.match(report, /- Model: a TensorFlow\.js Layers model, saved model /);
-  assert.match(report, /- Data: synthetic: 2048 samples of inputs \[784\]: a Gaussian cluster/);
+  // (Markdown escapes the closing bracket.)
+  assert.match(report, /- Data: synthetic: 2048 samples of inputs \[784\\\]: a Gaussian cluster/);
   assert.match(
     report,
     /- FLOPs: \d+\.\d+ MFLOP per sample per training step, counted from every layer/,
