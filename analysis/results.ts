@@ -331,6 +331,18 @@ const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => med
 /**
  * Why a run has no GFLOP/s: the layers whose FLOPs were not counted, fvcore-style (a class,
  * how many calls, why).
+ *
+ * @param m the run's measurement (its model report)
+ * @returns the reason, one line
+ * @example
+ * ```ts
+ * uncountedReason({
+ *   model: {
+ *     source: "s", loss: "l", lossName: "mean-squared-error", data: "d", notes: [],
+ *     flopsNotCounted: [{ layer: "Conv3D", count: 1, reason: "no FLOP rule for this layer class" }],
+ *   },
+ * }); // "FLOPs not counted for Conv3D ×1 (no FLOP rule for this layer class): …"
+ * ```
  */
 export function uncountedReason(m: Pick<RunMeasurement, "model">): string {
   const layers = m.model?.flopsNotCounted ?? [];

@@ -194,7 +194,7 @@ export function runOptions(command: Command): Command {
       "--data <source>",
       `Layers models (model:…, MODULE#function): what they train on — ${
         DATA_SOURCES.join(", ")
-      } or MODULE#export (a function of the seed returning a Dataset, or a Workload); default synthetic: random inputs of the model's input shape and labels over its outputs, from --seed`,
+      } or MODULE#export (a function of the seed returning a Dataset, or a Workload); default synthetic: 2048 samples of the model's input shape, a Gaussian cluster per class of its output, from --seed`,
       arg("--data", dataSource),
     )
     .option(
