@@ -2,7 +2,8 @@
  * paratrain: train small TensorFlow.js models under single-device, DataParallel and
  * DistributedDataParallel strategies, and measure what each really costs.
  *
- * The public API is the workload interface (bring your own model and dataset), the training
+ * The public API is the workload interface (bring your own model and dataset — or a
+ * TensorFlow.js Layers model: `layersWorkload`, `resolveWorkload("model:…")`), the training
  * core's flat-buffer seam, the strategies and the bench.
  *
  * @example Train your own workload on one device
@@ -41,12 +42,22 @@ export type {
   ForwardContext,
   Hyperparameters,
   ModelDef,
+  ModelReport,
   OptimizerSpec,
   ParamDef,
   Split,
+  UncountedLayers,
   Workload,
   WorkloadFamily,
 } from "./core/workload.ts";
+export {
+  describeLoss,
+  LOSS_NAMES,
+  lossByName,
+  type LossName,
+  type ModelLoss,
+  type OutputKind,
+} from "./core/losses.ts";
 export { type BackendName, BACKENDS, initBackend } from "./backends/backend.ts";
 export { ExpectedError, UsageError } from "./core/errors.ts";
 export { createLayout, type FlatLayout, flatten, unflatten } from "./core/flat_layout.ts";
@@ -85,6 +96,27 @@ export {
   WORKLOADS,
 } from "./workloads/registry.ts";
 export { splitDataset } from "./workloads/split_dataset.ts";
+export {
+  DATA_SOURCES,
+  isLayersModel,
+  LAYERS_BATCH,
+  LAYERS_STEPS,
+  layersWorkload,
+  type LayersWorkloadOptions,
+} from "./workloads/layers_workload.ts";
+export {
+  ACTIVATION_FLOPS,
+  countLayersFlops,
+  type LayersFlops,
+  NORMALIZATION_FLOPS,
+  TRAIN_PER_FORWARD,
+} from "./workloads/layers_flops.ts";
+export { loadLayersModelFile } from "./workloads/load_layers_model.ts";
+export {
+  canonicalReference,
+  type ResolveOptions,
+  resolveWorkload,
+} from "./workloads/resolve_workload.ts";
 export { runSingle } from "./strategies/single.ts";
 export { measureDpCeiling, runDp } from "./strategies/dp.ts";
 export { runDdp } from "./strategies/ddp.ts";

@@ -11,6 +11,7 @@ import { runSets } from "./_runs.ts";
 import { eligible, vsBest, vsBestInterval, WORTHWHILE_SPEEDUP } from "./matrix.ts";
 import { runLabel } from "../core/run_types.ts";
 import type { Interval } from "../core/stats.ts";
+import { isModuleOrModel } from "../workloads/resolve_workload.ts";
 
 /** One configuration of a family, for one strategy and world size. */
 export interface CrossoverPoint {
@@ -40,23 +41,27 @@ export interface CrossoverEntry {
 }
 
 /**
- * A workload's family: the part of its name before `:` (the name itself when it has no size).
+ * A workload's family: the part of its name before `:` (the name itself when it has no size,
+ * and for a model brought from outside — `model:…`, `…#export` — whose name has no size).
  *
  * @param workload a workload name
  * @returns its family
  * @example
  * ```ts
  * familyOf("transformer-lm:small"); // "transformer-lm"
+ * familyOf("model:/models/mlp/model.json"); // "model:/models/mlp/model.json"
  * ```
  */
 export function familyOf(workload: string): string {
+  if (isModuleOrModel(workload)) return workload;
   const colon = workload.indexOf(":");
   return colon < 0 ? workload : workload.slice(0, colon);
 }
 
 /**
  * The crossover of every family measured at two configurations or more. Runs from files that
- * predate `params` and `flopsPerStep` are left out.
+ * predate `params` and `flopsPerStep`, and those whose FLOPs are unknown (a Layers model with
+ * a layer the count does not cover), are left out.
  *
  * @param runs the run records
  * @returns one entry per family, strategy and world size (families in first-seen order)
@@ -69,7 +74,7 @@ export function familyOf(workload: string): string {
  */
 export function buildCrossover(runs: RunRecord[]): CrossoverEntry[] {
   const sets = runSets({ runs }).filter((s) =>
-    s.runs.every((r) => r.params !== undefined && r.flopsPerStep !== undefined)
+    s.runs.every((r) => r.params !== undefined && r.flopsPerStep != null)
   );
   const families = [...new Set(sets.map((s) => familyOf(s.workload)))];
   return families.flatMap((family) => {

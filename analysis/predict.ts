@@ -197,7 +197,10 @@ export async function predict(
     const runs = results.runs.filter((r) => r.workload === workload);
     const single = referenceSingle(runs);
     if (!single) continue;
-    const layout = createLayout((await resolveWorkload(workload)).createModel().params);
+    // A Layers model is built again from its file or module, with the loss its runs trained with.
+    const loss = runs[0].model?.lossName;
+    const resolved = await resolveWorkload(workload, loss ? { loss } : {});
+    const layout = createLayout(resolved.createModel().params);
     const best = Math.max(
       ...runs.filter((r) => r.strategy === "single").map((r) => r.samplesPerSec),
     );

@@ -9,6 +9,7 @@ import type {
   BatchNormMode,
   GradCompression,
   RunMeasurement,
+  RunModelReport,
   RunSpec,
   Scaling,
   StrategyName,
@@ -130,8 +131,17 @@ export interface RunRecord {
   params?: number;
   /** Bytes of float32 gradient all-reduced per step before compression (absent in older files). */
   gradientBytes?: number;
-  /** FLOPs of one optimizer step over the global batch (absent in older files). */
-  flopsPerStep?: number;
+  /**
+   * FLOPs of one optimizer step over the global batch; null where some layer of a model
+   * brought from outside could not be counted (`model.flopsNotCounted`); absent in older files.
+   */
+  flopsPerStep?: number | null;
+  /**
+   * A model brought from outside (a TensorFlow.js Layers model): where it came from, its loss,
+   * its data, the layers whose FLOPs were not counted, how its training differs from its own
+   * `fit`. Absent for the built-in workloads.
+   */
+  model?: RunModelReport;
   steps: number;
   warmup: number;
   repeats: number;
@@ -200,8 +210,17 @@ export interface RunRecord {
    * machine; null for single; absent in older files.
    */
   bound?: "compute" | "communication" | "latency" | "machine" | null;
-  /** Achieved GFLOP/s of all workers together; peak = world size × one worker's GEMM. */
-  compute: { gflops: number; peakGflops: number; fractionOfPeak: number };
+  /**
+   * Achieved GFLOP/s of all workers together; peak = world size × one worker's GEMM. Where the
+   * FLOPs of a step are unknown (`flopsPerStep` null), `gflops` and `fractionOfPeak` are null
+   * and `reason` says why.
+   */
+  compute: {
+    gflops: number | null;
+    peakGflops: number;
+    fractionOfPeak: number | null;
+    reason?: string;
+  };
   finalLoss: number;
   accuracy: number;
   loadMs: number;
@@ -310,6 +329,29 @@ function medianRatio(a: { samplesPerSec: number }[], b: { samplesPerSec: number 
 const medianOf = (xs: RunMeasurement[], f: (m: RunMeasurement) => number) => median(xs.map(f));
 
 /**
+ * Why a run has no GFLOP/s: the layers whose FLOPs were not counted, fvcore-style (a class,
+ * how many calls, why).
+ *
+ * @param m the run's measurement (its model report)
+ * @returns the reason, one line
+ * @example
+ * ```ts
+ * uncountedReason({
+ *   model: {
+ *     source: "s", loss: "l", lossName: "mean-squared-error", data: "d", notes: [],
+ *     flopsNotCounted: [{ layer: "Conv3D", count: 1, reason: "no FLOP rule for this layer class" }],
+ *   },
+ * }); // "FLOPs not counted for Conv3D ×1 (no FLOP rule for this layer class): …"
+ * ```
+ */
+export function uncountedReason(m: Pick<RunMeasurement, "model">): string {
+  const layers = m.model?.flopsNotCounted ?? [];
+  return `FLOPs not counted for ${
+    layers.map((l) => `${l.layer} ×${l.count} (${l.reason})`).join(", ") || "some layers"
+  }: the FLOPs of a step are unknown, so GFLOP/s and % of GEMM peak are not given`;
+}
+
+/**
  * Merge the repeats of each (workload, strategy, world size) into one run record.
  *
  * @param measurements every repeat of every run, single included
@@ -365,7 +407,10 @@ export function buildRunRecords(
     // process): what the achieved aggregate GFLOP/s would be with perfect use of every worker.
     const peakGflops = spec.worldSize * medianOf(repeats, (m) => m.peakGflops);
     const samplesPerStep = spec.globalBatch * (spec.accumulate ?? 1);
-    const gflops = samplesPerSec * (repeats[0].flopsPerStep / samplesPerStep) / 1e9;
+    const flopsPerStep = repeats[0].flopsPerStep;
+    const gflops = flopsPerStep === null
+      ? null
+      : samplesPerSec * (flopsPerStep / samplesPerStep) / 1e9;
     const settings = {
       accumulate: spec.accumulate ?? 1,
       gradCompression: spec.gradCompression ?? "none",
@@ -393,7 +438,8 @@ export function buildRunRecords(
       batchNorm,
       params: repeats[0].params,
       gradientBytes: repeats[0].gradientBytes,
-      flopsPerStep: repeats[0].flopsPerStep,
+      flopsPerStep,
+      ...(repeats[0].model ? { model: repeats[0].model } : {}),
       steps: spec.steps,
       warmup: spec.warmup,
       repeats: repeats.length,
@@ -431,7 +477,9 @@ export function buildRunRecords(
         exposedMsPerStep: medianOf(repeats, (m) => m.comm.exposedMsPerStep),
         messagesPerStep: medianOf(repeats, (m) => m.comm.messagesPerStep),
       },
-      compute: { gflops, peakGflops, fractionOfPeak: gflops / peakGflops },
+      compute: gflops === null
+        ? { gflops, peakGflops, fractionOfPeak: null, reason: uncountedReason(repeats[0]) }
+        : { gflops, peakGflops, fractionOfPeak: gflops / peakGflops },
       finalLoss: medianOf(repeats, (m) => m.finalLoss),
       accuracy: medianOf(repeats, (m) => m.accuracy),
       loadMs: medianOf(repeats, (m) => m.loadMs),

@@ -24,6 +24,7 @@ import {
 } from "../core/run_types.ts";
 import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { checkRun, STRATEGIES } from "../strategies/registry.ts";
+import { trialStep } from "../strategies/trial_step.ts";
 import { runIsolated } from "./run_isolated.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { writeTrace } from "./trace_files.ts";
@@ -85,6 +86,10 @@ export interface BenchOptions {
    * parallel.
    */
   batchNorm?: BatchNormMode[];
+  /** Layers models: what they train on (`--data`; default synthetic, shaped to the model). */
+  data?: string;
+  /** Layers models: their loss (`--loss`; default their compile configuration's). */
+  loss?: string;
 }
 
 /**
@@ -92,8 +97,8 @@ export interface BenchOptions {
  * `bestSingleThreads` is the threads of the extra `single` run, or null for none.
  */
 type BenchConfig =
-  & Required<Omit<BenchOptions, "nodes" | "batches" | "batchNorm">>
-  & Pick<BenchOptions, "batches" | "batchNorm">
+  & Required<Omit<BenchOptions, "nodes" | "batches" | "batchNorm" | "data" | "loss">>
+  & Pick<BenchOptions, "batches" | "batchNorm" | "data" | "loss">
   & { bestSingleThreads: number | null; nodes: NodeSpec | null };
 
 /**
@@ -138,11 +143,44 @@ function hasBatchNorm(workload: Workload): boolean {
   return (workload.createModel().buffers?.length ?? 0) > 0;
 }
 
+/** A workload of the bench, with its `--data` and `--loss` (which only Layers models take). */
+function resolveIn(config: BenchConfig, name: string): Promise<Workload> {
+  return resolveWorkload(name, { data: config.data, loss: config.loss });
+}
+
+/**
+ * Models brought from outside: `--data` and `--loss` need one, SyncBatchNorm is not theirs,
+ * and each trains a trial step on the bench's backend before any run.
+ */
+async function checkLayersModels(config: BenchConfig): Promise<void> {
+  const layers: string[] = [];
+  for (const name of config.workloads) {
+    const model = (await resolveIn(config, name)).createModel();
+    if (!model.report) continue;
+    layers.push(name);
+    if ((model.buffers?.length ?? 0) > 0 && config.batchNorm?.includes("sync")) {
+      throw new UsageError(
+        `--batchnorm sync cannot run ${name}: tfjs-layers' BatchNormalization computes each replica's own statistics (SyncBatchNorm is resnet-cnn's); run it with --batchnorm local`,
+      );
+    }
+    await trialStep({ ...config, workload: name, threads: config.threads });
+  }
+  for (const [flag, given] of [["--data", config.data], ["--loss", config.loss]] as const) {
+    if (given && layers.length === 0) {
+      throw new UsageError(
+        `${flag} applies to TensorFlow.js Layers models (model:PATH/model.json, MODULE#function); none of ${
+          config.workloads.join(", ")
+        } is one`,
+      );
+    }
+  }
+}
+
 /** `--batchnorm` needs a workload with BatchNorm and a parallel strategy; webgpu none. */
 async function checkBatchNorm(config: BenchConfig): Promise<Set<string>> {
   const withBn = new Set<string>();
   for (const name of config.workloads) {
-    if (hasBatchNorm(await resolveWorkload(name))) withBn.add(name);
+    if (hasBatchNorm(await resolveIn(config, name))) withBn.add(name);
   }
   if (withBn.size > 0 && config.backend === "webgpu") {
     throw new UsageError(
@@ -176,7 +214,7 @@ async function planRuns(config: BenchConfig): Promise<RunSpec[]> {
   const withBn = await checkBatchNorm(config);
   for (let repeat = 0; repeat < config.repeats; repeat++) {
     for (const name of config.workloads) {
-      const workload = await resolveWorkload(name);
+      const workload = await resolveIn(config, name);
       for (const globalBatch of config.batches ?? [workload.defaults.batchSize]) {
         planWorkload(config, specs, name, workload, globalBatch, withBn.has(name));
       }
@@ -196,6 +234,8 @@ function planWorkload(
 ): void {
   const base: RunSpec = {
     workload: name,
+    ...(config.data && workload.createModel().report ? { data: config.data } : {}),
+    ...(config.loss && workload.createModel().report ? { loss: config.loss } : {}),
     strategy: "single",
     worldSize: 1,
     backend: config.backend,
@@ -263,14 +303,17 @@ function planWorkload(
 
 /**
  * Check a bench can run as asked (names, world sizes against batch sizes and the machine)
- * without running it.
+ * without running it; a model brought from outside trains one trial step on the bench's
+ * backend in this process (`strategies/trial_step.ts`).
  *
  * @param options see {@linkcode BenchOptions}
  * @returns how many runs it will do
  * @throws UsageError naming the problem
  */
 export async function checkBench(options: BenchOptions): Promise<number> {
-  return (await planRuns(resolveConfig(options))).length;
+  const config = resolveConfig(options);
+  await checkLayersModels(config);
+  return (await planRuns(config)).length;
 }
 
 /**

@@ -7,6 +7,9 @@
 import { type Command, Option } from "commander";
 import { parseBackend } from "../backends/backend.ts";
 import { getWorkload, WORKLOAD_FAMILIES, WORKLOADS } from "../workloads/registry.ts";
+import { canonicalReference, isModuleOrModel } from "../workloads/resolve_workload.ts";
+import { DATA_SOURCES } from "../workloads/layers_workload.ts";
+import { LOSS_NAMES, lossByName } from "../core/losses.ts";
 import { quote, UsageError } from "../core/errors.ts";
 import { integer, nonNegativeInt, oneName, positiveInt } from "./_parsers.ts";
 import { GRAD_COMPRESSIONS, SCALINGS } from "../core/run_types.ts";
@@ -18,19 +21,28 @@ export const DEFAULT_OUT = "results/latest";
 /** The default bench's workloads, by name. */
 export const WORKLOAD_NAMES = WORKLOADS.map((w) => w.name);
 
-/** Every built-in workload for help texts: the unsized ones, then each family with its sizes. */
+/**
+ * Every workload form for help texts: the unsized built-ins, each family with its sizes, and a
+ * model of your own.
+ */
 export const WORKLOAD_CHOICES = [
   ...WORKLOAD_NAMES,
   ...WORKLOAD_FAMILIES.map((f) => `${f.name}[:${Object.keys(f.sizes).join("|")}]`),
+  "model:PATH/model.json (a saved TensorFlow.js Layers model)",
+  "MODULE#export (a Workload, or a function returning a tf.LayersModel)",
 ].join(", ");
 
 /**
  * A comma-separated list of built-in workloads, a family's size as `family:size` (the bare
- * family name is its default size), each named as its runs will record it.
+ * family name is its default size), saved Layers models (`model:PATH/model.json`) and module
+ * exports (`./my_model.ts#build`, `file:///…#build`), each named as its runs will record it
+ * (a path made absolute, so that every process finds it). Whether a file or module holds
+ * what it should is checked when it is resolved, before any run.
  *
  * @param flag the flag, for the message
  * @param value the text given, e.g. `mnist-mlp,transformer-lm:small`
- * @returns the workload names, canonical (`wide-mlp` → `wide-mlp:medium`), without repeats
+ * @returns the workload names, canonical (`wide-mlp` → `wide-mlp:medium`,
+ *   `model:m/model.json` → `model:/abs/m/model.json`), without repeats
  * @throws UsageError naming the unknown workload or size and the valid choices
  * @example
  * ```ts
@@ -43,6 +55,7 @@ export function workloadList(flag: string, value: string): string[] {
     throw new UsageError(`Invalid ${flag} ${quote(value)}: expected at least one name`);
   }
   const canonical = names.map((name) => {
+    if (isModuleOrModel(name)) return canonicalReference(name);
     try {
       return getWorkload(name).name;
     } catch (error) {
@@ -54,6 +67,46 @@ export function workloadList(flag: string, value: string): string[] {
     }
   });
   return [...new Set(canonical)];
+}
+
+/**
+ * `--data`: a built-in source or a module's export (its path made an absolute URL).
+ *
+ * @param flag the flag, for the message
+ * @param value `synthetic`, `mnist`, `iris`, or `module#export`
+ * @returns the source, canonical
+ * @throws UsageError naming the choices
+ * @example
+ * ```ts
+ * dataSource("--data", "mnist"); // "mnist"
+ * ```
+ */
+export function dataSource(flag: string, value: string): string {
+  if ((DATA_SOURCES as readonly string[]).includes(value)) return value;
+  if (value.includes("#")) return canonicalReference(value);
+  throw new UsageError(
+    `Unknown ${flag} ${quote(value)}: choose from ${DATA_SOURCES.join(", ")}, or MODULE#export`,
+  );
+}
+
+/**
+ * `--loss`: one of the losses paratrain computes, by any usual spelling.
+ *
+ * @param flag the flag, for the message
+ * @param value e.g. `categorical-crossentropy`, `categoricalCrossentropy`, `mse`
+ * @returns its `--loss` name
+ * @throws UsageError naming the choices
+ * @example
+ * ```ts
+ * lossName("--loss", "mse"); // "mean-squared-error"
+ * ```
+ */
+export function lossName(flag: string, value: string): string {
+  const name = lossByName(value);
+  if (!name) {
+    throw new UsageError(`Unknown ${flag} ${quote(value)}: choose from ${LOSS_NAMES.join(", ")}`);
+  }
+  return name;
 }
 
 /**
@@ -136,6 +189,20 @@ export function runOptions(command: Command): Command {
     .option(
       "--no-overlap",
       "ddp: all-reduce the buckets after the backward instead of during it",
+    )
+    .option(
+      "--data <source>",
+      `Layers models (model:…, MODULE#function): what they train on — ${
+        DATA_SOURCES.join(", ")
+      } or MODULE#export (a function of the seed returning a Dataset, or a Workload); default synthetic: 2048 samples of the model's input shape, a Gaussian cluster per class of its output, from --seed`,
+      arg("--data", dataSource),
+    )
+    .option(
+      "--loss <name>",
+      `Layers models: ${
+        LOSS_NAMES.join(", ")
+      } (default: the model's compile configuration; needed where it has none)`,
+      arg("--loss", lossName),
     );
 }
 

@@ -28,6 +28,8 @@ import { renderMarkdown } from "../reports/markdown.ts";
 import { RENDERERS, writeReports } from "../reports/write_reports.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { WORKLOAD_FAMILIES, WORKLOADS } from "../workloads/registry.ts";
+import { DATA_SOURCES } from "../workloads/layers_workload.ts";
+import { LOSS_NAMES } from "../core/losses.ts";
 import {
   announceBackend,
   arg,
@@ -65,6 +67,8 @@ interface BenchFlags extends DdpFlags {
   scaling: Scaling;
   batches?: number[];
   batchnorm?: BatchNormMode[];
+  data?: string;
+  loss?: string;
 }
 
 function printList(): void {
@@ -83,6 +87,21 @@ function printList(): void {
       Object.values(family.sizes).map((w) => [w.name, w.description]),
     );
   }
+  section("Your own model (--workloads; README: Bring your own model):", [
+    [
+      "model:PATH/model.json",
+      "a TensorFlow.js Layers model saved by model.save (its weights start)",
+    ],
+    [
+      "MODULE#export",
+      "a Workload, or a function returning a tf.LayersModel (its weights drawn from --seed)",
+    ],
+    [
+      "--data",
+      `${DATA_SOURCES.join(", ")} or MODULE#export; default synthetic, shaped to the model`,
+    ],
+    ["--loss", `${LOSS_NAMES.join(", ")}; default the model's compile configuration`],
+  ]);
   section("Strategies:", STRATEGY_NAMES.map((s) => [s, STRATEGIES[s].description]));
   section(
     "Backends:",
@@ -120,6 +139,8 @@ async function bench(flags: BenchFlags): Promise<void> {
     nodes: await resolveBenchNodes(flags, flags.strategies ?? STRATEGY_NAMES) ?? undefined,
     batches: flags.batches,
     batchNorm: flags.batchnorm,
+    data: flags.data,
+    loss: flags.loss,
   };
   if (options.nodes && options.nodes.nodeRank > 0) return await follow(options, flags, mode);
   const runs = await checkBench(options);

@@ -28,6 +28,7 @@ import { resolveWorkload } from "../workloads/resolve_workload.ts";
 import { announceBackend, arg, runOptions, WORKLOAD_CHOICES, workloadList } from "./_options.ts";
 import { type DdpFlags, nodeOptions, placeDdp, transportOption } from "./_ddp_options.ts";
 import { runDdpAsThisRank } from "../strategies/ddp_rank.ts";
+import { trialStep } from "../strategies/trial_step.ts";
 import {
   bucketMbList,
   ensureWritableDir,
@@ -65,13 +66,18 @@ interface TrainFlags extends DdpFlags {
   overlap: boolean;
   scaling: Scaling;
   batchnorm?: BatchNormMode;
+  data?: string;
+  loss?: string;
 }
 
 async function train(flags: TrainFlags): Promise<void> {
-  const workload = await resolveWorkload(flags.workload);
+  const layersOptions = { data: flags.data, loss: flags.loss };
+  const workload = await resolveWorkload(flags.workload, layersOptions);
   const { backend, why } = chooseBackend(flags.backend, flags.threads);
   checkKnobs(flags);
-  const batchNorm = (workload.createModel().buffers?.length ?? 0) > 0;
+  const model = workload.createModel();
+  checkLayersFlags(flags, model.report !== undefined, (model.buffers?.length ?? 0) > 0);
+  const batchNorm = (model.buffers?.length ?? 0) > 0;
   if (flags.batchnorm && !batchNorm) {
     throw new UsageError(
       `--batchnorm applies to workloads with BatchNorm (resnet-cnn), not ${flags.workload}`,
@@ -92,6 +98,8 @@ async function train(flags: TrainFlags): Promise<void> {
   const batch = flags.batch ?? workload.defaults.batchSize;
   const spec: RunSpec = {
     workload: flags.workload,
+    ...(flags.data ? { data: flags.data } : {}),
+    ...(flags.loss ? { loss: flags.loss } : {}),
     strategy: flags.strategy,
     worldSize,
     backend,
@@ -118,6 +126,7 @@ async function train(flags: TrainFlags): Promise<void> {
     ...(flags.strategy === "ddp" ? ddp.spec : {}),
   };
   checkRun(ddp.asRank ? { ...spec, ranksHere: ddp.asRank.localWorldSize } : spec);
+  await trialStep(spec);
   const layout = createLayout(workload.createModel().params);
   if (flags.resume) await readCheckpoint(flags.resume, { workload: flags.workload, layout });
   if (flags.checkpoint) await ensureWritableFile(resolve(flags.checkpoint), "--checkpoint");
@@ -134,6 +143,25 @@ async function train(flags: TrainFlags): Promise<void> {
   );
   if (flags.trace) console.error(`Wrote ${await writeTrace(flags.trace, m)}`);
   console.log(renderTrainSummary(m));
+}
+
+/**
+ * `--data` and `--loss` are a Layers model's; SyncBatchNorm is not (tfjs-layers'
+ * BatchNormalization keeps each replica's statistics).
+ */
+function checkLayersFlags(flags: TrainFlags, layers: boolean, batchNorm: boolean): void {
+  for (const [flag, given] of [["--data", flags.data], ["--loss", flags.loss]] as const) {
+    if (given && !layers) {
+      throw new UsageError(
+        `${flag} applies to TensorFlow.js Layers models (model:PATH/model.json, MODULE#function), not ${flags.workload}`,
+      );
+    }
+  }
+  if (layers && batchNorm && flags.batchnorm === "sync") {
+    throw new UsageError(
+      `--batchnorm sync cannot run ${flags.workload}: tfjs-layers' BatchNormalization computes each replica's own statistics (SyncBatchNorm is resnet-cnn's); use --batchnorm local`,
+    );
+  }
 }
 
 /** The DDP knobs a strategy cannot take are refused, rather than silently ignored. */

@@ -8,6 +8,7 @@ import type { BackendName } from "./backend_seam.ts";
 import type { Percentiles } from "./stats.ts";
 import type { StepPhases } from "./phases.ts";
 import type { TraceEvent } from "./trace.ts";
+import type { ModelReport } from "./workload.ts";
 
 /** The strategies paratrain compares, in report order. */
 export const STRATEGY_NAMES = ["single", "dp", "ddp"] as const;
@@ -67,8 +68,18 @@ export interface NodeSpec {
 
 /** Everything a replica needs to reproduce a run, in plain data (it crosses processes). */
 export interface RunSpec {
-  /** A built-in workload name, or `module-url#export` for a user's own. */
+  /**
+   * A built-in workload name, `model:/abs/model.json` (a saved TensorFlow.js Layers model), or
+   * `module-url#export` for a user's own (a Workload, or a function returning a Layers model).
+   */
   workload: string;
+  /**
+   * A Layers model's data (`--data`): `synthetic` (default, shaped to the model), `mnist`,
+   * `iris`, or `module-url#export`.
+   */
+  data?: string;
+  /** A Layers model's loss (`--loss`), instead of its compile configuration's. */
+  loss?: string;
   strategy: StrategyName;
   /** Replicas (dp) or ranks (ddp); 1 for single. */
   worldSize: number;
@@ -139,6 +150,14 @@ export interface RunSpec {
   ceiling?: boolean;
 }
 
+/** What a run of a model brought from outside records about it, its data included. */
+export interface RunModelReport extends ModelReport {
+  /** The loss's `--loss` name (`losses.ts`), to resolve the model again with it. */
+  lossName: string;
+  /** Where the data came from (`Dataset.source`). */
+  data: string;
+}
+
 /** One worker's memory: a row of `memory.workers` in `results.json`. */
 export interface WorkerMemory {
   role: "main" | "replica" | "rank";
@@ -191,8 +210,11 @@ export interface RunMeasurement {
   comm: CommMeasurement;
   /** Dataset load time (kept out of step times), ms. */
   loadMs: number;
-  /** FLOPs of one global training step. */
-  flopsPerStep: number;
+  /**
+   * FLOPs of one global training step; null where some layer's FLOPs could not be counted
+   * (`model.flopsNotCounted` names them).
+   */
+  flopsPerStep: number | null;
   /** Trainable parameters. */
   params: number;
   /** Bytes of float32 gradient one step all-reduces (before any compression). */
@@ -204,6 +226,8 @@ export interface RunMeasurement {
   batchNorm: BatchNormMode | null;
   /** The backend's plain GEMM GFLOP/s, measured in this run's process before its steps. */
   peakGflops: number;
+  /** A model brought from outside (a Layers model): what the report must say about it. */
+  model?: RunModelReport;
   /** Flat parameters after `spec.snapshotStep` steps, for the equivalence check. */
   snapshot: Float32Array;
   /** With `spec.trace`: every worker's trace events, `pid` = worker (DP replica, DDP rank). */

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { createLayout, type FlatLayout, unflatten } from "./flat_layout.ts";
 import { backendSeam } from "./backend_seam.ts";
 import { createFlatOptimizer, type FlatOptimizer } from "./flat_optimizer.ts";
+import { lossTargets, lossValue, predictedClasses } from "./losses.ts";
 import { softmaxCrossEntropy } from "./nn_ops.ts";
 import { createRng } from "./rng.ts";
 import type {
@@ -26,7 +27,7 @@ const EVAL_LABELS = 8192;
 
 /** Loss and flat gradient for one batch. */
 export interface GradientResult {
-  /** Mean softmax cross-entropy over the batch. */
+  /** Mean loss over the batch (softmax cross-entropy, or the model's own). */
   loss: number;
   /** Gradient of the mean loss, laid out as {@linkcode Trainer.layout}. */
   grads: Float32Array;
@@ -441,7 +442,9 @@ export class Trainer {
         ...this.#featureShape,
       ]);
       const context = { training: false, buffers: this.#bufferViews };
-      return tf.argMax(this.#model.forward(this.#named(), x, context), -1);
+      const output = this.#model.forward(this.#named(), x, context);
+      const loss = this.#model.loss;
+      return loss ? predictedClasses(loss, output) : tf.argMax(output, -1);
     });
   }
 
@@ -499,15 +502,20 @@ export class Trainer {
     return named;
   }
 
-  /** The labels as the loss takes them: class indices for the fused loss, else one-hot. */
+  /**
+   * The labels as the loss takes them: class indices for the fused loss, the model's own
+   * loss's targets where it declares one, else one-hot.
+   */
   #targets(batch: Batch): tf.Tensor {
     const labels = tf.tensor1d(batch.y, "int32");
+    if (this.#model.loss) return lossTargets(this.#model.loss, labels);
     return this.#model.fusedLoss ? labels : tf.oneHot(labels, this.#numClasses);
   }
 
   /**
-   * Mean softmax cross-entropy over every label of the batch: logits with a position axis
-   * (`[batch, T, classes]`) are flattened to one row per label first.
+   * Mean loss over every label of the batch — softmax cross-entropy on logits, or the model's
+   * own loss where it declares one: outputs with a position axis (`[batch, T, classes]`) are
+   * flattened to one row per label first.
    */
   #loss(params: Record<string, tf.Tensor>, x: tf.Tensor, targets: tf.Tensor): tf.Tensor {
     const context: ForwardContext = {
@@ -516,6 +524,11 @@ export class Trainer {
       crossReplica: this.#crossReplica,
     };
     let logits = this.#model.forward(params, x, context);
+    const loss = this.#model.loss;
+    if (loss) {
+      const rows = logits.rank > 2 ? tf.reshape(logits, [-1, loss.units]) : logits;
+      return lossValue(loss, rows, targets);
+    }
     if (logits.rank > 2) logits = tf.reshape(logits, [-1, this.#numClasses]);
     if (this.#model.fusedLoss) return softmaxCrossEntropy(logits, targets);
     return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1)));

@@ -5,6 +5,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
+import type { ModelLoss } from "./losses.ts";
 import type { Rng } from "./rng.ts";
 
 /**
@@ -22,6 +23,11 @@ export interface Dataset {
   labelsPerSample?: number;
   train: Split;
   test: Split;
+  /**
+   * Where the samples came from, in one line, where the report should say it (data made up
+   * for a model brought from outside: `synthetic: …, seed 0`); absent for the built-ins.
+   */
+  source?: string;
 }
 
 /** One split of a {@linkcode Dataset}. */
@@ -94,6 +100,41 @@ export interface ModelDef {
    * log-softmax, one-hot product and mean. Every built-in workload sets it.
    */
   fusedLoss?: boolean;
+  /**
+   * The loss, where it is not the softmax cross-entropy on logits every built-in workload
+   * trains with (a Layers model's compile configuration, or `--loss`): see `losses.ts`.
+   */
+  loss?: ModelLoss;
+  /** What a report must say about a model brought from outside; absent for the built-ins. */
+  report?: ModelReport;
+}
+
+/**
+ * Layers whose FLOPs could not be counted, by class, as fvcore names the operators it skipped
+ * ("encountered N times"): the FLOPs of a step are then unknown, never guessed.
+ */
+export interface UncountedLayers {
+  /** The layer class, e.g. `Conv3D`. */
+  layer: string;
+  /** How many calls of such layers the model makes. */
+  count: number;
+  /** Why it was not counted. */
+  reason: string;
+}
+
+/** What a report says about a model brought from outside (a TensorFlow.js Layers model). */
+export interface ModelReport {
+  /** Where it came from: a `model.json`, or a module's export. */
+  source: string;
+  /** The loss, in words (`losses.ts`'s `describeLoss`). */
+  loss: string;
+  /**
+   * Layers the FLOP count could not cover; when any, `trainFlopsPerSample` counts only the
+   * others, and runs give no FLOPs per step and no GFLOP/s.
+   */
+  flopsNotCounted: UncountedLayers[];
+  /** How training differs from the model's own `fit` (dropout off, constraints not applied…). */
+  notes: string[];
 }
 
 /** Optimizer choice; applied identically by every strategy. */

@@ -120,6 +120,44 @@ export function batchLine(runs: RunRecord[]): string {
 }
 
 /**
+ * What a report says about a model brought from outside (a TensorFlow.js Layers model): where
+ * it came from, its loss, its data, its FLOPs — counted from every layer, or the layers that
+ * were not, in which case no GFLOP/s is given — and how its training differs from its own
+ * `fit`. None for a built-in workload.
+ *
+ * @param runs the workload's runs
+ * @returns the lines (empty for a built-in)
+ * @example
+ * ```ts
+ * import type { RunRecord } from "../analysis/results.ts";
+ * declare const runs: RunRecord[];
+ * modelLines(runs); // ["Model: a TensorFlow.js Layers model, saved model …", …]
+ * ```
+ */
+export function modelLines(runs: RunRecord[]): string[] {
+  const run = runs.find((r) => r.model);
+  if (!run?.model) return [];
+  const { model } = run;
+  const perSample = run.flopsPerStep != null
+    ? run.flopsPerStep / (run.globalBatch * (run.accumulate ?? 1))
+    : null;
+  const flops = perSample === null
+    ? `FLOPs: not counted for ${
+      model.flopsNotCounted.map((l) => `${l.layer} ×${l.count} (${l.reason})`).join(", ")
+    } — the FLOPs of a step are unknown, so GFLOP/s and % of GEMM peak are n/a`
+    : `FLOPs: ${
+      fixed(perSample / 1e6, 3)
+    } MFLOP per sample per training step, counted from every layer's configuration (forward × 3)`;
+  return [
+    `Model: a TensorFlow.js Layers model, ${model.source}; ${run.params ?? "?"} parameters`,
+    `Loss: ${model.loss}`,
+    `Data: ${model.data}`,
+    flops,
+    ...model.notes.map((note) => `Note: ${note}`),
+  ];
+}
+
+/**
  * The bucket-size sweep (`bench --bucket-mb X,Y…`): each DDP run's step time and
  * communication against its bucket cap; null when no sweep was run.
  *

@@ -37,6 +37,7 @@ import {
   MATRIX_NOTES,
   matrixParts,
   matrixTable,
+  modelLines,
   phaseTable,
   provisionalLine,
   RULE_LINES,
@@ -124,6 +125,7 @@ export async function renderHtml(results: Results, options: HtmlOptions = {}): P
     out.push(
       `<h2>${escapeHtml(workload)}</h2>`,
       `<p>${inline(batchLine(runs))}</p>`,
+      ...(modelLines(runs).length ? [list(modelLines(runs))] : []),
       htmlTable(workloadTable(runs)),
       "<p>Where a step's time goes (mean ms per step):</p>",
       htmlTable(phaseTable(runs)),

@@ -21,6 +21,7 @@ import {
   CROSSOVER_NOTE,
   crossoverTables,
   environmentLines,
+  modelLines,
   phaseTable,
   provisionalLine,
   stragglerLines,
@@ -92,6 +93,8 @@ export function renderMarkdown(given: Results, options: MarkdownOptions = {}): s
       "",
       batchLine(runs),
       "",
+      ...modelLines(runs).map((l) => `- ${l}`),
+      ...(modelLines(runs).length ? [""] : []),
       md(workloadTable(runs)),
       "",
     );

@@ -8,6 +8,21 @@ import { PHASES } from "../core/phases.ts";
 import { runLabel, type RunMeasurement } from "../core/run_types.ts";
 import { bytes, fixed } from "../analysis/format.ts";
 
+/** Achieved GFLOP/s against the workers' GEMM peak, or why there is none. */
+function computeLine(m: RunMeasurement): string {
+  if (m.flopsPerStep === null) {
+    const layers = m.model?.flopsNotCounted.map((l) => `${l.layer} ×${l.count} (${l.reason})`);
+    return `  compute: FLOPs not counted for ${layers?.join(", ")}, so no GFLOP/s`;
+  }
+  const gflops = m.samplesPerSec * (m.flopsPerStep /
+    (m.spec.globalBatch * (m.spec.accumulate ?? 1))) /
+    1e9;
+  const peak = m.spec.worldSize * m.peakGflops;
+  return `  compute: ${fixed(gflops, 2)} GFLOP/s, ${
+    fixed(100 * gflops / peak, 0)
+  }% of ${m.spec.worldSize} × this backend's plain GEMM (${fixed(m.peakGflops, 1)} GFLOP/s)`;
+}
+
 /**
  * Render one run's measurement as a few plain lines.
  *
@@ -47,6 +62,14 @@ export function renderTrainSummary(m: RunMeasurement): string {
         ? " · BatchNorm: each replica's own statistics, running statistics from rank 0 / the main replica each step"
         : ""
     }`,
+    computeLine(m),
+    ...(m.model
+      ? [
+        `  model: ${m.model.source} · loss: ${m.model.loss}`,
+        `  data: ${m.model.data}`,
+        ...m.model.notes.map((n) => `  note: ${n}`),
+      ]
+      : []),
     `  per step: ${phases.join(" · ")}`,
     `  communication: ${bytes(m.comm.bytesPerStep)}/step, ${
       fixed(m.comm.msPerStep, 2)

@@ -21,6 +21,9 @@ export interface ReplicaInit {
   /** This replica's index, 1..N−1 (the main thread is 0). */
   index: number;
   workload: string;
+  /** A Layers model's `--data` and `--loss` (`RunSpec.data`, `RunSpec.loss`). */
+  data?: string;
+  loss?: string;
   backend: BackendName;
   fastKernels: boolean;
   /** Compute threads of this worker. */

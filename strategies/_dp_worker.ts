@@ -40,7 +40,10 @@ async function setUp(message: ReplicaInit): Promise<void> {
     fastKernels: message.fastKernels,
     threads: message.threads,
   });
-  const workload = await resolveWorkload(message.workload);
+  const workload = await resolveWorkload(message.workload, {
+    data: message.data,
+    loss: message.loss,
+  });
   trainer = new Trainer(
     workload.createModel(),
     { featureShape: message.featureShape, numClasses: message.numClasses },

@@ -50,6 +50,8 @@ const HASH_DIGITS = 16;
 export async function jobRecord(spec: RunSpec): Promise<JobRecord> {
   return {
     "--workload": spec.workload,
+    "--data": spec.data ?? "default",
+    "--loss": spec.loss ?? "default",
     "--batch (global)": spec.globalBatch,
     "--steps": spec.steps,
     "--warmup": spec.warmup,
@@ -70,7 +72,7 @@ export async function jobRecord(spec: RunSpec): Promise<JobRecord> {
 
 /** `sha256:<hex>` of the checkpoint's bytes, read as every input is (bounded, regular). */
 async function resumeHash(spec: RunSpec): Promise<string> {
-  const workload = await resolveWorkload(spec.workload);
+  const workload = await resolveWorkload(spec.workload, { data: spec.data, loss: spec.loss });
   const bytes = await readInputFile(spec.resumePath!, {
     what: "checkpoint",
     limitBytes: checkpointLimitBytes(createLayout(workload.createModel().params)),

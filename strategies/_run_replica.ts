@@ -60,13 +60,31 @@ export interface Participation {
  */
 export async function setupReplica(spec: RunSpec): Promise<Replica> {
   await initBackend(spec.backend, { fastKernels: spec.fastKernels, threads: spec.threads });
-  const workload = await resolveWorkload(spec.workload);
+  const workload = await resolveWorkload(spec.workload, { data: spec.data, loss: spec.loss });
   const t0 = performance.now();
   const data = await workload.loadData(spec.seed);
   const loadMs = performance.now() - t0;
   const model = workload.createModel();
   const trainer = new Trainer(model, data, workload.defaults.optimizer, { seed: spec.seed });
   return { workload, model, data, trainer, loadMs, peakGflops: await measureGemmPeakAsync() };
+}
+
+/** Whether every layer's FLOPs were counted (a built-in's always are). */
+function flopsCounted(model: ModelDef): boolean {
+  return (model.report?.flopsNotCounted.length ?? 0) === 0;
+}
+
+/** A model brought from outside: what its runs record about it (nothing for a built-in). */
+function modelReport(replica: Replica): { model?: RunMeasurement["model"] } {
+  const { report, loss } = replica.model;
+  if (!report) return {};
+  return {
+    model: {
+      ...report,
+      lossName: loss?.name ?? "softmax-cross-entropy",
+      data: replica.data.source ?? "the workload's own",
+    },
+  };
 }
 
 /**
@@ -118,13 +136,16 @@ export async function runReplica(
     workers: part.memory(loop),
     comm: { ...loop.comm, share: loop.comm.msPerStep / stepMs.p50 },
     loadMs: replica.loadMs,
-    flopsPerStep: samplesPerStep * replica.model.trainFlopsPerSample,
+    flopsPerStep: flopsCounted(replica.model)
+      ? samplesPerStep * replica.model.trainFlopsPerSample
+      : null,
     params: trainer.layout.totalSize,
     gradientBytes: trainer.layout.totalSize * Float32Array.BYTES_PER_ELEMENT,
     batchNorm: spec.strategy !== "single" && trainer.bufferLayout.totalSize > 0
       ? spec.batchNorm ?? "local"
       : null,
     peakGflops: replica.peakGflops,
+    ...modelReport(replica),
     snapshot: loop.snapshot,
     ...(trace ? { trace: trace.events } : {}),
   };

@@ -303,6 +303,8 @@ async function initWorkers(
         init: {
           index: w.index,
           workload: spec.workload,
+          ...(spec.data ? { data: spec.data } : {}),
+          ...(spec.loss ? { loss: spec.loss } : {}),
           backend: spec.backend,
           fastKernels: spec.fastKernels,
           threads: spec.threads,
