@@ -37,6 +37,11 @@ export interface AdamKernel {
    * @param secondScale `1 / (1 − beta2^t)`
    */
   step(params: Float32Array, grads: Float32Array, stepSize: number, secondScale: number): void;
+  /**
+   * Where the kernel reads and writes parameters (its own memory), if it has such a place: a
+   * caller that keeps its parameters there spares the two copies a step would make.
+   */
+  params?: Float32Array;
 }
 
 /** What the training core asks of the active backend. */

@@ -21,6 +21,11 @@ const ADAM_EPSILON = 1e-7;
 export interface FlatOptimizer {
   /** One update of `params` with `grads` (same length). */
   step(params: Float32Array, grads: Float32Array): void;
+  /**
+   * Where the update reads and writes parameters, where it has a place of its own (the SIMD
+   * Adam's memory): parameters kept there are updated without being copied in and out.
+   */
+  params?: Float32Array;
 }
 
 /**
@@ -74,7 +79,7 @@ export function createFlatOptimizer(
       });
       if (own) {
         let steps = 0;
-        return { step: (p, g) => own.step(p, g, ...corrections(++steps)) };
+        return { step: (p, g) => own.step(p, g, ...corrections(++steps)), params: own.params };
       }
       const m = new Float32Array(size);
       const v = new Float32Array(size);

@@ -197,7 +197,13 @@ export class Trainer {
     this.#numClasses = data.numClasses;
     this.layout = createLayout(model.params);
     this.#checkLength(params, "parameters");
-    this.#params = params.slice();
+    // Where the backend has its own Adam update (native: WebAssembly SIMD), it runs that one,
+    // and the master parameters live where it updates them.
+    this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize, {
+      adam: backendSeam().createAdam,
+    });
+    this.#params = this.#optimizer.params ?? new Float32Array(this.layout.totalSize);
+    this.#params.set(params);
     const buffers = model.buffers ?? [];
     this.bufferLayout = createLayout(buffers);
     this.#buffers = new Float32Array(this.bufferLayout.totalSize);
@@ -210,10 +216,6 @@ export class Trainer {
     this.#variables = this.layout.entries.map((e) =>
       tf.tidy(() => tf.variable(this.#entryTensor(e), true, `${e.name}#${crypto.randomUUID()}`))
     );
-    // Where the backend has its own Adam update (native: WebAssembly SIMD), it runs that one.
-    this.#optimizer = createFlatOptimizer(optimizer, this.layout.totalSize, {
-      adam: backendSeam().createAdam,
-    });
   }
 
   /** @returns a copy of the current parameters, flat */

@@ -703,7 +703,8 @@ const PAGE_BYTES = 65_536;
  * An Adam optimizer for `size` parameters whose update runs in SIMD, or null until the module
  * has been assembled in this process or worker (by {@linkcode loadSimdKernels}: the `native`
  * backend's set-up). Its moments live in its own memory, beside room for one step's
- * parameters and gradients, copied in and out each step (about a tenth of the update's time).
+ * parameters and gradients; parameters kept in that room (`params`) are updated where they lie,
+ * others are copied in and out.
  *
  * @param size parameters
  * @param rule Adam's constants
@@ -727,11 +728,12 @@ export function createSimdAdam(size: number, rule: AdamRule): AdamKernel | null 
   const grads = new Float32Array(memory.buffer, g, size);
   const { beta1, beta2, epsilon } = rule;
   return {
+    params,
     step(target, gradient, stepSize, secondScale) {
-      params.set(target);
+      if (target !== params) params.set(target);
       grads.set(gradient);
       adam(p, g, m, v, size, beta1, 1 - beta1, beta2, 1 - beta2, stepSize, secondScale, epsilon);
-      target.set(params);
+      if (target !== params) target.set(params);
     },
   };
 }
