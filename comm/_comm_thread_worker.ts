@@ -48,10 +48,11 @@ export type ToCommThread =
     options: unknown;
     /**
      * For a caller blocked in `Atomics.wait` (a collective inside a synchronous forward): when
-     * the call settles, `[seq, failed]` is stored into `Int32Array(buffer)[0..2)` and index 0
-     * notified, besides the usual reply.
+     * the call settles, `[seq, failed, bytes]` is stored into `Int32Array(buffer)[0..3)`, a
+     * failure's {@linkcode SerializedError} as `bytes` bytes of JSON from byte `errorAt` on,
+     * and index 0 notified, besides the usual reply.
      */
-    signal?: { buffer: SharedArrayBuffer; seq: number };
+    signal?: { buffer: SharedArrayBuffer; seq: number; errorAt: number };
   };
 
 /** An error as it crosses threads: enough to rebuild its class on the main thread. */
@@ -182,17 +183,45 @@ function run(call: Extract<ToCommThread, { kind: "call" }>): void {
       );
     },
     (error) => {
-      signal(call, true);
-      scope.postMessage({ kind: "failed", id: call.id, error: serializeError(error) });
+      const serialized = serializeError(error);
+      signal(call, serialized);
+      scope.postMessage({ kind: "failed", id: call.id, error: serialized });
     },
   );
 }
 
-/** Wakes a caller blocked on the call's signal, if it has one: `[seq, failed]`, then notify. */
-function signal(call: Extract<ToCommThread, { kind: "call" }>, failed: boolean): void {
+/**
+ * Wakes a caller blocked on the call's signal, if it has one: `[seq, failed, bytes]` and, on
+ * failure, the error as JSON from `errorAt` on, then notify.
+ */
+function signal(
+  call: Extract<ToCommThread, { kind: "call" }>,
+  failure: SerializedError | false,
+): void {
   if (!call.signal) return;
-  const flag = new Int32Array(call.signal.buffer);
-  Atomics.store(flag, 1, failed ? 1 : 0);
+  const flag = new Int32Array(call.signal.buffer, 0, 3);
+  let bytes = 0;
+  if (failure) {
+    const text = new Uint8Array(call.signal.buffer, call.signal.errorAt);
+    let encoded = new TextEncoder().encode(JSON.stringify(failure));
+    if (encoded.length > text.length) {
+      // Too long with its stack and causes: the name and the start of the message still fit.
+      const { name, message, peer, expected } = failure;
+      const short = {
+        name,
+        message: message.slice(0, 1000),
+        peer,
+        expected,
+        stack: "",
+        cause: null,
+      };
+      encoded = new TextEncoder().encode(JSON.stringify(short)).subarray(0, text.length);
+    }
+    text.set(encoded);
+    bytes = encoded.length;
+  }
+  Atomics.store(flag, 2, bytes);
+  Atomics.store(flag, 1, failure ? 1 : 0);
   Atomics.store(flag, 0, call.signal.seq);
   Atomics.notify(flag, 0);
 }

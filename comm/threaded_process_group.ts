@@ -47,6 +47,11 @@ import type {
   CommTotals,
 } from "./process_group.ts";
 
+/** Where a blocking call's error starts in its signal buffer: after `[seq, failed, bytes]`. */
+const SIGNAL_ERROR_AT = 3 * Int32Array.BYTES_PER_ELEMENT;
+/** Room for that error (JSON); a longer one keeps its name and the start of its message. */
+const SIGNAL_ERROR_BYTES = 16 * 1024;
+
 /** What one collective cost this rank, as the communication thread measured it. */
 export interface ThreadedCollectiveStats extends CollectiveStats {
   /**
@@ -186,8 +191,11 @@ export class ThreadedProcessGroup {
   #failure: Error | null = null;
   #closed = false;
   #totals: CommTotals = { calls: 0, bytes: 0, waitMs: 0, transferMs: 0 };
-  /** `[seq, failed]` of the last blocking call the thread settled (see allReduceBlocking). */
-  #signal = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  /**
+   * `[seq, failed, bytes]` of the last blocking call the thread settled, then its error as
+   * JSON from byte {@linkcode SIGNAL_ERROR_AT} on (see allReduceBlocking).
+   */
+  #signal = new Int32Array(new SharedArrayBuffer(SIGNAL_ERROR_AT + SIGNAL_ERROR_BYTES), 0, 3);
   #blockingSeq = 0;
 
   /**
@@ -300,10 +308,14 @@ export class ThreadedProcessGroup {
     const call = this.#call("allReduce", "all-reduce", buf, options, {
       buffer: this.#signal.buffer as SharedArrayBuffer,
       seq,
+      errorAt: SIGNAL_ERROR_AT,
     });
     call.catch(() => {}); // failures are reported below, on this thread
     const flag = this.#signal;
-    while (Atomics.load(flag, 0) < seq) {
+    // Wait on the value this thread last saw: re-reading it for the wait would sleep through
+    // a notify that landed between the check and the wait (until the timeout).
+    let seen = Atomics.load(flag, 0);
+    while (seen < seq) {
       const left = timeoutMs - (performance.now() - t0);
       if (left <= 0) {
         throw new CommError(
@@ -313,11 +325,20 @@ export class ThreadedProcessGroup {
           null,
         );
       }
-      Atomics.wait(flag, 0, Atomics.load(flag, 0), left);
+      Atomics.wait(flag, 0, seen, left);
+      seen = Atomics.load(flag, 0);
     }
     if (Atomics.load(flag, 1) !== 0) {
-      throw new CommError(
-        `A blocking all-reduce failed on rank ${this.rank}'s communication thread (the other ranks report why)`,
+      // The thread's own error, as the promise would have rejected with it.
+      const bytes = new Uint8Array(flag.buffer, SIGNAL_ERROR_AT, Atomics.load(flag, 2)).slice();
+      let serialized: SerializedError | null = null;
+      try {
+        serialized = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        // Cut short: fall through to the line below.
+      }
+      throw serialized ? reviveError(serialized) : new CommError(
+        `A blocking all-reduce failed on rank ${this.rank}'s communication thread`,
         null,
       );
     }
@@ -417,7 +438,7 @@ export class ThreadedProcessGroup {
     op: string,
     buf: Float32Array | null,
     options: unknown,
-    signal?: { buffer: SharedArrayBuffer; seq: number },
+    signal?: { buffer: SharedArrayBuffer; seq: number; errorAt: number },
   ): Promise<ThreadedCollectiveStats> {
     if (this.#failure) return Promise.reject(this.#rejection(op));
     const id = this.#nextId++;

@@ -287,6 +287,44 @@ Deno.test("errors keep their class: a call mismatch is a CallMismatchError and t
   });
 });
 
+Deno.test("a blocking all-reduce that fails throws the communication thread's own error, class and message", async () => {
+  await withThreadedGroups(2, async (groups) => {
+    // Rank 1 is posted first: its thread runs while this thread blocks for rank 0.
+    const other = groups[1].allReduce(new Float32Array(11));
+    other.catch(() => {});
+    const region = groups[0].sharedFloats(10);
+    assert.throws(
+      () => groups[0].allReduceBlocking(region, { op: "sum" }, 30_000),
+      (error: Error) =>
+        error instanceof CallMismatchError &&
+        /Length mismatch in all-reduce: rank 0 has 10 elements and rank 1 has 11/.test(
+          error.message,
+        ) && error.peer === 1,
+    );
+    await assert.rejects(other, CallMismatchError);
+    // The group survives a mismatch, and a blocking call then sums in place.
+    const theirs = groups[1].allReduce(new Float32Array([2]));
+    const ours = groups[0].sharedFloats(1).fill(1);
+    groups[0].allReduceBlocking(ours, { op: "sum" }, 30_000);
+    await theirs;
+    assert.equal(ours[0], 3);
+  });
+});
+
+Deno.test("thousands of blocking all-reduces in a row each wake their caller (no lost notify)", async () => {
+  await withThreadedGroups(2, async (groups) => {
+    const ours = groups[0].sharedFloats(1);
+    // A wake lost between the check and the wait would sleep until this timeout and throw.
+    for (let i = 0; i < 3000; i++) {
+      const theirs = groups[1].allReduce(new Float32Array([i]));
+      ours[0] = 1;
+      groups[0].allReduceBlocking(ours, { op: "sum" }, 5_000);
+      await theirs;
+      assert.equal(ours[0], i + 1);
+    }
+  });
+});
+
 Deno.test("joining fails as initProcessGroup does, and leaves no thread behind", async () => {
   const options = { rank: 0, worldSize: 2 };
   const expected = await initProcessGroup(options).then(() => null, (error) => error);
