@@ -39,6 +39,7 @@ import type {
 import type { InitProcessGroupOptions, JobRecord } from "./init_process_group.ts";
 import { JobMismatchError } from "./_tcp_rendezvous.ts";
 import { readRankEnv } from "./rank_env.ts";
+import { waitUntilReached } from "./_wait_until.ts";
 import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 import type {
   AllReduceOptions,
@@ -312,21 +313,14 @@ export class ThreadedProcessGroup {
     });
     call.catch(() => {}); // failures are reported below, on this thread
     const flag = this.#signal;
-    // Wait on the value this thread last saw: re-reading it for the wait would sleep through
-    // a notify that landed between the check and the wait (until the timeout).
-    let seen = Atomics.load(flag, 0);
-    while (seen < seq) {
-      const left = timeoutMs - (performance.now() - t0);
-      if (left <= 0) {
-        throw new CommError(
-          `Rank ${this.rank} waited ${
-            Math.round(timeoutMs / 1000)
-          } s for a blocking all-reduce: the communication thread did not answer`,
-          null,
-        );
-      }
-      Atomics.wait(flag, 0, seen, left);
-      seen = Atomics.load(flag, 0);
+    const left = timeoutMs - (performance.now() - t0);
+    if (!waitUntilReached(flag, 0, seq, left)) {
+      throw new CommError(
+        `Rank ${this.rank} waited ${
+          Math.round(timeoutMs / 1000)
+        } s for a blocking all-reduce: the communication thread did not answer`,
+        null,
+      );
     }
     if (Atomics.load(flag, 1) !== 0) {
       // The thread's own error, as the promise would have rejected with it.
