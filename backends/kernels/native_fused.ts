@@ -188,7 +188,7 @@ export function makeNativeConvBlockGrad(blas: OpenBlas, simd: SimdKernels): tf.K
           rows * o,
         );
       }
-      sumRows(blas, rows, o, outputRows(conv, dz, first, examples), view(wasm, db), 1);
+      sumRows(blas, rows, o, dzRows, view(wasm, db), 1);
     });
     return [dW, db, dz];
   };
