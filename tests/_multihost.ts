@@ -6,6 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { makeNetnsHosts, type NetnsHosts, netnsUnavailable } from "../bench/netns_hosts.ts";
+import { CHECKPOINT_SCHEMA, writeCheckpoint } from "../core/checkpoint.ts";
+import { createLayout } from "../core/flat_layout.ts";
+import { getWorkload } from "../workloads/registry.ts";
 
 /** The CLI entry point. */
 export const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -123,4 +126,24 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
+}
+
+/** synthetic-mlp's parameter layout, as its checkpoints hold it. */
+export const SYNTHETIC_LAYOUT = createLayout(getWorkload("synthetic-mlp").createModel().params);
+
+/**
+ * Writes a synthetic-mlp checkpoint after one step, every parameter `value`: something for one
+ * host's `--resume` to name.
+ *
+ * @param path where
+ * @param value every parameter's value
+ */
+export async function writeSyntheticCheckpoint(path: string, value: number): Promise<void> {
+  await writeCheckpoint(path, {
+    schema: CHECKPOINT_SCHEMA,
+    workload: "synthetic-mlp",
+    steps: 1,
+    layout: SYNTHETIC_LAYOUT,
+    params: new Float32Array(SYNTHETIC_LAYOUT.totalSize).fill(value),
+  });
 }

@@ -14,10 +14,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CHECKPOINT_SCHEMA, readCheckpoint, writeCheckpoint } from "../core/checkpoint.ts";
-import { createLayout } from "../core/flat_layout.ts";
+import { readCheckpoint } from "../core/checkpoint.ts";
 import { runSingle } from "../strategies/single.ts";
-import { getWorkload } from "../workloads/registry.ts";
 import {
   type Hosts,
   killQuietly,
@@ -28,7 +26,9 @@ import {
   REQUIRE_NETNS_ENV,
   SECRET,
   startLauncher,
+  SYNTHETIC_LAYOUT,
   TRAIN_ARGS,
+  writeSyntheticCheckpoint,
 } from "./_multihost.ts";
 import { testSpec } from "./_run_spec.ts";
 
@@ -55,7 +55,6 @@ function test(name: string, fn: () => Promise<void>) {
   });
 }
 
-const layout = createLayout(getWorkload("synthetic-mlp").createModel().params);
 const single = skip ? null : runSingle(testSpec({ strategy: "single", worldSize: 1 }));
 
 /** One launcher per host with torchrun's flags. */
@@ -123,7 +122,10 @@ for (const nproc of [1, 2]) {
       try {
         const ends = await Promise.all(job.map((l) => l.ended));
         for (const end of ends) assert.equal(end.code, 0, end.stderr);
-        const ckpt = await readCheckpoint(path, { workload: "synthetic-mlp", layout });
+        const ckpt = await readCheckpoint(path, {
+          workload: "synthetic-mlp",
+          layout: SYNTHETIC_LAYOUT,
+        });
         const diff = maxAbsDiff(ckpt.params, (await single!).snapshot);
         assert.ok(diff < EQUIVALENCE_TOLERANCE, `max |Δparam| ${diff}`);
       } finally {
@@ -250,7 +252,10 @@ test("a foreign client from a third namespace is refused and the job goes on", a
       const ends = await Promise.all(job.map((l) => l.ended));
       for (const end of ends) assert.equal(end.code, 0, end.stderr);
       assert.match(ends[0].stderr, /refused a connection on the rendezvous port: wrong token/);
-      const ckpt = await readCheckpoint(path, { workload: "synthetic-mlp", layout });
+      const ckpt = await readCheckpoint(path, {
+        workload: "synthetic-mlp",
+        layout: SYNTHETIC_LAYOUT,
+      });
       assert.ok(maxAbsDiff(ckpt.params, (await single!).snapshot) < EQUIVALENCE_TOLERANCE);
     } finally {
       job.forEach(killQuietly);
@@ -264,13 +269,7 @@ test("two hosts with different settings, or --resume on one only, both exit 2 be
     const dir = await Deno.makeTempDir();
     try {
       const ckpt = join(dir, "ckpt.json");
-      await writeCheckpoint(ckpt, {
-        schema: CHECKPOINT_SCHEMA,
-        workload: "synthetic-mlp",
-        steps: 1,
-        layout,
-        params: new Float32Array(layout.totalSize).fill(0.01),
-      });
+      await writeSyntheticCheckpoint(ckpt, 0.01);
       const job = startJob(
         hosts,
         2,

@@ -9,11 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jobDifferences } from "../comm/_tcp_rendezvous.ts";
-import { CHECKPOINT_SCHEMA, writeCheckpoint } from "../core/checkpoint.ts";
-import { createLayout } from "../core/flat_layout.ts";
 import type { RunSpec } from "../core/run_types.ts";
 import { jobRecord } from "../strategies/_job_record.ts";
-import { getWorkload } from "../workloads/registry.ts";
 import {
   type Ended,
   freePort,
@@ -22,14 +19,13 @@ import {
   SECRET,
   startLauncher,
   TRAIN_ARGS,
+  writeSyntheticCheckpoint,
 } from "./_multihost.ts";
 
 /** The default ring set-up deadline: every host must fail within it. */
 const RENDEZVOUS_TIMEOUT_MS = 30_000;
 /** A run that would train for hours if the hosts were let through. */
 const LONG = ["--steps", "1000000"];
-
-const layout = createLayout(getWorkload("synthetic-mlp").createModel().params);
 
 /** One launcher per entry of `perNode` on loopback: `--nnodes`, its `--node-rank`, its flags. */
 function startNodes(perNode: [number, string[]][], nnodes = 2): Launcher[] {
@@ -85,13 +81,7 @@ Deno.test("every setting the ranks must share is in the job record, each named b
   const dir = await Deno.makeTempDir();
   try {
     const ckpt = join(dir, "ckpt.json");
-    await writeCheckpoint(ckpt, {
-      schema: CHECKPOINT_SCHEMA,
-      workload: "synthetic-mlp",
-      steps: 1,
-      layout,
-      params: new Float32Array(layout.totalSize),
-    });
+    await writeSyntheticCheckpoint(ckpt, 0);
     const variants: [Partial<RunSpec>, string][] = [
       [{ workload: "mnist-mlp" }, "--workload"],
       [{ globalBatch: 96 }, "--batch (global)"],
@@ -150,13 +140,7 @@ Deno.test("--resume on one host only, or different --steps, fail both hosts befo
   const dir = await Deno.makeTempDir();
   try {
     const ckpt = join(dir, "ckpt.json");
-    await writeCheckpoint(ckpt, {
-      schema: CHECKPOINT_SCHEMA,
-      workload: "synthetic-mlp",
-      steps: 1,
-      layout,
-      params: new Float32Array(layout.totalSize).fill(0.01),
-    });
+    await writeSyntheticCheckpoint(ckpt, 0.01);
     const resume = startNodes([[0, [...LONG, "--resume", ckpt]], [1, LONG]]);
     const steps = startNodes([[0, ["--steps", "20"]], [1, ["--steps", "30"]]]);
     try {
