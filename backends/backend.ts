@@ -30,6 +30,9 @@ import {
   nativeWritesInPlace,
   registerNativeKernels,
 } from "./kernels/register_native_kernels.ts";
+import { activateOnSharedHeap, wasmHeap } from "./shared_heap.ts";
+import { startComputePool } from "./kernels/_compute_pool.ts";
+import { splittingBlas } from "./kernels/_split_blas.ts";
 import { loadTensorflowBackend, tensorflowAvailability } from "./tensorflow.ts";
 import { type AdapterRecord, initWebGpu, webgpuAvailability } from "./webgpu.ts";
 
@@ -270,16 +273,14 @@ export async function initBackend(
   checkThreads(name, threads);
   // tfjs-core prints a banner suggesting tfjs-node on first use; it is noise for our users.
   tf.env().set("IS_NODE", false);
-  // The threaded wasm build spawns node worker_threads by relative path, which Deno
-  // refuses; paratrain's parallelism is its own (workers, processes), so use one thread.
-  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
   let blas: BackendInfo["blas"] = null;
   if (name === "wasm" || name === "native") {
     if (!wasmPathsSet) {
       setWasmPaths(wasmDir());
       wasmPathsSet = true;
     }
-    await activate("wasm");
+    // On a shared heap, which `native`'s compute threads work on (one wasm thread either way).
+    await activateOnSharedHeap(() => activate("wasm"));
     registerWasmKernels({ fast: fastKernels });
     registerBackendSeam("wasm", heapSeam(tf.findBackend("wasm")!));
   }
@@ -291,9 +292,9 @@ export async function initBackend(
     if (tf.findBackendFactory(NATIVE_BACKEND) == null) {
       tf.registerBackend(NATIVE_BACKEND, () => wasm, 0);
     }
-    const heap = (wasm as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm
-      .memory;
-    registerNativeKernels(openBlas, await loadSimdKernels(heap));
+    const heap = wasmHeap(wasm);
+    // With compute threads, products split over them, and OpenBLAS keeps to one thread.
+    registerNativeKernels(splittingBlas(openBlas), await loadSimdKernels(heap));
     await loadNnSimd(heap);
     registerBackendSeam(NATIVE_BACKEND, {
       ...heapSeam(wasm),
@@ -306,7 +307,9 @@ export async function initBackend(
       createAdam: createSimdAdam,
     });
     await activate(NATIVE_BACKEND);
-    openBlas.setThreads(threads);
+    // The products, convolutions and pools split over `threads` threads of paratrain's own.
+    await startComputePool(threads - 1, heap);
+    openBlas.setThreads(1);
     blas = blasInfo(openBlas);
   }
   if (name === "cpu") await activate("cpu");

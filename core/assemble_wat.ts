@@ -1,6 +1,6 @@
 /**
- * WebAssembly text assembled at start-up with the npm package `wabt` (SIMD and bulk memory
- * enabled), shared by the layers that write kernels in WebAssembly: the `native` backend's
+ * WebAssembly text assembled at start-up with the npm package `wabt` (SIMD, bulk memory and
+ * threads enabled), shared by the layers that write kernels in WebAssembly: the `native` backend's
  * memory-bound kernels and the wire codecs of compressed gradients.
  *
  * @module
@@ -29,10 +29,39 @@ let wabt: Promise<Wabt> | undefined;
  */
 export async function assembleWat(name: string, text: string): Promise<WebAssembly.Module> {
   wabt ??= import("wabt").then(({ default: init }) => init() as Promise<Wabt>);
-  const parsed = (await wabt).parseWat(name, text, { simd: true, bulk_memory: true });
+  const parsed = (await wabt).parseWat(name, text, {
+    simd: true,
+    bulk_memory: true,
+    threads: true,
+  });
   try {
     return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
   } finally {
     parsed.destroy();
   }
+}
+
+/** The import every kernel module declares for the heap it works on. */
+const HEAP_IMPORT = `(import "env" "memory" (memory 1))`;
+
+/**
+ * A kernel module's text for the heap it will be given: where that heap is a shared memory
+ * (the wasm backend's threaded build), the module's import of it says so, as a shared import
+ * must (with the largest heap a 32-bit memory can have).
+ *
+ * @param text a module importing its heap as `(import "env" "memory" (memory 1))`
+ * @param memory the heap it will be instantiated with
+ * @returns the text to assemble
+ * @example
+ * ```ts
+ * const text = forHeap(`(module (import "env" "memory" (memory 1)))`, new WebAssembly.Memory({ initial: 1 }));
+ * ```
+ */
+export function forHeap(text: string, memory: WebAssembly.Memory): string {
+  if (!text.includes(HEAP_IMPORT)) {
+    throw new Error("The module does not import its heap as expected");
+  }
+  return memory.buffer instanceof SharedArrayBuffer
+    ? text.replace(HEAP_IMPORT, `(import "env" "memory" (memory 1 65536 shared))`)
+    : text;
 }

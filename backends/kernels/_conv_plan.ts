@@ -10,6 +10,9 @@ import { examplesPerChunk } from "./_im2col.ts";
 import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { disposeInfo } from "./_wasm_ops.ts";
+import { computePool } from "./_compute_pool.ts";
+import { type ConvShape, type RangeJob, type RangeKernels, runJob } from "./_range_kernels.ts";
+import { wasmHeap } from "../shared_heap.ts";
 
 /**
  * Largest patch matrix a native kernel builds at once, in floats (128 KiB): one chunk's
@@ -122,66 +125,196 @@ export function isEmpty(shape: number[]): boolean {
   return shape.some((d) => d === 0);
 }
 
+/** Below this many FLOPs a kernel runs on the main thread alone: waking a thread costs more. */
+const SPLIT_MIN_FLOPS = 2e6;
+
+/**
+ * Runs a kernel over `batch` examples split between this thread and the compute threads
+ * (`--threads` − 1), or on this thread alone where there are none, the batch is a single
+ * example or the work is too small to pay for waking them.
+ *
+ * @param batch examples
+ * @param flops the kernel's FLOPs, to judge whether a split pays
+ * @param job the job for a range of examples, and which part it is (0 is this thread's)
+ * @param own runs a range on this thread
+ * @example
+ * ```ts
+ * import { type Pool2Job, type RangeKernels, runJob } from "./_range_kernels.ts";
+ * declare const k: RangeKernels;
+ * declare const job: (from: number, to: number, part: number) => Pool2Job;
+ * splitRun(128, 4e6, (from, to, part) => ({ kind: "pool2", job: job(from, to, part) }), (j) => runJob(k, j));
+ * ```
+ */
+export function splitRun(
+  batch: number,
+  flops: number,
+  job: (from: number, to: number, part: number) => RangeJob,
+  own: (job: RangeJob) => void,
+): void {
+  const pool = computePool();
+  const parts = splitParts(batch);
+  if (!pool || parts < 2 || flops < SPLIT_MIN_FLOPS) {
+    own(job(0, batch, 0));
+    return;
+  }
+  const ends = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * batch) / parts));
+  const jobs = Array.from({ length: parts }, (_, i) => job(ends[i], ends[i + 1], i));
+  pool.run(jobs.slice(1), () => own(jobs[0]));
+}
+
+/**
+ * How many parts {@linkcode splitRun} cuts `batch` examples into: one per thread, at most one
+ * per example.
+ *
+ * @param batch examples
+ * @returns parts (1 without compute threads)
+ * @example
+ * ```ts
+ * splitParts(128); // 2 with --threads 2
+ * ```
+ */
+export function splitParts(batch: number): number {
+  const pool = computePool();
+  if (!pool || pool.busy) return 1;
+  return Math.max(1, Math.min(pool.helpers + 1, batch));
+}
+
+/** The kernels the main thread runs its part with. */
+function rangeKernels(blas: OpenBlas, simd: SimdKernels, conv: Conv): RangeKernels {
+  return { blas, simd, memory: wasmHeap(conv.wasm) };
+}
+
+/** The geometry and chunking of `conv`, as a job carries them. */
+function shapeOf(conv: Conv): ConvShape {
+  const { info } = conv;
+  return {
+    geometry: info,
+    outChannels: info.outChannels,
+    rowsPerExample: conv.rowsPerExample,
+    patchSize: conv.patchSize,
+    chunk: conv.chunk,
+    contiguousRuns: conv.contiguousRuns,
+  };
+}
+
+/** A patch buffer for each part of a split: `parts` rooms of one chunk, 16-byte aligned. */
+function patchRooms(conv: Conv, parts: number): { cols: tf.TensorInfo; room: number } {
+  const examples = Math.min(conv.chunk, Math.ceil(conv.info.batchSize / parts));
+  const floats = Math.max(1, examples * conv.rowsPerExample * conv.patchSize);
+  const room = Math.ceil(floats / 4) * 4;
+  return { cols: conv.wasm.makeOutput([parts * room], "float32"), room };
+}
+
 /**
  * The convolution `y = x ∗ W` chunk by chunk: each chunk's patches gathered, then one sgemm
- * into its rows of `y`; `each` (the fused kernels' bias and activation) sees those rows while
- * they are in cache.
+ * into its rows of `y`, then (with `bias`) the bias added and ReLU where `relu`, while those
+ * rows are in cache. With compute threads, each takes a range of the examples.
  */
 export function convolve(
   blas: OpenBlas,
   simd: SimdKernels,
   conv: Conv,
-  tensors: { x: tf.TensorInfo; filter: tf.TensorInfo; y: tf.TensorInfo },
-  each?: (yRows: Float32Array, rows: number, first: number, examples: number) => void,
+  tensors: { x: tf.TensorInfo; filter: tf.TensorInfo; y: tf.TensorInfo; bias?: tf.TensorInfo },
+  relu = false,
 ): void {
   const { wasm, info, rowsPerExample, patchSize } = conv;
-  forChunks(conv, (first, examples, cols) => {
-    const rows = examples * rowsPerExample;
-    // Views are taken after every allocation: a heap growth detaches older views.
-    gather(simd, conv, tensors.x, cols, first, examples);
-    const yRows = outputRows(conv, tensors.y, first, examples);
-    blas.sgemm(
-      conv.contiguousRuns,
-      false,
-      rows,
-      info.outChannels,
-      patchSize,
-      view(wasm, cols),
-      view(wasm, tensors.filter),
-      yRows,
+  const batch = info.batchSize;
+  const { cols, room } = patchRooms(conv, splitParts(batch));
+  try {
+    // Addresses are taken after every allocation (a heap growth moves nothing, but views end).
+    const at = (t: tf.TensorInfo) => view(wasm, t).byteOffset;
+    const base = {
+      ...shapeOf(conv),
+      x: at(tensors.x),
+      filter: at(tensors.filter),
+      y: at(tensors.y),
+      bias: tensors.bias ? at(tensors.bias) : -1,
+      relu,
+    };
+    const colsAt = at(cols);
+    const k = rangeKernels(blas, simd, conv);
+    splitRun(
+      batch,
+      2 * batch * rowsPerExample * patchSize * info.outChannels,
+      (from, to, part) => ({
+        kind: "convolve",
+        job: { ...base, from, to, cols: colsAt + part * room * 4 },
+      }),
+      (job) => runJob(k, job),
     );
-    each?.(yRows, rows, first, examples);
-  });
+  } finally {
+    disposeInfo(cols, wasm);
+  }
 }
 
 /**
- * The filter gradient `dW += patchesᵀ · dy` chunk by chunk into a zeroed `dW` (sgemm adds
- * each chunk's product to the chunks' before it); `before` (the fused kernels' ReLU mask and
- * bias sum) runs on each chunk first, while its `dy` rows are about to be used.
+ * The filter gradient `dW += patchesᵀ · dz` chunk by chunk into a zeroed `dW` (and, with `db`,
+ * the bias gradient into a zeroed `db`); with `y`, `dz` is first `dy` masked by ReLU's output
+ * into `dz`, chunk by chunk while its rows are in cache. With compute threads, each takes a
+ * range of the examples into a partial sum of its own, added to `dW` and `db` at the end.
  */
 export function filterGradient(
   blas: OpenBlas,
   simd: SimdKernels,
   conv: Conv,
-  tensors: { x: tf.TensorInfo; dy: tf.TensorInfo; dw: tf.TensorInfo },
-  before?: (first: number, examples: number, rows: number) => void,
+  tensors: {
+    x: tf.TensorInfo;
+    dy: tf.TensorInfo;
+    dw: tf.TensorInfo;
+    y?: tf.TensorInfo;
+    dz?: tf.TensorInfo;
+    db?: tf.TensorInfo;
+  },
 ): void {
   const { wasm, info, rowsPerExample, patchSize } = conv;
-  forChunks(conv, (first, examples, cols) => {
-    const rows = examples * rowsPerExample;
-    before?.(first, examples, rows);
-    if (patchSize === 0) return;
-    gather(simd, conv, tensors.x, cols, first, examples);
-    blas.sgemm(
-      !conv.contiguousRuns,
-      false,
-      patchSize,
-      info.outChannels,
-      rows,
-      view(wasm, cols),
-      outputRows(conv, tensors.dy, first, examples),
-      view(wasm, tensors.dw),
-      1,
+  const batch = info.batchSize;
+  const o = info.outChannels;
+  const parts = splitParts(batch);
+  const { cols, room } = patchRooms(conv, parts);
+  // Each compute thread's partial dW then db.
+  const partial = Math.ceil((patchSize * o + o) / 4) * 4;
+  const sums = parts > 1 ? wasm.makeOutput([(parts - 1) * partial], "float32") : null;
+  try {
+    const at = (t: tf.TensorInfo) => view(wasm, t).byteOffset;
+    if (sums) view(wasm, sums).fill(0);
+    const base = {
+      ...shapeOf(conv),
+      x: at(tensors.x),
+      dy: at(tensors.dy),
+      y: tensors.y ? at(tensors.y) : -1,
+      dz: at(tensors.dz ?? tensors.dy),
+    };
+    const own = { dw: at(tensors.dw), db: tensors.db ? at(tensors.db) : -1 };
+    const colsAt = at(cols);
+    const sumsAt = sums ? at(sums) : -1;
+    const k = rangeKernels(blas, simd, conv);
+    let split = false;
+    splitRun(
+      batch,
+      2 * batch * rowsPerExample * patchSize * o,
+      (from, to, part) => {
+        split ||= part > 0;
+        const dw = part === 0 ? own.dw : sumsAt + (part - 1) * partial * 4;
+        const db = own.db < 0 ? -1 : part === 0 ? own.db : dw + patchSize * o * 4;
+        return {
+          kind: "filterGradient",
+          job: { ...base, from, to, dw, db, cols: colsAt + part * room * 4 },
+        };
+      },
+      (job) => runJob(k, job),
     );
-  });
+    if (split && sums) {
+      const all = view(wasm, sums);
+      const dw = view(wasm, tensors.dw);
+      const db = tensors.db ? view(wasm, tensors.db) : null;
+      for (let p = 0; p < parts - 1; p++) {
+        const from = p * partial;
+        for (let i = 0; i < patchSize * o; i++) dw[i] += all[from + i];
+        if (db) { for (let i = 0; i < o; i++) db[i] += all[from + patchSize * o + i]; }
+      }
+    }
+  } finally {
+    disposeInfo(cols, wasm);
+    if (sums) disposeInfo(sums, wasm);
+  }
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { assembleWat, forHeap } from "../../core/assemble_wat.ts";
 
 /** The kernels, bound to one heap. Addresses are bytes; counts are floats. */
 export interface NnSimd {
@@ -152,24 +153,19 @@ const WAT = `
 )
 `;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 /** This process's (or worker's) kernels, once loaded. */
 let loaded: NnSimd | null = null;
 
-/** Assembles the module once per process or worker. */
-function compile(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    // Imported here, not at the top: only the native backend's processes pay for loading it.
-    const { default: wabtInit } = await import("wabt");
-    const wabt = await wabtInit();
-    const parsed = wabt.parseWat("native_nn_simd.wat", WAT, { simd: true });
-    try {
-      return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
-    } finally {
-      parsed.destroy();
-    }
-  })();
-  return compiled;
+/** Assembles the module once per process or worker, for `memory`'s kind of heap. */
+function compile(memory: WebAssembly.Memory): Promise<WebAssembly.Module> {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  let module = compiled.get(shared);
+  if (!module) {
+    module = assembleWat("native_nn_simd.wat", forHeap(WAT, memory));
+    compiled.set(shared, module);
+  }
+  return module;
 }
 
 /**
@@ -184,7 +180,7 @@ function compile(): Promise<WebAssembly.Module> {
  * ```
  */
 export async function loadNnSimd(memory: WebAssembly.Memory): Promise<NnSimd> {
-  const instance = new WebAssembly.Instance(await compile(), { env: { memory } });
+  const instance = new WebAssembly.Instance(await compile(memory), { env: { memory } });
   loaded = instance.exports as unknown as NnSimd;
   return loaded;
 }

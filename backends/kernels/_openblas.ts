@@ -57,6 +57,27 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  /** The same function on addresses, for a compute thread's part of a product. */
+  sgemm_at: {
+    name: "cblas_sgemm",
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "usize",
+      "i32",
+      "usize",
+      "i32",
+      "f32",
+      "usize",
+      "i32",
+    ],
+    result: "void",
+  },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_get_parallel: { parameters: [], result: "i32" },
@@ -89,10 +110,31 @@ export interface OpenBlas {
     c: Float32Array,
     beta?: number,
   ): void;
+  /**
+   * {@linkcode OpenBlas.sgemm} on addresses with leading dimensions: what a compute thread runs
+   * for its block of a product split between threads.
+   */
+  sgemmAt(g: GemmBlock): void;
   /** Sets the threads every later call may use (process-wide). */
   setThreads(threads: number): void;
   /** The threads calls may use. */
   threads(): number;
+}
+
+/** A product `C = op(A) · op(B) + beta · C` on addresses, row-major, leading dimensions given. */
+export interface GemmBlock {
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  a: number;
+  lda: number;
+  b: number;
+  ldb: number;
+  c: number;
+  ldc: number;
+  beta: number;
 }
 
 /** What results and reports record of the library: where it is and how it was built. */
@@ -245,6 +287,24 @@ function wrap(
         beta,
         c as Float32Array<ArrayBuffer>,
         n,
+      );
+    },
+    sgemmAt(g) {
+      s.sgemm_at(
+        ROW_MAJOR,
+        g.transA ? TRANS : NO_TRANS,
+        g.transB ? TRANS : NO_TRANS,
+        g.m,
+        g.n,
+        g.k,
+        1,
+        BigInt(g.a),
+        g.lda,
+        BigInt(g.b),
+        g.ldb,
+        g.beta,
+        BigInt(g.c),
+        g.ldc,
       );
     },
     setThreads(threads) {

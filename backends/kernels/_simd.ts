@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { assembleWat } from "../../core/assemble_wat.ts";
+import { assembleWat, forHeap } from "../../core/assemble_wat.ts";
 import type { AdamKernel, AdamRule } from "../../core/backend_seam.ts";
 
 /** One tensor's place in the heap: a byte offset (a `Float32Array` view's `byteOffset`). */
@@ -57,6 +57,11 @@ export interface SimdKernels {
   biasAct(y: Pointer, b: Pointer, rows: number, channels: number, relu: boolean): void;
   /** `dz = y > 0 ? dy : 0` over `n` floats: the ReLU's gradient, from its output. */
   reluMask(dy: Pointer, y: Pointer, dz: Pointer, n: number): void;
+  /**
+   * Max-pool of a 2×2 window with stride 2 and no padding over `n` NHWC examples of
+   * `h × w × c` into `y`: each window's first maximum (row-major, strict `>`).
+   */
+  maxPool2(x: Pointer, y: Pointer, n: number, h: number, w: number, c: number): void;
   /**
    * `MaxPoolGrad` of a 2×2 window with stride 2 and no padding over `n` NHWC examples of
    * `h × w × c`: each `dy` to its window's first maximum in `x` (row-major, strict `>`), zero
@@ -516,6 +521,66 @@ const WAT = `
       (local.set $dz (i32.add (local.get $dz) (i32.const 4)))
       (br $one))))
 
+  ;; MaxPool of a 2×2 window, stride 2, no padding, over $n NHWC examples of x[h, w, c] into
+  ;; y[h/2, w/2, c]: each window's first maximum (row-major order, strict >, as maxPool2Grad
+  ;; picks it), four channels at a time.
+  (func (export "maxPool2") (param $x i32) (param $y i32)
+    (param $n i32) (param $h i32) (param $w i32) (param $c i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $d i32) (local $vecC i32)
+    (local $p i32) (local $row i32) (local $pixel i32) (local $ph i32) (local $pw i32)
+    (local $best v128) (local $v v128) (local $bestOne f32) (local $vOne f32)
+    (local.set $vecC (i32.and (local.get $c) (i32.const -4)))
+    (local.set $pixel (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $row (i32.mul (local.get $w) (local.get $pixel)))
+    (local.set $ph (i32.shr_u (local.get $h) (i32.const 1)))
+    (local.set $pw (i32.shr_u (local.get $w) (i32.const 1)))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_s (local.get $b) (local.get $n)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_s (local.get $i) (local.get $ph)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_s (local.get $j) (local.get $pw)))
+          (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $c)
+            (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (i32.shl (local.get $i) (i32.const 1))) (local.get $w))
+              (i32.shl (local.get $j) (i32.const 1)))) (i32.const 2))))
+          (local.set $d (i32.const 0))
+          (block $dDone (loop $dLoop
+            (br_if $dDone (i32.ge_s (local.get $d) (local.get $vecC)))
+            (local.set $best (v128.load (local.get $p)))
+            (local.set $v (v128.load (i32.add (local.get $p) (local.get $pixel))))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (f32x4.gt (local.get $v) (local.get $best))))
+            (local.set $v (v128.load (i32.add (local.get $p) (local.get $row))))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (f32x4.gt (local.get $v) (local.get $best))))
+            (local.set $v (v128.load (i32.add (i32.add (local.get $p) (local.get $row)) (local.get $pixel))))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (f32x4.gt (local.get $v) (local.get $best))))
+            (v128.store (local.get $y) (local.get $best))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $y (i32.add (local.get $y) (i32.const 16)))
+            (local.set $d (i32.add (local.get $d) (i32.const 4)))
+            (br $dLoop)))
+          (block $dDone (loop $dLoop
+            (br_if $dDone (i32.ge_s (local.get $d) (local.get $c)))
+            (local.set $bestOne (f32.load (local.get $p)))
+            (local.set $vOne (f32.load (i32.add (local.get $p) (local.get $pixel))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $bestOne (local.get $vOne))))
+            (local.set $vOne (f32.load (i32.add (local.get $p) (local.get $row))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $bestOne (local.get $vOne))))
+            (local.set $vOne (f32.load (i32.add (i32.add (local.get $p) (local.get $row)) (local.get $pixel))))
+            (if (f32.gt (local.get $vOne) (local.get $bestOne)) (then (local.set $bestOne (local.get $vOne))))
+            (f32.store (local.get $y) (local.get $bestOne))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $y (i32.add (local.get $y) (i32.const 4)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $dLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop))))
+
   ;; MaxPoolGrad of a 2×2 window, stride 2, no padding, over $n NHWC examples of x[h, w, c]:
   ;; each window's dy goes to its first maximum in x (row-major order, strict >), four
   ;; channels at a time, and every other pixel of the window gets zero, so each pixel of dx is
@@ -640,14 +705,21 @@ function geometryArgs(g: Geometry): GeometryArgs {
   ];
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+/** The module for a heap of its own (Adam's) and, once asked for, for a shared heap. */
+const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
+/** The module for a memory of its own, once assembled: Adam's. */
 let ready: WebAssembly.Module | undefined;
 
-/** Assembles the module once per process or worker. */
-function compile(): Promise<WebAssembly.Module> {
+/** Assembles the module once per process or worker, for `memory`'s kind of heap. */
+function compile(memory: WebAssembly.Memory): Promise<WebAssembly.Module> {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
   // Assembled on first use: only the native backend's processes pay for loading the assembler.
-  compiled ??= assembleWat("native_simd.wat", WAT).then((module) => ready = module);
-  return compiled;
+  let module = compiled.get(shared);
+  if (!module) {
+    module = assembleWat("native_simd.wat", forHeap(WAT, memory));
+    compiled.set(shared, module);
+  }
+  return module;
 }
 
 /**
@@ -661,7 +733,9 @@ function compile(): Promise<WebAssembly.Module> {
  * ```
  */
 export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdKernels> {
-  const instance = new WebAssembly.Instance(await compile(), { env: { memory } });
+  const instance = new WebAssembly.Instance(await compile(memory), { env: { memory } });
+  // Adam's memory is its own, never shared.
+  ready ??= await compile(new WebAssembly.Memory({ initial: 1 }));
   type Patches = (
     a: Pointer,
     b: Pointer,
@@ -679,6 +753,7 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
     biasAct: (y: Pointer, b: Pointer, rows: number, c: number, relu: number) => void;
     reluMask: SimdKernels["reluMask"];
     maxPool2Grad: SimdKernels["maxPool2Grad"];
+    maxPool2: SimdKernels["maxPool2"];
   };
   return {
     im2col: (x, cols, first, examples, g) =>
@@ -693,6 +768,7 @@ export async function loadSimdKernels(memory: WebAssembly.Memory): Promise<SimdK
     biasAct: (y, b, rows, c, relu) => exports.biasAct(y, b, rows, c, relu ? 1 : 0),
     reluMask: exports.reluMask,
     maxPool2Grad: exports.maxPool2Grad,
+    maxPool2: exports.maxPool2,
   };
 }
 

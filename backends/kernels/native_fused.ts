@@ -19,7 +19,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { ConvBlockAttrs, FusedActivation } from "../../core/nn_ops.ts";
-import { convolve, filterGradient, isEmpty, outputRows, plan, view } from "./_conv_plan.ts";
+import { convolve, filterGradient, isEmpty, plan, view } from "./_conv_plan.ts";
 import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { sumRows } from "./native_sum.ts";
@@ -139,9 +139,7 @@ export function makeNativeConvBlock(blas: OpenBlas, simd: SimdKernels): tf.Kerne
       simd.biasAct(yv.byteOffset, view(wasm, bias).byteOffset, rows, info.outChannels, relu);
       return y;
     }
-    convolve(blas, simd, conv, { x, filter, y }, (yRows, rows) => {
-      simd.biasAct(yRows.byteOffset, view(wasm, bias).byteOffset, rows, info.outChannels, relu);
-    });
+    convolve(blas, simd, conv, { x, filter, y, bias }, relu);
     return y;
   };
 }
@@ -178,18 +176,7 @@ export function makeNativeConvBlockGrad(blas: OpenBlas, simd: SimdKernels): tf.K
     view(wasm, db).fill(0);
     if (isEmpty(info.outShape)) return [dW, db, dz];
     // Per chunk, while its rows are in cache: the ReLU's mask, then the bias and filter sums.
-    filterGradient(blas, simd, conv, { x, dy: dz, dw: dW }, (first, examples, rows) => {
-      const dzRows = outputRows(conv, dz, first, examples);
-      if (relu) {
-        simd.reluMask(
-          outputRows(conv, dy, first, examples).byteOffset,
-          outputRows(conv, y, first, examples).byteOffset,
-          dzRows.byteOffset,
-          rows * o,
-        );
-      }
-      sumRows(blas, rows, o, dzRows, view(wasm, db), 1);
-    });
+    filterGradient(blas, simd, conv, { x, dy, dw: dW, y: relu ? y : undefined, dz, db });
     return [dW, db, dz];
   };
 }

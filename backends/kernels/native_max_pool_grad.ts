@@ -9,24 +9,32 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { makeMaxPoolGrad, poolInfo } from "./max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
+import type { OpenBlas } from "./_openblas.ts";
+import { splitRun } from "./_conv_plan.ts";
+import { runJob } from "./_range_kernels.ts";
+import { wasmHeap } from "../shared_heap.ts";
 
 /**
- * The SIMD max-pool gradient (NHWC, any window, stride and padding).
+ * The SIMD max-pool gradient (NHWC, any window, stride and padding); the 2×2, stride-2 one
+ * split by examples over the compute threads.
  *
+ * @param blas the loaded library
  * @param simd the kernel's module
  * @returns the kernel function
  * @example
  * ```ts
+ * import { loadOpenBlas } from "./_openblas.ts";
  * import { loadSimdKernels } from "./_simd.ts";
+ * const load = loadOpenBlas();
  * const simd = await loadSimdKernels(new WebAssembly.Memory({ initial: 1 }));
- * const kernelFunc = makeNativeMaxPoolGrad(simd);
+ * if (load.ok) makeNativeMaxPoolGrad(load.blas, simd);
  * ```
  */
-export function makeNativeMaxPoolGrad(simd: SimdKernels): tf.KernelFunc {
+export function makeNativeMaxPoolGrad(blas: OpenBlas, simd: SimdKernels): tf.KernelFunc {
   // The views lie on the heap the module imports: their byte offsets are the addresses.
   const anyWindow = makeMaxPoolGrad((x, dy, info, dx) =>
     simd.maxPoolGrad(x.byteOffset, dy.byteOffset, dx.byteOffset, info.batchSize, info)
@@ -41,9 +49,66 @@ export function makeNativeMaxPoolGrad(simd: SimdKernels): tf.KernelFunc {
     if (!twoByTwo || n * h * w * c === 0) return anyWindow(args);
     const wasm = args.backend as BackendWasm;
     const dx = wasm.makeOutput(input.shape, "float32");
-    // Views are taken after the allocation above: a heap growth detaches older views.
+    // Addresses are taken after the allocation above.
     const at = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
-    simd.maxPool2Grad(at(input), at(dy), at(dx), n, h, w, c);
+    const job = { height: h, width: w, channels: c, x: at(input), y: at(dy), dx: at(dx) };
+    splitRun(n, 4 * n * h * w * c, (from, to) => ({
+      kind: "pool2",
+      job: { ...job, from, to },
+    }), (part) => runJob({ blas, simd, memory: wasmHeap(wasm) }, part));
     return dx;
+  };
+}
+
+/**
+ * The SIMD max-pool of a 2×2 window, stride 2, no padding (NHWC), split by examples over the
+ * compute threads; any other pool runs the wasm backend's (XNNPACK) kernel.
+ *
+ * @param blas the loaded library (its thread count is set while a split runs)
+ * @param simd the SIMD module
+ * @param stock the wasm backend's kernel
+ * @returns the kernel function
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { loadOpenBlas } from "./_openblas.ts";
+ * import { loadSimdKernels } from "./_simd.ts";
+ * const load = loadOpenBlas();
+ * const simd = await loadSimdKernels(new WebAssembly.Memory({ initial: 1 }));
+ * const stock = tf.getKernel("MaxPool", "wasm")!.kernelFunc;
+ * if (load.ok) makeNativeMaxPool(load.blas, simd, stock);
+ * ```
+ */
+export function makeNativeMaxPool(
+  blas: OpenBlas,
+  simd: SimdKernels,
+  stock: tf.KernelFunc,
+): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype !== "float32") return stock(args);
+    const [n, h, w, c] = x.shape;
+    const attrs = args.attrs as unknown as tf.MaxPoolAttrs;
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const twoByTwo = info.filterHeight === 2 && info.filterWidth === 2 &&
+      info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 &&
+      info.padInfo.left === 0 && info.outHeight === h >> 1 && info.outWidth === w >> 1;
+    if (!twoByTwo || n * h * w * c === 0) return stock(args);
+    const wasm = args.backend as BackendWasm;
+    const y = wasm.makeOutput(info.outShape, "float32");
+    const at = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
+    const job = { height: h, width: w, channels: c, x: at(x), y: at(y), dx: -1 };
+    splitRun(n, n * h * w * c, (from, to) => ({
+      kind: "pool2",
+      job: { ...job, from, to },
+    }), (part) => runJob({ blas, simd, memory: wasmHeap(wasm) }, part));
+    return y;
   };
 }

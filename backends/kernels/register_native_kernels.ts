@@ -15,7 +15,7 @@ import {
   makeNativeConv2dBackpropFilter,
   makeNativeConv2dBackpropInput,
 } from "./native_conv2d.ts";
-import { makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
+import { makeNativeMaxPool, makeNativeMaxPoolGrad } from "./native_max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { makeNativeSum } from "./native_sum.ts";
 import { NN_KERNELS } from "../../core/nn_ops.ts";
@@ -48,6 +48,11 @@ export const NATIVE_KERNEL_OVERRIDES: readonly { name: string; description: stri
   {
     name: "Conv2DBackpropInput",
     description: "cblas_sgemm with the filter transposed, then col2im (WebAssembly SIMD)",
+  },
+  {
+    name: "MaxPool",
+    description:
+      "2×2, stride 2: one WebAssembly SIMD pass, four channels at a time (else XNNPACK's)",
   },
   {
     name: "MaxPoolGrad",
@@ -102,7 +107,8 @@ export function registerNativeKernels(blas: OpenBlas, simd: SimdKernels): string
     Conv2D: (wasm) => makeNativeConv2d(blas, simd, wasm.kernelFunc),
     Conv2DBackpropFilter: (wasm) => makeNativeConv2dBackpropFilter(blas, simd, wasm.kernelFunc),
     Conv2DBackpropInput: (wasm) => makeNativeConv2dBackpropInput(blas, simd, wasm.kernelFunc),
-    MaxPoolGrad: () => makeNativeMaxPoolGrad(simd),
+    MaxPool: (wasm) => makeNativeMaxPool(blas, simd, wasm.kernelFunc),
+    MaxPoolGrad: () => makeNativeMaxPoolGrad(blas, simd),
     Sum: (wasm) => makeNativeSum(blas, wasm.kernelFunc),
     Identity: (wasm) => shareIdentity(wasm.kernelFunc),
   };

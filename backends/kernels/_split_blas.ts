@@ -1,0 +1,96 @@
+/**
+ * OpenBLAS as the `native` kernels call it on the main thread: a product large enough to pay
+ * for waking the compute threads (`_compute_pool.ts`) is cut into blocks of rows (or of columns,
+ * where it has more of those), one a thread, each an sgemm on one OpenBLAS thread. This is
+ * `--threads N` for matrix products: while compute threads exist OpenBLAS keeps to one thread of
+ * its own, whose spinning workers would otherwise take the cores the compute threads run on.
+ *
+ * @module
+ */
+import { computePool } from "./_compute_pool.ts";
+import type { GemmBlock, OpenBlas } from "./_openblas.ts";
+
+/** Below this many FLOPs a product runs on the calling thread alone (about 0.1 ms). */
+export const GEMM_SPLIT_MIN_FLOPS = 8e6;
+
+function address(view: Float32Array): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view)));
+}
+
+/**
+ * The blocks a product is cut into: `parts` ranges of C's rows where it has at least as many
+ * rows as columns, else of its columns.
+ *
+ * @param g the whole product
+ * @param parts how many blocks
+ * @returns the blocks, in order
+ * @example
+ * ```ts
+ * const g = { transA: false, transB: false, m: 4, n: 2, k: 3, a: 0, lda: 3, b: 48, ldb: 2, c: 72, ldc: 2, beta: 0 };
+ * gemmBlocks(g, 2).map((b) => b.m); // [2, 2]
+ * ```
+ */
+export function gemmBlocks(g: GemmBlock, parts: number): GemmBlock[] {
+  const byRows = g.m >= g.n;
+  const size = byRows ? g.m : g.n;
+  const count = Math.max(1, Math.min(parts, size));
+  return Array.from({ length: count }, (_, i) => {
+    const from = Math.round((i * size) / count);
+    const to = Math.round(((i + 1) * size) / count);
+    if (byRows) {
+      return {
+        ...g,
+        m: to - from,
+        a: g.a + (g.transA ? from : from * g.lda) * 4,
+        c: g.c + from * g.ldc * 4,
+      };
+    }
+    return {
+      ...g,
+      n: to - from,
+      b: g.b + (g.transB ? from * g.ldb : from) * 4,
+      c: g.c + from * 4,
+    };
+  });
+}
+
+/**
+ * `blas` with its products split over the compute threads where they exist.
+ *
+ * @param blas the loaded library
+ * @returns the same library, `sgemm` splitting
+ * @example
+ * ```ts
+ * import { loadOpenBlas } from "./_openblas.ts";
+ * const load = loadOpenBlas();
+ * if (load.ok) splittingBlas(load.blas);
+ * ```
+ */
+export function splittingBlas(blas: OpenBlas): OpenBlas {
+  return {
+    ...blas,
+    sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
+      const pool = computePool();
+      if (!pool || pool.busy || 2 * m * n * k < GEMM_SPLIT_MIN_FLOPS) {
+        blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
+        return;
+      }
+      const whole: GemmBlock = {
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        a: address(a),
+        lda: transA ? m : k,
+        b: address(b),
+        ldb: transB ? k : n,
+        c: address(c),
+        ldc: n,
+        beta,
+      };
+      const [own, ...rest] = gemmBlocks(whole, pool.helpers + 1);
+      pool.run(rest.map((job) => ({ kind: "gemm", job })), () => blas.sgemmAt(own));
+    },
+  };
+}
