@@ -36,10 +36,16 @@ async function resultAndGradients(
   f: (...xs: tf.Tensor[]) => tf.Tensor,
   inputs: TensorSpec[],
   seed: number,
+  gradients = true,
 ): Promise<KernelResult[]> {
   await initBackend(backend, { threads });
   const xs = inputs.map((s) => tf.tensor(s.values, s.shape));
   const y = tf.tidy(() => f(...xs));
+  if (!gradients) {
+    const values = { shape: y.shape, values: y.dataSync() as Float32Array };
+    tf.dispose([...xs, y]);
+    return [values];
+  }
   const dySpec = randomTensor(y.shape, seed);
   const dy = tf.tensor(dySpec.values, dySpec.shape);
   const grads = tf.grads((...a: tf.Tensor[]) => f(...a))(xs, dy);
@@ -55,10 +61,11 @@ async function compareWithCpu(
   inputs: TensorSpec[],
   seed: number,
   label: string,
+  gradients = true,
 ): Promise<number> {
-  const cpu = await resultAndGradients("cpu", 1, f, inputs, seed);
+  const cpu = await resultAndGradients("cpu", 1, f, inputs, seed, gradients);
   const before = computePoolRuns();
-  const native = await resultAndGradients("native", 2, f, inputs, seed);
+  const native = await resultAndGradients("native", 2, f, inputs, seed, gradients);
   const splits = computePoolRuns() - before;
   native.forEach((r, i) => assertClose(r, cpu[i], `${label}: output ${i}`));
   return splits;
@@ -169,6 +176,24 @@ test("with --threads 2 large products split into blocks of rows or columns and m
       `matMul ${m}×${k}×${n} ${transposeA} ${transposeB}`,
     );
     assert.ok(splits > 0, "no product ran on a compute thread");
+  }
+  // Batched products (BatchMatMul, attention's): split by products; with one operand
+  // broadcast, the forward only (TensorFlow.js's own gradient does not reduce a broadcast).
+  const batched: [number[], number[], boolean, boolean][] = [
+    [[8, 96, 96], [8, 96, 96], false, false],
+    [[2, 5, 96, 64], [2, 5, 96, 64], false, true],
+    [[9, 128, 64], [1, 128, 96], true, false],
+  ];
+  for (const [aShape, bShape, transposeA, transposeB] of batched) {
+    const broadcast = aShape[0] !== bShape[0];
+    const splits = await compareWithCpu(
+      (x, y) => tf.matMul(x, y, transposeA, transposeB),
+      [randomTensor(aShape, aShape[0]), randomTensor(bShape, bShape[0] + 1)],
+      aShape[1],
+      `batched matMul ${aShape} ${bShape} ${transposeA} ${transposeB}`,
+      !broadcast,
+    );
+    assert.ok(splits > 0, "no batched product ran on a compute thread");
   }
   // The fused dense layer: forward, dW = xᵀ·dz (few rows of C, many columns) and dx.
   await compareWithCpu(

@@ -137,6 +137,14 @@ export interface GemmBlock {
   beta: number;
 }
 
+/** `count` products of the same shape, operand `i` at `a + i · strideA` floats (likewise b, c). */
+export interface GemmBatch extends GemmBlock {
+  count: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+}
+
 /** What results and reports record of the library: where it is and how it was built. */
 export type BlasInfo = Pick<OpenBlas, "path" | "config" | "coreName" | "parallel">;
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { GemmBlock, OpenBlas } from "./_openblas.ts";
+import type { GemmBatch, GemmBlock, OpenBlas } from "./_openblas.ts";
 import type { Geometry, Pointer, SimdKernels } from "./_simd.ts";
 import { sumRows } from "./native_sum.ts";
 
@@ -194,9 +194,10 @@ export type RangeJob =
   | { kind: "convolve"; job: ConvolveJob }
   | { kind: "filterGradient"; job: FilterGradientJob }
   | { kind: "pool2"; job: Pool2Job }
-  | { kind: "gemm"; job: GemmBlock };
+  | { kind: "gemm"; job: GemmBlock }
+  | { kind: "gemmBatch"; job: GemmBatch };
 
-const KINDS = ["convolve", "filterGradient", "pool2", "gemm"] as const;
+const KINDS = ["convolve", "filterGradient", "pool2", "gemm", "gemmBatch"] as const;
 const GEOMETRY = [
   "inHeight",
   "inWidth",
@@ -209,15 +210,31 @@ const GEOMETRY = [
   "strideWidth",
 ] as const;
 const SHAPE = ["outChannels", "rowsPerExample", "patchSize", "chunk", "contiguousRuns"] as const;
+const GEMM = [
+  "transA",
+  "transB",
+  "m",
+  "n",
+  "k",
+  "a",
+  "lda",
+  "b",
+  "ldb",
+  "c",
+  "ldc",
+  "beta",
+] as const;
 /** Each kind's fields after the geometry (for the convolutions), in slot order. */
 const FIELDS = {
   convolve: [...SHAPE, "from", "to", "x", "filter", "y", "cols", "bias", "relu"],
   filterGradient: [...SHAPE, "from", "to", "x", "dy", "y", "dz", "dw", "db", "cols"],
   pool2: ["from", "to", "height", "width", "channels", "x", "y", "dx"],
-  gemm: ["transA", "transB", "m", "n", "k", "a", "lda", "b", "ldb", "c", "ldc", "beta"],
+  gemm: GEMM,
+  gemmBatch: [...GEMM, "count", "strideA", "strideB", "strideC"],
 } as const;
 /** Slots a job takes at most: the kind, the geometry with its padding, the fields. */
 export const JOB_SLOTS = 1 + GEOMETRY.length + 2 + 16;
+if (GEMM.length + 4 > JOB_SLOTS - 1) throw new Error("JOB_SLOTS is too small");
 
 /**
  * Writes a job into a thread's parameter slots.
@@ -271,7 +288,7 @@ export function decodeJob(slots: Float64Array): RangeJob {
   if (kind === "convolve" || kind === "filterGradient") {
     job.contiguousRuns = job.contiguousRuns === 1;
   }
-  if (kind === "gemm") {
+  if (kind === "gemm" || kind === "gemmBatch") {
     job.transA = job.transA === 1;
     job.transB = job.transB === 1;
   }
@@ -294,5 +311,29 @@ export function runJob(k: RangeKernels, job: RangeJob): void {
   if (job.kind === "convolve") convolveRange(k, job.job);
   else if (job.kind === "filterGradient") filterGradientRange(k, job.job);
   else if (job.kind === "pool2") pool2Range(k, job.job);
-  else k.blas.sgemmAt(job.job);
+  else if (job.kind === "gemm") k.blas.sgemmAt(job.job);
+  else gemmBatchRange(k.blas, job.job);
+}
+
+/**
+ * Runs a {@linkcode GemmBatch}: its products one after the other.
+ *
+ * @param blas this thread's OpenBLAS
+ * @param g the products
+ * @example
+ * ```ts
+ * declare const blas: OpenBlas;
+ * declare const g: GemmBatch;
+ * gemmBatchRange(blas, g);
+ * ```
+ */
+export function gemmBatchRange(blas: OpenBlas, g: GemmBatch): void {
+  for (let i = 0; i < g.count; i++) {
+    blas.sgemmAt({
+      ...g,
+      a: g.a + i * g.strideA * 4,
+      b: g.b + i * g.strideB * 4,
+      c: g.c + i * g.strideC * 4,
+    });
+  }
 }

@@ -8,7 +8,8 @@
  * @module
  */
 import { computePool } from "./_compute_pool.ts";
-import type { GemmBlock, OpenBlas } from "./_openblas.ts";
+import type { GemmBatch, GemmBlock, OpenBlas } from "./_openblas.ts";
+import { gemmBatchRange } from "./_range_kernels.ts";
 
 /** Below this many FLOPs a product runs on the calling thread alone (about 0.1 ms). */
 export const GEMM_SPLIT_MIN_FLOPS = 8e6;
@@ -93,4 +94,48 @@ export function splittingBlas(blas: OpenBlas): OpenBlas {
       pool.run(rest.map((job) => ({ kind: "gemm", job })), () => blas.sgemmAt(own));
     },
   };
+}
+
+/**
+ * A batch of same-shaped products (`BatchMatMul`'s), split by products over the compute
+ * threads where they exist and the batch is large enough to pay, else one after the other here.
+ *
+ * @param blas the loaded library (unsplit)
+ * @param g the products; operands given as views whose addresses are taken here
+ * @param views the whole operands, `a`, `b` and `c`
+ * @example
+ * ```ts
+ * import { loadOpenBlas } from "./_openblas.ts";
+ * const load = loadOpenBlas();
+ * const [a, b, c] = [new Float32Array(8), new Float32Array(8), new Float32Array(8)];
+ * const g = { transA: false, transB: false, m: 2, n: 2, k: 2, lda: 2, ldb: 2, ldc: 2, beta: 0, count: 2, strideA: 4, strideB: 4, strideC: 4 };
+ * if (load.ok) gemmBatch(load.blas, g, { a, b, c });
+ * ```
+ */
+export function gemmBatch(
+  blas: OpenBlas,
+  g: Omit<GemmBatch, "a" | "b" | "c">,
+  views: { a: Float32Array; b: Float32Array; c: Float32Array },
+): void {
+  const whole: GemmBatch = { ...g, a: address(views.a), b: address(views.b), c: address(views.c) };
+  const pool = computePool();
+  const flops = 2 * g.m * g.n * g.k * g.count;
+  if (!pool || pool.busy || g.count < 2 || flops < GEMM_SPLIT_MIN_FLOPS) {
+    gemmBatchRange(blas, whole);
+    return;
+  }
+  const parts = Math.min(pool.helpers + 1, g.count);
+  const ranges = Array.from({ length: parts }, (_, i) => {
+    const from = Math.round((i * g.count) / parts);
+    const to = Math.round(((i + 1) * g.count) / parts);
+    return {
+      ...whole,
+      count: to - from,
+      a: whole.a + from * g.strideA * 4,
+      b: whole.b + from * g.strideB * 4,
+      c: whole.c + from * g.strideC * 4,
+    };
+  });
+  const [own, ...rest] = ranges;
+  pool.run(rest.map((job) => ({ kind: "gemmBatch", job })), () => gemmBatchRange(blas, own));
 }

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { OpenBlas } from "./_openblas.ts";
+import { gemmBatch } from "./_split_blas.ts";
 
 /** Activations `_FusedMatMul` applies here; others go to the stock kernel. */
 const ACTIVATIONS: Record<string, ((v: number, alpha: number) => number) | null> = {
@@ -74,20 +75,26 @@ function product(
     cv.fill(0);
     return out;
   }
-  for (let i = 0; i < p.batch; i++) {
-    const ai = p.batchA === 1 ? 0 : i;
-    const bi = p.batchB === 1 ? 0 : i;
-    blas.sgemm(
-      transA,
-      transB,
-      m,
-      n,
-      k,
-      av.subarray(ai * m * k, (ai + 1) * m * k),
-      bv.subarray(bi * k * n, (bi + 1) * k * n),
-      cv.subarray(i * m * n, (i + 1) * m * n),
-    );
+  if (p.batch === 1) {
+    blas.sgemm(transA, transB, m, n, k, av, bv, cv);
+    return out;
   }
+  // The batch's products split over the compute threads where they exist.
+  gemmBatch(blas, {
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    lda: transA ? m : k,
+    ldb: transB ? k : n,
+    ldc: n,
+    beta: 0,
+    count: p.batch,
+    strideA: p.batchA === 1 ? 0 : m * k,
+    strideB: p.batchB === 1 ? 0 : k * n,
+    strideC: m * n,
+  }, { a: av, b: bv, c: cv });
   return out;
 }
 
