@@ -98,13 +98,13 @@ export function defaultBackend(): { backend: BackendName; why: string } {
     : { backend: "wasm", why: `backend wasm (default here): ${load.reason}` };
 }
 
-/** OpenBLAS's own cap on threads (its pthread build's default `NUM_THREADS`). */
-const OPENBLAS_MAX_THREADS = 64;
+/** The most compute threads a worker starts (OpenBLAS's pthread build's own cap, too). */
+const MAX_COMPUTE_THREADS = 64;
 
 /**
  * The most compute threads one worker may ask for: this machine's logical CPUs, and never more
- * than OpenBLAS's cap of {@linkcode OPENBLAS_MAX_THREADS} (beyond either, the run would be
- * labelled with threads it does not have).
+ * than {@linkcode MAX_COMPUTE_THREADS} (beyond the CPUs, the run would be labelled with threads it
+ * does not have).
  *
  * @returns the bound
  * @example
@@ -113,7 +113,7 @@ const OPENBLAS_MAX_THREADS = 64;
  * ```
  */
 export function maxThreads(): number {
-  return Math.max(1, Math.min(navigator.hardwareConcurrency, OPENBLAS_MAX_THREADS));
+  return Math.max(1, Math.min(navigator.hardwareConcurrency, MAX_COMPUTE_THREADS));
 }
 
 /**
@@ -131,12 +131,12 @@ export function maxThreads(): number {
 export function checkThreads(backend: BackendName, threads: number): void {
   if (threads > maxThreads()) {
     throw new UsageError(
-      `Invalid --threads ${threads}: at most ${maxThreads()} (this machine's ${navigator.hardwareConcurrency} logical CPUs; OpenBLAS uses at most ${OPENBLAS_MAX_THREADS})`,
+      `Invalid --threads ${threads}: at most ${maxThreads()} (this machine's ${navigator.hardwareConcurrency} logical CPUs, and never more than ${MAX_COMPUTE_THREADS})`,
     );
   }
   if (threads > 1 && backend !== "native") {
     throw new UsageError(
-      `Invalid --threads ${threads} on the ${backend} backend: it computes on one thread; use --backend native (OpenBLAS) for more`,
+      `Invalid --threads ${threads} on the ${backend} backend: it computes on one thread; use --backend native (OpenBLAS and compute threads) for more`,
     );
   }
 }

@@ -102,8 +102,8 @@ type BenchConfig =
   & { bestSingleThreads: number | null; nodes: NodeSpec | null };
 
 /**
- * The threads of the best single process: every logical CPU (at most OpenBLAS's cap), on a
- * backend that can use them (`native`: OpenBLAS threads), when that is more than the runs' own
+ * The threads of the best single process: every logical CPU (at most 64), on a
+ * backend that can use them (`native`: its compute threads), when that is more than the runs' own
  * threads per worker.
  */
 function bestSingleThreads(backend: BackendName, threads: number): number | null {

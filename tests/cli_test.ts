@@ -34,7 +34,7 @@ const BAD_INPUTS: [string[], RegExp][] = [
   [["bench", "--threads", "0"], /Invalid --threads "0": expected a positive integer/],
   [
     ["train", "--threads", "999"],
-    /Invalid --threads 999: at most \d+ \(this machine's \d+ logical CPUs; OpenBLAS uses at most 64\)/,
+    /Invalid --threads 999: at most \d+ \(this machine's \d+ logical CPUs, and never more than 64\)/,
   ],
   [["bench", "--steps", "0"], /Invalid --steps "0": expected a positive integer/],
   [["bench", "--steps", "ten"], /Invalid --steps "ten"/],

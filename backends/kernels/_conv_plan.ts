@@ -1,6 +1,8 @@
 /**
  * What the native convolution kernels share: the call's geometry (`plan`), views of tensors
- * on the wasm heap, and the loop over cache-sized chunks of examples with one patch buffer.
+ * on the wasm heap, the loop over cache-sized chunks of examples with one patch buffer, and the
+ * split of a kernel's examples over the compute threads (`splitRun`; the convolution and its
+ * filter gradient as ranges, `_range_kernels.ts`).
  *
  * @module
  */
@@ -80,25 +82,6 @@ export function outputRows(
 ): Float32Array {
   const perExample = conv.rowsPerExample * conv.info.outChannels;
   return view(conv.wasm, t).subarray(first * perExample, (first + examples) * perExample);
-}
-
-/** Gathers a chunk's patches in the layout `conv` multiplies: transposed or not. */
-export function gather(
-  simd: SimdKernels,
-  conv: Conv,
-  x: tf.TensorInfo,
-  cols: tf.TensorInfo,
-  first: number,
-  examples: number,
-): void {
-  const im2col = conv.contiguousRuns ? simd.im2colT : simd.im2col;
-  im2col(
-    view(conv.wasm, x).byteOffset,
-    view(conv.wasm, cols).byteOffset,
-    first,
-    examples,
-    conv.info,
-  );
 }
 
 /** Runs `body` for each chunk of examples with a patch buffer big enough for one chunk. */
