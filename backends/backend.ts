@@ -335,7 +335,6 @@ export async function initBackend(
 /** The wasm backend's tensors live in its one heap, read as views without copying. */
 interface HeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-  wasm: { HEAPU8: Uint8Array };
 }
 
 /** Readback and memory of a backend whose tensors live in the wasm heap (wasm, native). */
@@ -343,7 +342,8 @@ function heapSeam(backend: tf.KernelBackend) {
   const heap = backend as unknown as HeapBackend;
   return {
     read: (t: tf.Tensor) => heap.typedArrayFromHeap(t) as Float32Array,
-    heapBytes: () => heap.wasm.HEAPU8.buffer.byteLength,
+    // The memory itself: its buffer has the heap's current size, also after a growth.
+    heapBytes: () => wasmHeap(backend).buffer.byteLength,
   };
 }
 

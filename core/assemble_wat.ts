@@ -65,3 +65,35 @@ export function forHeap(text: string, memory: WebAssembly.Memory): string {
     ? text.replace(HEAP_IMPORT, `(import "env" "memory" (memory 1 65536 shared))`)
     : text;
 }
+
+/** Modules assembled for a heap, by name and whether the heap is shared. */
+const forHeaps = new Map<string, Promise<WebAssembly.Module>>();
+
+/**
+ * Assembles a kernel module for `memory`'s kind of heap ({@linkcode forHeap}) once per process
+ * or worker and kind.
+ *
+ * @param name the module's name (also its cache key)
+ * @param text the module, importing its heap as `(import "env" "memory" (memory 1))`
+ * @param memory the heap it will be instantiated with
+ * @returns the compiled module
+ * @example
+ * ```ts
+ * const memory = new WebAssembly.Memory({ initial: 1 });
+ * const module = await assembleForHeap("empty.wat", `(module (import "env" "memory" (memory 1)))`, memory);
+ * new WebAssembly.Instance(module, { env: { memory } });
+ * ```
+ */
+export function assembleForHeap(
+  name: string,
+  text: string,
+  memory: WebAssembly.Memory,
+): Promise<WebAssembly.Module> {
+  const key = `${name}${memory.buffer instanceof SharedArrayBuffer ? " (shared)" : ""}`;
+  let module = forHeaps.get(key);
+  if (!module) {
+    module = assembleWat(name, forHeap(text, memory));
+    forHeaps.set(key, module);
+  }
+  return module;
+}

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { assembleWat, forHeap } from "../../core/assemble_wat.ts";
+import { assembleForHeap } from "../../core/assemble_wat.ts";
 
 /** The kernels, bound to one heap. Addresses are bytes; counts are floats. */
 export interface NnSimd {
@@ -153,19 +153,12 @@ const WAT = `
 )
 `;
 
-const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 /** This process's (or worker's) kernels, once loaded. */
 let loaded: NnSimd | null = null;
 
 /** Assembles the module once per process or worker, for `memory`'s kind of heap. */
 function compile(memory: WebAssembly.Memory): Promise<WebAssembly.Module> {
-  const shared = memory.buffer instanceof SharedArrayBuffer;
-  let module = compiled.get(shared);
-  if (!module) {
-    module = assembleWat("native_nn_simd.wat", forHeap(WAT, memory));
-    compiled.set(shared, module);
-  }
-  return module;
+  return assembleForHeap("native_nn_simd.wat", WAT, memory);
 }
 
 /**

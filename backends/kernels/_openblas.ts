@@ -37,47 +37,30 @@ const TRANS = 112;
 /** `openblas_get_parallel()`: how the library was built. */
 const PARALLEL_KINDS = ["sequential", "pthread", "openmp"] as const;
 
+/** `cblas_sgemm`'s parameters, its three matrices passed as `matrix` (views or addresses). */
+function sgemmParameters<M extends "buffer" | "usize">(matrix: M) {
+  return [
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "f32",
+    matrix,
+    "i32",
+    matrix,
+    "i32",
+    "f32",
+    matrix,
+    "i32",
+  ] as const;
+}
+
 const SYMBOLS = {
-  cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-      "buffer",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-    ],
-    result: "void",
-  },
+  cblas_sgemm: { parameters: sgemmParameters("buffer"), result: "void" },
   /** The same function on addresses, for a compute thread's part of a product. */
-  sgemm_at: {
-    name: "cblas_sgemm",
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "usize",
-      "i32",
-      "usize",
-      "i32",
-      "f32",
-      "usize",
-      "i32",
-    ],
-    result: "void",
-  },
+  sgemm_at: { name: "cblas_sgemm", parameters: sgemmParameters("usize"), result: "void" },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_get_parallel: { parameters: [], result: "i32" },

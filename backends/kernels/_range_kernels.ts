@@ -322,6 +322,7 @@ export function runJob(k: RangeKernels, job: RangeJob): void {
  * @param g the products
  * @example
  * ```ts
+ * import type { GemmBatch, OpenBlas } from "./_openblas.ts";
  * declare const blas: OpenBlas;
  * declare const g: GemmBatch;
  * gemmBatchRange(blas, g);

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { assembleWat, forHeap } from "../../core/assemble_wat.ts";
+import { assembleForHeap } from "../../core/assemble_wat.ts";
 import type { AdamKernel, AdamRule } from "../../core/backend_seam.ts";
 
 /** One tensor's place in the heap: a byte offset (a `Float32Array` view's `byteOffset`). */
@@ -705,21 +705,13 @@ function geometryArgs(g: Geometry): GeometryArgs {
   ];
 }
 
-/** The module for a heap of its own (Adam's) and, once asked for, for a shared heap. */
-const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 /** The module for a memory of its own, once assembled: Adam's. */
 let ready: WebAssembly.Module | undefined;
 
 /** Assembles the module once per process or worker, for `memory`'s kind of heap. */
 function compile(memory: WebAssembly.Memory): Promise<WebAssembly.Module> {
-  const shared = memory.buffer instanceof SharedArrayBuffer;
   // Assembled on first use: only the native backend's processes pay for loading the assembler.
-  let module = compiled.get(shared);
-  if (!module) {
-    module = assembleWat("native_simd.wat", forHeap(WAT, memory));
-    compiled.set(shared, module);
-  }
-  return module;
+  return assembleForHeap("native_simd.wat", WAT, memory);
 }
 
 /**

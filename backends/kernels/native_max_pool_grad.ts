@@ -15,8 +15,37 @@ import { makeMaxPoolGrad, poolInfo } from "./max_pool_grad.ts";
 import type { SimdKernels } from "./_simd.ts";
 import type { OpenBlas } from "./_openblas.ts";
 import { splitRun } from "./_conv_plan.ts";
-import { runJob } from "./_range_kernels.ts";
+import { type RangeKernels, runJob } from "./_range_kernels.ts";
 import { wasmHeap } from "../shared_heap.ts";
+
+/** Whether a pool is the 2×2, stride-2, unpadded one the SIMD kernels run (halving h and w). */
+function isTwoByTwo(info: tf.backend_util.Conv2DInfo, h: number, w: number): boolean {
+  return info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 &&
+    info.strideWidth === 2 && info.padInfo.top === 0 && info.padInfo.left === 0 &&
+    info.outHeight === h >> 1 && info.outWidth === w >> 1;
+}
+
+/** A tensor's address: its heap view's byte offset (taken after every allocation). */
+function at(wasm: BackendWasm, t: tf.TensorInfo): number {
+  return wasm.typedArrayFromHeap(t).byteOffset;
+}
+
+/**
+ * A 2×2 pool (the forward where `dx` is −1, else its gradient) over an NHWC input's examples,
+ * split over the compute threads where they exist.
+ */
+function splitPool2(
+  k: RangeKernels,
+  [n, h, w, c]: number[],
+  tensors: { x: number; y: number; dx: number },
+): void {
+  const job = { height: h, width: w, channels: c, ...tensors };
+  // About four operations an input element either way.
+  splitRun(n, 4 * n * h * w * c, (from, to) => ({
+    kind: "pool2",
+    job: { ...job, from, to },
+  }), (part) => runJob(k, part));
+}
 
 /**
  * The SIMD max-pool gradient (NHWC, any window, stride and padding); the 2×2, stride-2 one
@@ -42,20 +71,14 @@ export function makeNativeMaxPoolGrad(blas: OpenBlas, simd: SimdKernels): tf.Ker
   return (args) => {
     const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     const [n, h, w, c] = input.shape;
-    const info = poolInfo(args);
-    const twoByTwo = info.filterHeight === 2 && info.filterWidth === 2 &&
-      info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 &&
-      info.padInfo.left === 0 && info.outHeight === h >> 1 && info.outWidth === w >> 1;
-    if (!twoByTwo || n * h * w * c === 0) return anyWindow(args);
+    if (!isTwoByTwo(poolInfo(args), h, w) || n * h * w * c === 0) return anyWindow(args);
     const wasm = args.backend as BackendWasm;
     const dx = wasm.makeOutput(input.shape, "float32");
-    // Addresses are taken after the allocation above.
-    const at = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
-    const job = { height: h, width: w, channels: c, x: at(input), y: at(dy), dx: at(dx) };
-    splitRun(n, 4 * n * h * w * c, (from, to) => ({
-      kind: "pool2",
-      job: { ...job, from, to },
-    }), (part) => runJob({ blas, simd, memory: wasmHeap(wasm) }, part));
+    splitPool2({ blas, simd, memory: wasmHeap(wasm) }, input.shape, {
+      x: at(wasm, input),
+      y: at(wasm, dy),
+      dx: at(wasm, dx),
+    });
     return dx;
   };
 }
@@ -97,18 +120,14 @@ export function makeNativeMaxPool(
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    const twoByTwo = info.filterHeight === 2 && info.filterWidth === 2 &&
-      info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 &&
-      info.padInfo.left === 0 && info.outHeight === h >> 1 && info.outWidth === w >> 1;
-    if (!twoByTwo || n * h * w * c === 0) return stock(args);
+    if (!isTwoByTwo(info, h, w) || n * h * w * c === 0) return stock(args);
     const wasm = args.backend as BackendWasm;
     const y = wasm.makeOutput(info.outShape, "float32");
-    const at = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
-    const job = { height: h, width: w, channels: c, x: at(x), y: at(y), dx: -1 };
-    splitRun(n, n * h * w * c, (from, to) => ({
-      kind: "pool2",
-      job: { ...job, from, to },
-    }), (part) => runJob({ blas, simd, memory: wasmHeap(wasm) }, part));
+    splitPool2({ blas, simd, memory: wasmHeap(wasm) }, x.shape, {
+      x: at(wasm, x),
+      y: at(wasm, y),
+      dx: -1,
+    });
     return y;
   };
 }
