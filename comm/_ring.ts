@@ -39,8 +39,8 @@ const MAX_FRAME_BYTES = 0xffff_ffff;
 
 /**
  * A rank whose own thread did not run for this share of the collective timeout (paused by
- * SIGSTOP, a suspended host, a blocked thread) since its previous collective is the cause when
- * a collective fails: its peers waited about that long for it and gave up.
+ * SIGSTOP, a suspended host, a blocked thread) since its previous collective began is the cause
+ * when a collective fails: its peers waited about that long for it and gave up.
  */
 const SELF_STALL_SHARE = 0.9;
 
@@ -101,7 +101,12 @@ export class Ring {
   #self: string | null;
   #onClose: (() => void) | null;
   #stalls = new StallWatch();
-  /** When the previous collective ended (or the ring formed): stalls since then count. */
+  /**
+   * When the previous collective began (or the ring formed): stalls that ended since then count.
+   * Its start, not its end: a pause in its last moments (its data moved, its promise not yet
+   * settled) ends before the collective does once the process resumes, and its peers may already
+   * have given up on the next one.
+   */
   #idleSince = performance.now();
   #right: Deno.Conn;
   #left: Deno.Conn;
@@ -185,7 +190,7 @@ export class Ring {
     } finally {
       clearTimeout(timer);
       this.waitingFor = null;
-      this.#idleSince = performance.now();
+      this.#idleSince = this.#startedAt;
     }
   }
 
