@@ -82,6 +82,38 @@ export function startLauncher(
   return { child, ended };
 }
 
+/**
+ * `train` launchers on loopback as torchrun's flags would start them on as many hosts, one per
+ * entry of `perNode`: `--nnodes`, its `--node-rank`, its ranks (`nproc`, default 1), the master
+ * on 127.0.0.1 at a free port, the job's secret, then its own flags.
+ *
+ * @param perNode each launcher's node rank, flags and ranks
+ * @param nnodes `--nnodes`
+ * @returns the running launchers
+ */
+export function startLoopbackNodes(
+  perNode: [node: number, flags: string[], nproc?: number][],
+  nnodes = 2,
+): Launcher[] {
+  const port = freePort();
+  return perNode.map(([node, flags, nproc = 1]) =>
+    startLauncher([], [
+      ...TRAIN_ARGS,
+      "--nnodes",
+      String(nnodes),
+      "--node-rank",
+      String(node),
+      "--nproc-per-node",
+      String(nproc),
+      "--master-addr",
+      "127.0.0.1",
+      "--master-port",
+      String(port),
+      ...flags,
+    ], { PARATRAIN_TOKEN: SECRET })
+  );
+}
+
 /** Kills a launcher if it still runs (it takes its ranks with it). */
 export function killQuietly(launcher: Launcher): void {
   try {

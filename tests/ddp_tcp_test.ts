@@ -16,7 +16,7 @@ import {
   MAIN,
   maxAbsDiff,
   SECRET,
-  startLauncher,
+  startLoopbackNodes,
   TRAIN_ARGS,
 } from "./_multihost.ts";
 import { EQUIVALENCE_TOLERANCE, testSpec as spec } from "./_run_spec.ts";
@@ -81,25 +81,12 @@ Deno.test("bench --strategies single,ddp --transport tcp records transport tcp a
 
 Deno.test("two launchers with --nnodes 2 on loopback train as one job, equal to single", async () => {
   const dir = await Deno.makeTempDir();
-  const port = freePort();
-  const nodes = [0, 1].map((node) =>
-    startLauncher([], [
-      ...TRAIN_ARGS,
-      "--steps",
-      "20",
-      "--nnodes",
-      "2",
-      "--node-rank",
-      String(node),
-      "--nproc-per-node",
-      "1",
-      "--master-addr",
-      "127.0.0.1",
-      "--master-port",
-      String(port),
-      ...(node === 0 ? ["--checkpoint", join(dir, "ddp.ckpt.json")] : []),
-    ], { PARATRAIN_TOKEN: SECRET })
-  );
+  const nodes = startLoopbackNodes([0, 1].map((node) => [node, [
+    "--steps",
+    "20",
+    ...(node === 0 ? ["--checkpoint", join(dir, "ddp.ckpt.json")] : []),
+  ]]));
+
   try {
     const ends = await Promise.all(nodes.map((n) => n.ended));
     for (const end of ends) assert.equal(end.code, 0, end.stderr);

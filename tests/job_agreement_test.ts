@@ -13,12 +13,9 @@ import type { RunSpec } from "../core/run_types.ts";
 import { jobRecord } from "../strategies/_job_record.ts";
 import {
   type Ended,
-  freePort,
   killQuietly,
   type Launcher,
-  SECRET,
-  startLauncher,
-  TRAIN_ARGS,
+  startLoopbackNodes,
   writeSyntheticCheckpoint,
 } from "./_multihost.ts";
 
@@ -26,27 +23,6 @@ import {
 const RENDEZVOUS_TIMEOUT_MS = 30_000;
 /** A run that would train for hours if the hosts were let through. */
 const LONG = ["--steps", "1000000"];
-
-/** One launcher per entry of `perNode` on loopback: `--nnodes`, its `--node-rank`, its flags. */
-function startNodes(perNode: [number, string[]][], nnodes = 2): Launcher[] {
-  const port = freePort();
-  return perNode.map(([node, extra]) =>
-    startLauncher([], [
-      ...TRAIN_ARGS,
-      "--nnodes",
-      String(nnodes),
-      "--node-rank",
-      String(node),
-      "--nproc-per-node",
-      "1",
-      "--master-addr",
-      "127.0.0.1",
-      "--master-port",
-      String(port),
-      ...extra,
-    ], { PARATRAIN_TOKEN: SECRET })
-  );
-}
 
 /** Waits for every launcher, killing what still runs after `ms`. */
 async function ends(job: Launcher[], ms = RENDEZVOUS_TIMEOUT_MS + 15_000): Promise<Ended[]> {
@@ -121,7 +97,7 @@ Deno.test("every setting the ranks must share is in the job record, each named b
 });
 
 Deno.test("two hosts with different settings both exit 2 before training, naming each setting and the hosts", async () => {
-  const job = startNodes([
+  const job = startLoopbackNodes([
     [0, [...LONG, "--batch", "48", "--seed", "4"]],
     [1, [...LONG, "--batch", "96", "--seed", "5", "--accumulate", "2", "--scaling", "weak"]],
   ]);
@@ -141,8 +117,8 @@ Deno.test("--resume on one host only, or different --steps, fail both hosts befo
   try {
     const ckpt = join(dir, "ckpt.json");
     await writeSyntheticCheckpoint(ckpt, 0.01);
-    const resume = startNodes([[0, [...LONG, "--resume", ckpt]], [1, LONG]]);
-    const steps = startNodes([[0, ["--steps", "20"]], [1, ["--steps", "30"]]]);
+    const resume = startLoopbackNodes([[0, [...LONG, "--resume", ckpt]], [1, LONG]]);
+    const steps = startLoopbackNodes([[0, ["--steps", "20"]], [1, ["--steps", "30"]]]);
     try {
       for (const end of await ends(resume)) {
         assertRefused(end, /Hosts disagree on the job: --resume \(sha256:[0-9a-f]{16} vs none\)/);
@@ -159,23 +135,8 @@ Deno.test("--resume on one host only, or different --steps, fail both hosts befo
 });
 
 Deno.test("hosts with different world sizes both exit 2 at the rendezvous, naming it", async () => {
-  const port = freePort();
-  const job = [["1", "0"], ["2", "1"]].map(([nproc, node]) =>
-    startLauncher([], [
-      ...TRAIN_ARGS,
-      ...LONG,
-      "--nnodes",
-      "2",
-      "--node-rank",
-      node,
-      "--nproc-per-node",
-      nproc,
-      "--master-addr",
-      "127.0.0.1",
-      "--master-port",
-      String(port),
-    ], { PARATRAIN_TOKEN: SECRET })
-  );
+  const job = startLoopbackNodes([[0, LONG, 1], [1, LONG, 2]]);
+
   try {
     for (const end of await ends(job)) {
       assertRefused(
@@ -190,7 +151,10 @@ Deno.test("hosts with different world sizes both exit 2 at the rendezvous, namin
 
 Deno.test("a second host with a --node-rank already taken is named as a duplicate at once; the job goes on", async () => {
   // Two hosts say they are node 1: whichever registers second is told its rank is taken.
-  const job = startNodes([[0, ["--steps", "20"]], [1, ["--steps", "20"]], [1, ["--steps", "20"]]]);
+  const job = startLoopbackNodes([[0, ["--steps", "20"]], [1, ["--steps", "20"]], [1, [
+    "--steps",
+    "20",
+  ]]]);
   try {
     const [host0, ...ones] = await ends(job);
     assert.equal(host0.code, 0, host0.stderr);

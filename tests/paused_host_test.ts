@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { childrenOf } from "./_processes.ts";
-import { freePort, killQuietly, SECRET, startLauncher, TRAIN_ARGS } from "./_multihost.ts";
+import { killQuietly, startLoopbackNodes } from "./_multihost.ts";
 
 /** The collective timeout of the job, s. */
 const TIMEOUT_S = 3;
@@ -21,26 +21,13 @@ async function tree(pid: number): Promise<number[]> {
 }
 
 Deno.test("a paused host, once resumed, names itself, and the other host names it too", async () => {
-  const port = freePort();
-  const job = [0, 1].map((node) =>
-    startLauncher([], [
-      ...TRAIN_ARGS,
-      "--steps",
-      "10000000",
-      "--collective-timeout",
-      String(TIMEOUT_S),
-      "--nnodes",
-      "2",
-      "--node-rank",
-      String(node),
-      "--nproc-per-node",
-      "1",
-      "--master-addr",
-      "127.0.0.1",
-      "--master-port",
-      String(port),
-    ], { PARATRAIN_TOKEN: SECRET })
-  );
+  const job = startLoopbackNodes([0, 1].map((node) => [node, [
+    "--steps",
+    "10000000",
+    "--collective-timeout",
+    String(TIMEOUT_S),
+  ]]));
+
   try {
     // Both ranks running and training: host 1's launcher has its rank (and it its threads).
     let pids: number[] = [];
