@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 
 /**
  * Largest patch matrix built at once, in float32 elements (16 MiB): bigger batches are
@@ -164,4 +164,56 @@ export function col2im(
       }
     }
   }
+}
+
+/** What the wasm backprop kernels share of a call: the geometry, and `dy` as a matrix. */
+export interface BackpropPlan {
+  info: tf.backend_util.Conv2DInfo;
+  /** Output positions per example. */
+  rowsPerExample: number;
+  /** Floats per patch. */
+  patchSize: number;
+  /** Examples per chunk of patches. */
+  chunk: number;
+  /** `dy` viewed as `[batch · rowsPerExample, outChannels]` (the same memory). */
+  dy2d: tf.TensorInfo;
+}
+
+/**
+ * The geometry of a convolution's backprop call and its `dy` as a matrix.
+ *
+ * @param inShape the input's NHWC shape
+ * @param filterShape `[fh, fw, in, out]`
+ * @param attrs the call's strides, padding and rounding
+ * @param dy the output gradient
+ * @returns the plan
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * const dy = { dataId: {}, shape: [2, 4, 4, 8], dtype: "float32" as const };
+ * backpropPlan([2, 4, 4, 3], [3, 3, 3, 8], { strides: 1, pad: "same" }, dy).patchSize; // 27
+ * ```
+ */
+export function backpropPlan(
+  inShape: number[],
+  filterShape: number[],
+  attrs: Pick<tf.Conv2DBackpropFilterAttrs, "strides" | "pad" | "dimRoundingMode">,
+  dy: tf.TensorInfo,
+): BackpropPlan {
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const rowsPerExample = info.outHeight * info.outWidth;
+  return {
+    info,
+    rowsPerExample,
+    patchSize: info.filterHeight * info.filterWidth * info.inChannels,
+    chunk: examplesPerChunk(info),
+    dy2d: { ...dy, shape: [info.batchSize * rowsPerExample, info.outChannels] },
+  };
 }

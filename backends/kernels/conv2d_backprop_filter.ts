@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { examplesPerChunk, im2colTransposed } from "./_im2col.ts";
+import { backpropPlan, im2colTransposed } from "./_im2col.ts";
 import { copyRows, disposeInfo, runWasmKernel } from "./_wasm_ops.ts";
 
 /**
@@ -29,19 +29,13 @@ export function makeConv2dBackpropFilter(fallback: tf.KernelFunc): tf.KernelFunc
     if (attrs.dataFormat === "NCHW") return fallback(args);
     const wasm = args.backend as BackendWasm;
     const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
+    const { info, rowsPerExample, patchSize, chunk, dy2d } = backpropPlan(
+      x.shape,
       attrs.filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
+      attrs,
+      dy,
     );
-    const { batchSize, outHeight, outWidth, outChannels } = info;
-    const rowsPerExample = outHeight * outWidth;
-    const patchSize = info.filterHeight * info.filterWidth * info.inChannels;
-    const chunk = examplesPerChunk(info);
-    const dy2d = { ...dy, shape: [batchSize * rowsPerExample, outChannels] };
+    const { batchSize, outChannels } = info;
     if (chunk >= batchSize) {
       const dw = filterGradientOfChunk(x, dy2d, info, 0, batchSize, wasm);
       return { ...dw, shape: attrs.filterShape };

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { col2im, examplesPerChunk } from "./_im2col.ts";
+import { backpropPlan, col2im } from "./_im2col.ts";
 import { copyRows, disposeInfo, runWasmKernel } from "./_wasm_ops.ts";
 
 /**
@@ -29,19 +29,13 @@ export function makeConv2dBackpropInput(fallback: tf.KernelFunc): tf.KernelFunc 
     if (attrs.dataFormat === "NCHW") return fallback(args);
     const wasm = args.backend as BackendWasm;
     const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    const info = tf.backend_util.computeConv2DInfo(
+    const { info, rowsPerExample, patchSize, chunk, dy2d } = backpropPlan(
       attrs.inputShape,
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
+      filter.shape,
+      attrs,
+      dy,
     );
-    const { batchSize, outHeight, outWidth, outChannels } = info;
-    const rowsPerExample = outHeight * outWidth;
-    const patchSize = info.filterHeight * info.filterWidth * info.inChannels;
-    const chunk = examplesPerChunk(info);
-    const dy2d = { ...dy, shape: [batchSize * rowsPerExample, outChannels] };
+    const { batchSize, outChannels } = info;
     const filter2d = { ...filter, shape: [patchSize, outChannels] };
     const filterT = runWasmKernel("Transpose", { x: filter2d }, { perm: [1, 0] }, wasm);
     const dx = wasm.makeOutput(attrs.inputShape, "float32");
