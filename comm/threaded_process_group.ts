@@ -39,7 +39,7 @@ import type {
 import type { InitProcessGroupOptions, JobRecord } from "./init_process_group.ts";
 import { JobMismatchError } from "./_tcp_rendezvous.ts";
 import { readRankEnv } from "./rank_env.ts";
-import { waitUntilReached } from "./_wait_until.ts";
+import { waitUntilReached } from "../core/wait_until.ts";
 import { makesSocketDir, onMainThread, whileJoining } from "./_socket_dir.ts";
 import type {
   AllReduceOptions,

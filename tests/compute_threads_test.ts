@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { type BackendName, initBackend } from "../backends/backend.ts";
 import { loadOpenBlas } from "../backends/kernels/_openblas.ts";
 import type { GemmBlock } from "../backends/kernels/_openblas.ts";
-import { computePool, computePoolRuns, waitForChange } from "../backends/kernels/_compute_pool.ts";
+import { computePool, computePoolRuns } from "../backends/kernels/_compute_pool.ts";
 import { GEMM_SPLIT_MIN_FLOPS, gemmBlocks } from "../backends/kernels/_split_blas.ts";
 import { wasmHeap } from "../backends/shared_heap.ts";
 import { convBlock, denseLayer } from "../core/nn_ops.ts";
@@ -263,12 +263,6 @@ test("gemmBlocks tiles a product exactly: each block's sgemm computes its rows o
     ),
     { numRuns: 300 },
   );
-});
-
-test("waitForChange returns at once on a change, and false when nothing changes in time", () => {
-  const slots = new Int32Array(new SharedArrayBuffer(8));
-  assert.equal(waitForChange(slots, 0, 1, 1_000), true);
-  assert.equal(waitForChange(slots, 1, 0, 20), false);
 });
 
 test("a compute thread that fails names itself and why; the threads keep working after", async () => {

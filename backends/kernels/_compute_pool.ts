@@ -5,9 +5,10 @@
  * threads split a convolution by batch. They run the same SIMD kernels and OpenBLAS on the same
  * heap (the wasm backend's shared memory, `../shared_heap.ts`), so nothing is copied.
  *
- * OpenBLAS's own threads do not help there: its second thread slowed the narrow, cache-sized
- * products a chunked convolution makes (measured alone: 784×16×288 went from 2.8 to 4.6 ms), so
- * while a split runs each thread calls OpenBLAS on one thread.
+ * OpenBLAS's own threads do not serve here: its second thread slowed the narrow, cache-sized
+ * products a chunked convolution makes (measured alone: 784×16×288 went from 2.8 to 4.6 ms), and
+ * its spinning workers took the cores these threads need, so while they exist OpenBLAS keeps to
+ * one thread (`../backend.ts`) and each thread calls it for its own part.
  *
  * The threads are `node:worker_threads` workers, unreferenced so a program ends without
  * closing them; jobs pass through shared memory and `Atomics` (the main thread is inside a
@@ -17,6 +18,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { encodeJob, JOB_SLOTS, type RangeJob } from "./_range_kernels.ts";
+import { waitUntilReached } from "../../core/wait_until.ts";
 
 /** How long the main thread waits for a thread's part before failing the kernel. */
 const THREAD_TIMEOUT_MS = 60_000;
@@ -25,47 +27,11 @@ const THREAD_TIMEOUT_MS = 60_000;
 export const CONTROL = { seq: 0, done: 1, failed: 2, stride: 4 } as const;
 
 /**
- * How long a thread spins on a slot before it sleeps in `Atomics.wait`: a wake-up from the
+ * How long a thread polls its slot before it sleeps in `Atomics.wait`: a wake-up from the
  * kernel took tens of microseconds here, against a split of one product that may take a
- * hundred, so threads poll for a while first, as OpenBLAS's own threads do (for far longer).
+ * hundred.
  */
-const SPIN_MS = 2;
-
-/**
- * Waits until `slots[index]` no longer holds `value`, spinning for {@linkcode SPIN_MS} first,
- * then sleeping, at most `timeoutMs` in all.
- *
- * @param slots the shared slots
- * @param index the slot
- * @param value what it holds now
- * @param timeoutMs the longest wait
- * @returns whether it changed
- * @example
- * ```ts
- * const slots = new Int32Array(new SharedArrayBuffer(4));
- * waitForChange(slots, 0, 1, 10); // true at once: it holds 0
- * ```
- */
-export function waitForChange(
-  slots: Int32Array,
-  index: number,
-  value: number,
-  timeoutMs: number,
-): boolean {
-  const t0 = performance.now();
-  const spinUntil = t0 + Math.min(SPIN_MS, timeoutMs);
-  for (let i = 0; Atomics.load(slots, index) === value; i++) {
-    if ((i & 63) === 63 && performance.now() >= spinUntil) {
-      for (;;) {
-        if (Atomics.load(slots, index) !== value) return true;
-        const left = timeoutMs - (performance.now() - t0);
-        if (left <= 0) return false;
-        Atomics.wait(slots, index, value, left);
-      }
-    }
-  }
-  return true;
-}
+export const SPIN_MS = 2;
 
 /** Bytes of a thread's error text. */
 export const ERROR_BYTES = 4096;
@@ -209,15 +175,14 @@ function makePool(workers: Worker[], shared: PoolShared): ComputePool {
     }
     // Wait for every thread, even after this one failed: they write into the heap.
     for (let i = 0; i < jobs.length; i++) {
-      const deadline = performance.now() + THREAD_TIMEOUT_MS;
-      for (let done = Atomics.load(control[i], CONTROL.done); done !== seq;) {
-        if (!waitForChange(control[i], CONTROL.done, done, deadline - performance.now())) {
-          closed = true;
-          throw new Error(
-            `Compute thread ${i + 1} did not finish its part within ${THREAD_TIMEOUT_MS / 1000} s`,
-          );
-        }
-        done = Atomics.load(control[i], CONTROL.done);
+      // A thread stores the job's number once it is done.
+      if (
+        !waitUntilReached(control[i], CONTROL.done, seq, THREAD_TIMEOUT_MS, { spinMs: SPIN_MS })
+      ) {
+        closed = true;
+        throw new Error(
+          `Compute thread ${i + 1} did not finish its part within ${THREAD_TIMEOUT_MS / 1000} s`,
+        );
       }
       if (Atomics.load(control[i], CONTROL.failed) !== 0) {
         const bytes = new Uint8Array(shared.errors, i * ERROR_BYTES, ERROR_BYTES).slice();

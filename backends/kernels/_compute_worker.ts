@@ -10,7 +10,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { loadOpenBlas } from "./_openblas.ts";
 import { loadSimdKernels } from "./_simd.ts";
-import { CONTROL, ERROR_BYTES, type PoolShared, waitForChange } from "./_compute_pool.ts";
+import { CONTROL, ERROR_BYTES, type PoolShared, SPIN_MS } from "./_compute_pool.ts";
+import { waitUntilReached } from "../../core/wait_until.ts";
 import { decodeJob, JOB_SLOTS, type RangeKernels, runJob } from "./_range_kernels.ts";
 
 const shared = workerData as PoolShared & { index: number };
@@ -31,7 +32,8 @@ parentPort!.postMessage("ready");
 // line runs, so the wait starts from 0 rather than from what the slot holds by then.
 let seen = 0;
 for (;;) {
-  waitForChange(control, CONTROL.seq, seen, Infinity);
+  // Job numbers only grow; one may be skipped (a split that needed fewer threads).
+  waitUntilReached(control, CONTROL.seq, seen + 1, Infinity, { spinMs: SPIN_MS });
   seen = Atomics.load(control, CONTROL.seq);
   if (slots[0] === 0) break;
   let failed = 0;

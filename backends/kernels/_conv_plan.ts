@@ -13,6 +13,7 @@ import type { OpenBlas } from "./_openblas.ts";
 import type { SimdKernels } from "./_simd.ts";
 import { disposeInfo } from "./_wasm_ops.ts";
 import { computePool } from "./_compute_pool.ts";
+import { evenSplit } from "../../core/even_split.ts";
 import { type ConvShape, type RangeJob, type RangeKernels, runJob } from "./_range_kernels.ts";
 import { wasmHeap } from "../shared_heap.ts";
 
@@ -134,31 +135,33 @@ export function splitRun(
   job: (from: number, to: number, part: number) => RangeJob,
   own: (job: RangeJob) => void,
 ): void {
+  const parts = splitParts(batch, flops);
   const pool = computePool();
-  const parts = splitParts(batch);
-  if (!pool || parts < 2 || flops < SPLIT_MIN_FLOPS) {
+  if (!pool || parts < 2) {
     own(job(0, batch, 0));
     return;
   }
-  const ends = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * batch) / parts));
-  const jobs = Array.from({ length: parts }, (_, i) => job(ends[i], ends[i + 1], i));
+  const jobs = evenSplit(batch, parts).map(({ offset, length }, i) =>
+    job(offset, offset + length, i)
+  );
   pool.run(jobs.slice(1), () => own(jobs[0]));
 }
 
 /**
  * How many parts {@linkcode splitRun} cuts `batch` examples into: one per thread, at most one
- * per example.
+ * per example, and one where the kernel is too small to pay for waking the threads.
  *
  * @param batch examples
- * @returns parts (1 without compute threads)
+ * @param flops the kernel's FLOPs
+ * @returns parts (1 without compute threads, or inside a split already running)
  * @example
  * ```ts
- * splitParts(128); // 2 with --threads 2
+ * splitParts(128, 4e6); // 2 with --threads 2
  * ```
  */
-export function splitParts(batch: number): number {
+export function splitParts(batch: number, flops: number): number {
   const pool = computePool();
-  if (!pool || pool.busy) return 1;
+  if (!pool || pool.busy || flops < SPLIT_MIN_FLOPS) return 1;
   return Math.max(1, Math.min(pool.helpers + 1, batch));
 }
 
@@ -202,7 +205,8 @@ export function convolve(
 ): void {
   const { wasm, info, rowsPerExample, patchSize } = conv;
   const batch = info.batchSize;
-  const { cols, room } = patchRooms(conv, splitParts(batch));
+  const flops = 2 * batch * rowsPerExample * patchSize * info.outChannels;
+  const { cols, room } = patchRooms(conv, splitParts(batch, flops));
   try {
     // Addresses are taken after every allocation (a heap growth moves nothing, but views end).
     const at = (t: tf.TensorInfo) => view(wasm, t).byteOffset;
@@ -218,7 +222,7 @@ export function convolve(
     const k = rangeKernels(blas, simd, conv);
     splitRun(
       batch,
-      2 * batch * rowsPerExample * patchSize * info.outChannels,
+      flops,
       (from, to, part) => ({
         kind: "convolve",
         job: { ...base, from, to, cols: colsAt + part * room * 4 },
@@ -252,7 +256,8 @@ export function filterGradient(
   const { wasm, info, rowsPerExample, patchSize } = conv;
   const batch = info.batchSize;
   const o = info.outChannels;
-  const parts = splitParts(batch);
+  const flops = 2 * batch * rowsPerExample * patchSize * o;
+  const parts = splitParts(batch, flops);
   const { cols, room } = patchRooms(conv, parts);
   // Each compute thread's partial dW then db.
   const partial = Math.ceil((patchSize * o + o) / 4) * 4;
@@ -271,12 +276,10 @@ export function filterGradient(
     const colsAt = at(cols);
     const sumsAt = sums ? at(sums) : -1;
     const k = rangeKernels(blas, simd, conv);
-    let split = false;
     splitRun(
       batch,
-      2 * batch * rowsPerExample * patchSize * o,
+      flops,
       (from, to, part) => {
-        split ||= part > 0;
         const dw = part === 0 ? own.dw : sumsAt + (part - 1) * partial * 4;
         const db = own.db < 0 ? -1 : part === 0 ? own.db : dw + patchSize * o * 4;
         return {
@@ -286,7 +289,7 @@ export function filterGradient(
       },
       (job) => runJob(k, job),
     );
-    if (split && sums) {
+    if (sums) {
       const all = view(wasm, sums);
       const dw = view(wasm, tensors.dw);
       const db = tensors.db ? view(wasm, tensors.db) : null;

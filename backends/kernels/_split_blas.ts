@@ -10,6 +10,7 @@
 import { computePool } from "./_compute_pool.ts";
 import type { GemmBatch, GemmBlock, OpenBlas } from "./_openblas.ts";
 import { gemmBatchRange } from "./_range_kernels.ts";
+import { evenSplit } from "../../core/even_split.ts";
 
 /** Below this many FLOPs a product runs on the calling thread alone (about 0.1 ms). */
 export const GEMM_SPLIT_MIN_FLOPS = 8e6;
@@ -34,21 +35,18 @@ function address(view: Float32Array): number {
 export function gemmBlocks(g: GemmBlock, parts: number): GemmBlock[] {
   const byRows = g.m >= g.n;
   const size = byRows ? g.m : g.n;
-  const count = Math.max(1, Math.min(parts, size));
-  return Array.from({ length: count }, (_, i) => {
-    const from = Math.round((i * size) / count);
-    const to = Math.round(((i + 1) * size) / count);
+  return evenSplit(size, Math.max(1, Math.min(parts, size))).map(({ offset: from, length }) => {
     if (byRows) {
       return {
         ...g,
-        m: to - from,
+        m: length,
         a: g.a + (g.transA ? from : from * g.lda) * 4,
         c: g.c + from * g.ldc * 4,
       };
     }
     return {
       ...g,
-      n: to - from,
+      n: length,
       b: g.b + (g.transB ? from * g.ldb : from) * 4,
       c: g.c + from * 4,
     };
@@ -124,18 +122,15 @@ export function gemmBatch(
     gemmBatchRange(blas, whole);
     return;
   }
-  const parts = Math.min(pool.helpers + 1, g.count);
-  const ranges = Array.from({ length: parts }, (_, i) => {
-    const from = Math.round((i * g.count) / parts);
-    const to = Math.round(((i + 1) * g.count) / parts);
-    return {
-      ...whole,
-      count: to - from,
-      a: whole.a + from * g.strideA * 4,
-      b: whole.b + from * g.strideB * 4,
-      c: whole.c + from * g.strideC * 4,
-    };
-  });
+  const ranges = evenSplit(g.count, Math.min(pool.helpers + 1, g.count)).map((
+    { offset: from, length },
+  ) => ({
+    ...whole,
+    count: length,
+    a: whole.a + from * g.strideA * 4,
+    b: whole.b + from * g.strideB * 4,
+    c: whole.c + from * g.strideC * 4,
+  }));
   const [own, ...rest] = ranges;
   pool.run(rest.map((job) => ({ kind: "gemmBatch", job })), () => gemmBatchRange(blas, own));
 }
