@@ -43,40 +43,22 @@ export async function assembleWat(name: string, text: string): Promise<WebAssemb
 
 /** The import every kernel module declares for the heap it works on. */
 const HEAP_IMPORT = `(import "env" "memory" (memory 1))`;
-
-/**
- * A kernel module's text for the heap it will be given: where that heap is a shared memory
- * (the wasm backend's threaded build), the module's import of it says so, as a shared import
- * must (with the largest heap a 32-bit memory can have).
- *
- * @param text a module importing its heap as `(import "env" "memory" (memory 1))`
- * @param memory the heap it will be instantiated with
- * @returns the text to assemble
- * @example
- * ```ts
- * const text = forHeap(`(module (import "env" "memory" (memory 1)))`, new WebAssembly.Memory({ initial: 1 }));
- * ```
- */
-export function forHeap(text: string, memory: WebAssembly.Memory): string {
-  if (!text.includes(HEAP_IMPORT)) {
-    throw new Error("The module does not import its heap as expected");
-  }
-  return memory.buffer instanceof SharedArrayBuffer
-    ? text.replace(HEAP_IMPORT, `(import "env" "memory" (memory 1 65536 shared))`)
-    : text;
-}
+/** The same import of a shared heap, as a shared import must say (with a 32-bit memory's largest size). */
+const SHARED_HEAP_IMPORT = `(import "env" "memory" (memory 1 65536 shared))`;
 
 /** Modules assembled for a heap, by name and whether the heap is shared. */
 const forHeaps = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
- * Assembles a kernel module for `memory`'s kind of heap ({@linkcode forHeap}) once per process
- * or worker and kind.
+ * Assembles a kernel module for `memory`'s kind of heap once per process or worker and kind:
+ * where the heap is a shared memory (the wasm backend's threaded build), the module's import of
+ * it is declared shared.
  *
  * @param name the module's name (also its cache key)
  * @param text the module, importing its heap as `(import "env" "memory" (memory 1))`
  * @param memory the heap it will be instantiated with
  * @returns the compiled module
+ * @throws Error when the text does not import its heap that way
  * @example
  * ```ts
  * const memory = new WebAssembly.Memory({ initial: 1 });
@@ -89,10 +71,14 @@ export function assembleForHeap(
   text: string,
   memory: WebAssembly.Memory,
 ): Promise<WebAssembly.Module> {
-  const key = `${name}${memory.buffer instanceof SharedArrayBuffer ? " (shared)" : ""}`;
+  if (!text.includes(HEAP_IMPORT)) {
+    throw new Error(`${name} does not import its heap as ${HEAP_IMPORT}`);
+  }
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const key = `${name}${shared ? " (shared)" : ""}`;
   let module = forHeaps.get(key);
   if (!module) {
-    module = assembleWat(name, forHeap(text, memory));
+    module = assembleWat(name, shared ? text.replace(HEAP_IMPORT, SHARED_HEAP_IMPORT) : text);
     forHeaps.set(key, module);
   }
   return module;

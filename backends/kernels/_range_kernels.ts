@@ -177,16 +177,10 @@ export function pool2Range(k: RangeKernels, j: Pool2Job): void {
   const outPer = (h >> 1) * (w >> 1) * c * 4;
   const n = j.to - j.from;
   if (n <= 0) return;
-  if (j.dx < 0) k.simd.maxPool2(j.x + j.from * inPer, j.y + j.from * outPer, n, h, w, c);
-  else {k.simd.maxPool2Grad(
-      j.x + j.from * inPer,
-      j.y + j.from * outPer,
-      j.dx + j.from * inPer,
-      n,
-      h,
-      w,
-      c,
-    );}
+  const x = j.x + j.from * inPer;
+  const y = j.y + j.from * outPer;
+  if (j.dx < 0) k.simd.maxPool2(x, y, n, h, w, c);
+  else k.simd.maxPool2Grad(x, y, j.dx + j.from * inPer, n, h, w, c);
 }
 
 /** A job for a compute thread, by kind. */
@@ -232,9 +226,16 @@ const FIELDS = {
   gemm: GEMM,
   gemmBatch: [...GEMM, "count", "strideA", "strideB", "strideC"],
 } as const;
-/** Slots a job takes at most: the kind, the geometry with its padding, the fields. */
-export const JOB_SLOTS = 1 + GEOMETRY.length + 2 + 16;
-if (GEMM.length + 4 > JOB_SLOTS - 1) throw new Error("JOB_SLOTS is too small");
+/** The kinds whose jobs carry a convolution's geometry before their fields. */
+const WITH_GEOMETRY: ReadonlySet<string> = new Set(["convolve", "filterGradient"]);
+/** Slots a kind's geometry takes: its nine numbers and the padding's top and left. */
+const GEOMETRY_SLOTS = GEOMETRY.length + 2;
+/** Fields that are booleans, carried as 0 or 1. */
+const BOOLEANS: ReadonlySet<string> = new Set(["relu", "contiguousRuns", "transA", "transB"]);
+/** Slots the largest job takes: the kind, the geometry where it has one, the fields. */
+export const JOB_SLOTS = 1 + Math.max(
+  ...KINDS.map((kind) => (WITH_GEOMETRY.has(kind) ? GEOMETRY_SLOTS : 0) + FIELDS[kind].length),
+);
 
 /**
  * Writes a job into a thread's parameter slots.
@@ -252,7 +253,7 @@ export function encodeJob(slots: Float64Array, { kind, job }: RangeJob): void {
   slots[0] = KINDS.indexOf(kind) + 1;
   let at = 1;
   const values = job as unknown as Record<string, number | boolean>;
-  if (kind === "convolve" || kind === "filterGradient") {
+  if (WITH_GEOMETRY.has(kind)) {
     const g = (job as ConvShape).geometry;
     for (const name of GEOMETRY) slots[at++] = g[name];
     slots[at++] = g.padInfo.top;
@@ -277,20 +278,15 @@ export function decodeJob(slots: Float64Array): RangeJob {
   if (kind === undefined) throw new Error(`Unknown compute job ${slots[0]}`);
   let at = 1;
   const job: Record<string, unknown> = {};
-  if (kind === "convolve" || kind === "filterGradient") {
+  if (WITH_GEOMETRY.has(kind)) {
     const g: Record<string, unknown> = {};
     for (const name of GEOMETRY) g[name] = slots[at++];
     g.padInfo = { top: slots[at++], left: slots[at++] };
     job.geometry = g;
   }
-  for (const name of FIELDS[kind]) job[name] = slots[at++];
-  if (kind === "convolve") job.relu = job.relu === 1;
-  if (kind === "convolve" || kind === "filterGradient") {
-    job.contiguousRuns = job.contiguousRuns === 1;
-  }
-  if (kind === "gemm" || kind === "gemmBatch") {
-    job.transA = job.transA === 1;
-    job.transB = job.transB === 1;
+  for (const name of FIELDS[kind]) {
+    const value = slots[at++];
+    job[name] = BOOLEANS.has(name) ? value === 1 : value;
   }
   return { kind, job } as unknown as RangeJob;
 }
